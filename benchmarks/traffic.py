@@ -1,0 +1,139 @@
+"""Frontend traffic: iopub bytes and messages per second while `%%kimi` streams paced
+reasoning of 10k, 40k and 160k characters into the live widget view (real kernel).
+
+Every iopub message of the cell is counted as it would travel to the browser (header,
+parent header, metadata, content, buffers; the same count as tests/test_traffic.py),
+including the static outputs that replace the widget at the end. The baseline, in the
+same kernel on the same stream, is the naive live view: an `ipywidgets.HTML` whose whole
+`value` is resent ten times a second (NAIVE_VIEW below, ~20 lines).
+
+Bytes per character depend on the pace: each iopub message carries ~500 bytes of
+headers, so the slower the text arrives, the more the headers weigh. The main pace is
+4,000 chars/s (as in tests/test_traffic.py); a slow row at a realistic model speed shows
+the other end.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from .common import Cell, Kernel, Row, Section, bench_server, kimi_env, log, median, msg_bytes, pick, ratio
+
+SIZES = {
+    "full": {"lengths": [10_000, 40_000, 160_000], "cps": 4_000, "slow": (10_000, 400), "runs": 3},
+    "quick": {"lengths": [10_000, 40_000], "cps": 4_000, "slow": (2_000, 400), "runs": 1},
+    "tiny": {"lengths": [1_000], "cps": 10_000, "slow": None, "runs": 1},
+}
+TARGET_BYTES = 3.0
+TARGET_RATE = 30.0
+
+NAIVE_VIEW = '''
+import html as _html, time as _time
+import ipywidgets as _w
+from IPython.display import display as _display
+from kimi_jupyter.views.base import BaseView as _BaseView
+
+class NaiveView(_BaseView):
+    """The naive live view: resend the whole text as HTML.value ten times a second."""
+
+    def on_step_start(self, step, model):
+        self.parts, self.last = [], 0.0
+        self.html = _w.HTML()
+        _display(self.html)
+
+    def _show(self):
+        self.html.value = "<pre>" + _html.escape("".join(self.parts)) + "</pre>"
+
+    def on_reasoning(self, delta):
+        self.parts.append(delta)
+        now = _time.monotonic()
+        if now - self.last >= 0.1:
+            self.last = now
+            self._show()
+
+    on_content = on_reasoning
+
+    def on_step_end(self, turn, elapsed_s):
+        self._show()
+'''
+
+
+def _prompt(chars: int, cps: float) -> str:
+    return f"traffic benchmark {chars} at {int(cps)}"
+
+
+def _stats(cell: Cell, chars: int) -> dict[str, Any]:
+    by_type: Counter[str] = Counter()
+    count_by_type: Counter[str] = Counter()
+    for _, msg in cell.messages:
+        by_type[msg["msg_type"]] += msg_bytes(msg)
+        count_by_type[msg["msg_type"]] += 1
+    times = [t for t, _ in cell.messages]
+    # Busiest one-second window (a sliding window over receive times).
+    peak, j = 0, 0
+    for i, t in enumerate(times):
+        while times[j] < t - 1.0:
+            j += 1
+        peak = max(peak, i - j + 1)
+    total = cell.bytes
+    return {
+        "chars": chars, "bytes": total, "messages": len(cell.messages), "seconds": cell.seconds,
+        "bytes_per_char": total / chars, "messages_per_s": len(cell.messages) / cell.seconds,
+        "peak_messages_in_1s": peak, "bytes_by_type": dict(by_type), "messages_by_type": dict(count_by_type),
+    }
+
+
+def measure(size: str = "full", runs: int | None = None, peer: bool = True) -> Section:
+    from kimi_jupyter.testing import long_reasoning_scenario
+
+    cfg = pick(size, SIZES)
+    runs = runs or cfg["runs"]
+    cps = cfg["cps"]
+    streams = [(n, cps) for n in cfg["lengths"]]
+    if cfg["slow"]:
+        streams.append(cfg["slow"])
+    scenarios = [long_reasoning_scenario(f"bench_traffic_{n}_{int(c)}", n, cps=c, match=_prompt(n, c))
+                 for n, c in streams]
+    section = Section("traffic", f"Frontend traffic: paced streams through the %%kimi widget view")
+    server = bench_server(scenarios=scenarios)
+    results: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    try:
+        with Kernel(env=kimi_env(server)) as k:
+            k.run("%load_ext kimi_jupyter\nimport kimi_jupyter, ipywidgets")
+            k.run(NAIVE_VIEW)
+            k.run("%%kimi -n\nwarm up")  # first-use imports and the first widget, outside the counts
+            k.run('_ = kimi_jupyter.chat("warm up", new=True, view=NaiveView())')
+            for i in range(runs):
+                for n, c in streams:
+                    key = f"{n}@{int(c)}"
+                    res = results.setdefault(key, {"kimi": [], "naive": []})
+                    timeout = n / c + 120
+                    log(f"traffic: run {i + 1}/{runs}: {n:,} chars at {int(c):,} chars/s ({n / c:.0f} s), kimi then naive")
+                    cell = k.run(f"%%kimi -n\n{_prompt(n, c)}", timeout=timeout)
+                    res["kimi"].append(_stats(cell, n))
+                    if (n, c) == cfg["slow"]:
+                        continue  # the slow pace is a sensitivity check of our view only
+                    cell = k.run(f'_ = kimi_jupyter.chat({_prompt(n, c)!r}, new=True, view=NaiveView())',
+                                 timeout=timeout)
+                    res["naive"].append(_stats(cell, n))
+    finally:
+        server.stop()
+
+    for n, c in streams:
+        res = results[f"{n}@{int(c)}"]
+        label = f"{n // 1000}k chars at {int(c):,}/s"
+        kb = median(r["bytes_per_char"] for r in res["kimi"])
+        kr = median(r["messages_per_s"] for r in res["kimi"])
+        nb = median(r["bytes_per_char"] for r in res["naive"])
+        nr = median(r["messages_per_s"] for r in res["naive"])
+        peak = max(r["peak_messages_in_1s"] for r in res["kimi"])
+        slow = (n, c) == cfg["slow"]
+        section.rows.append(Row(f"{label}: iopub bytes / text", kb, "×", None if slow else "naive HTML.value 10/s",
+                                nb, ratio(kb, nb), f"< {TARGET_BYTES:g}×", kb < TARGET_BYTES,
+                                note="realistic model pace" if slow else ""))
+        section.rows.append(Row(f"{label}: iopub messages / s", kr, "msg/s", None if slow else "naive HTML.value 10/s",
+                                nr, ratio(kr, nr), f"≤ {TARGET_RATE:g}/s", kr <= TARGET_RATE,
+                                note=f"busiest second: {peak}"))
+    section.details.update(config=cfg, runs=results)
+    return section

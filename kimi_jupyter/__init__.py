@@ -1,0 +1,62 @@
+"""kimi-jupyter: Kimi K2 Thinking in Jupyter.
+
+`%load_ext kimi_jupyter` registers `%%kimi` and `%kimi`. Loading imports only
+light modules (traitlets and IPython's magic machinery, both already loaded);
+openai, ipywidgets and matplotlib are imported on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from .api import chat
+    from .result import Result
+    from .tools import tool
+
+_LAZY = {
+    "chat": ("api", "chat"),
+    "Result": ("result", "Result"),
+    "tool": ("tools", "tool"),
+    "KimiServer": ("testing", "KimiServer"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy attributes keep `import kimi_jupyter` (and %load_ext) fast.
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        return getattr(importlib.import_module(f".{module}", __name__), attr)
+    raise AttributeError(f"module 'kimi_jupyter' has no attribute {name!r}")
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    from .config import Kimi
+    from .errors import KimiError
+    from .magics import KimiMagics, show_kimi_error
+    from .session import Session, set_default_session
+
+    config = Kimi(parent=ipython)
+    session = Session(config=config)
+    set_default_session(session)
+    # Listed in shell.configurables so `%config Kimi` shows and sets it.
+    ipython.configurables = [c for c in ipython.configurables if not isinstance(c, Kimi)] + [config]
+    ipython.register_magics(KimiMagics(ipython, session))
+    if not ipython.custom_exceptions:  # don't take over a handler someone else installed
+        ipython.set_custom_exc((KimiError,), show_kimi_error)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    from .config import Kimi
+    from .errors import KimiError
+
+    ipython.configurables = [c for c in ipython.configurables if not isinstance(c, Kimi)]
+    if ipython.custom_exceptions == (KimiError,):
+        ipython.set_custom_exc((), None)
+
+
+__all__ = ["chat", "Result", "tool", "load_ipython_extension", "__version__"]

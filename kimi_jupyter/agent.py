@@ -1,0 +1,308 @@
+"""The agent loop: request → stream → tool calls → tool messages → repeat.
+
+It keeps the conversation, enforces the limits and reports everything to a
+`View`. It never touches IPython.display or ipywidgets, so it runs the same in
+a notebook, a terminal, a script or a test with a `RecordingView`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from . import models
+from .config import Settings
+from .errors import (
+    ContextOverflowError,
+    KimiError,
+    PromptTooLarge,
+    StreamEndedEarly,
+)
+from .result import Result, ToolCallRecord
+from .session import Session
+from .stream import StreamFolder, ToolCall, Turn, Usage
+
+if TYPE_CHECKING:
+    from .tools import ToolOutput, ToolRegistry
+    from .views.base import View
+
+WEB_SEARCH = "$web_search"
+
+
+class Interrupted(KimiError):
+    """The user pressed ■ (kernel interrupt). What was shown is kept."""
+
+
+@dataclass
+class Request:
+    prompt: str
+    settings: Settings
+    system: str | None = None
+    new: bool = False
+    tools: bool = True
+    web_search: bool = False
+    fmt: str = "markdown"  # markdown | code | json | text
+
+
+def _tool_schemas(request: Request, registry: "ToolRegistry | None") -> list[dict[str, Any]] | None:
+    if request.tools and registry is not None:
+        return registry.schemas(python=True, web_search=request.web_search) or None
+    if request.web_search:
+        return [{"type": "builtin_function", "function": {"name": WEB_SEARCH}}]
+    return None
+
+
+def _check_context(session: Session, settings: Settings, view: "View") -> None:
+    """Refuse a request that cannot fit; warn when the conversation nears the window."""
+    info = models.lookup(settings.model)
+    window = info.context_window if info else models.DEFAULT_CONTEXT_WINDOW
+    estimate = session.conversation.estimate_tokens()
+    if estimate >= window:
+        raise PromptTooLarge(
+            f"The conversation is about {estimate:,} tokens, more than {settings.model}'s "
+            f"{window:,}-token context window. Shorten the prompt, or start over with "
+            "`%%kimi --new` or `%kimi reset`."
+        )
+    if estimate + settings.max_tokens > window:
+        view.on_notice(
+            f"The conversation is about {estimate:,} of {window:,} tokens; the reply may be cut short. "
+            "Consider `--new` or `%kimi reset`.",
+            "warning",
+        )
+
+
+class Agent:
+    def __init__(
+        self,
+        session: Session,
+        view: "View",
+        registry: "ToolRegistry | None" = None,
+        shell: Any = None,
+    ) -> None:
+        self.session = session
+        self.view = view
+        self.registry = registry
+        self.shell = shell
+
+    def run(self, request: Request) -> Result:
+        """Run one cell's worth of conversation. Raises KimiError after showing what it can."""
+        from .client import KimiClient
+
+        settings = request.settings
+        settings.require_key()  # before anything is sent or shown
+        session, view = self.session, self.view
+        conv = session.conversation
+        if request.new:
+            session.reset()
+        mark = conv.mark()
+        if request.system and request.system != conv.system():
+            # Appended, never inserted at the top: earlier messages stay byte-identical.
+            conv.append({"role": "system", "content": request.system})
+        conv.append({"role": "user", "content": request.prompt})
+
+        client = KimiClient(settings)
+        tools = _tool_schemas(request, self.registry)
+        extra: dict[str, Any] = {"tools": tools}
+        if request.fmt == "json":
+            extra["response_format"] = {"type": "json_object"}
+        info = models.lookup(settings.model)
+        if info is not None and info.thinking_switch:
+            extra["extra_body"] = {"thinking": {"type": "enabled"}}
+
+        result = Result(model=settings.model)
+        reasoning_parts: list[str] = []
+        web_searches = 0
+        started = time.monotonic()
+        ctx = self._tool_context(settings)
+        failure: KimiError | None = None
+        try:
+            while True:
+                _check_context(session, settings, view)
+                body = client.body(conv.messages, **extra)
+                view.on_step_start(result.requests, settings.model)
+                folder = StreamFolder(view.on_reasoning, view.on_content, view.on_tool_call)
+                result.requests += 1
+                step_started = time.monotonic()
+                try:
+                    client.stream(body, folder.feed, on_retry=view.on_retry)
+                    if folder.finish_reason is None:
+                        raise StreamEndedEarly("The stream ended early: the server closed it without finishing.")
+                except KeyboardInterrupt:
+                    failure = Interrupted("Interrupted. What had arrived is kept above.")
+                except StreamEndedEarly as exc:
+                    failure = exc
+                except ContextOverflowError as exc:
+                    failure = ContextOverflowError(
+                        exc.status,
+                        exc.type,
+                        exc.server_message,
+                        f"The conversation is about {conv.estimate_tokens():,} tokens. "
+                        "Start a new one with `%%kimi --new` or `%kimi reset`.",
+                    )
+                except KimiError as exc:
+                    failure = exc
+                turn = folder.turn()
+                view.on_step_end(turn, time.monotonic() - step_started)
+                self._account(result, turn, reasoning_parts)
+                if failure is not None:
+                    self._keep_partial(turn, mark, result)
+                    break
+                if turn.finish_reason == "length":
+                    view.on_notice(
+                        "The reply hit max_tokens and was cut short. "
+                        f"Raise it with `--max-tokens` (now {settings.max_tokens:,}); "
+                        "reasoning and answer share that budget.",
+                        "warning",
+                    )
+                if turn.tool_calls and turn.finish_reason != "length":
+                    conv.append(turn.to_message())
+                    try:
+                        stop, searches = self._run_tools(turn.tool_calls, result, ctx, settings)
+                    except Interrupted as exc:
+                        failure = exc
+                        break
+                    web_searches += searches
+                    if stop:
+                        break
+                    continue
+                if turn.finish_reason == "length" and turn.tool_calls:
+                    turn.tool_calls = []  # a half-written call can't be run; keep the text
+                if not turn.content and not turn.tool_calls and turn.reasoning:
+                    view.on_notice(
+                        "The model reasoned but gave no answer. Ask it to continue, or raise `--max-tokens`.",
+                        "warning",
+                    )
+                conv.append(turn.to_message())
+                result.content = turn.content
+                break
+        finally:
+            result.reasoning = "\n\n".join(p for p in reasoning_parts if p)
+            result.elapsed_s = time.monotonic() - started
+            result.cost_usd = models.cost_usd(settings.model, result.usage, web_searches)
+            result.messages = conv.snapshot()
+            if failure is not None:
+                result.finish_reason = "interrupted" if isinstance(failure, Interrupted) else "error"
+            session.record(result)
+        if request.fmt == "json" and failure is None:
+            result.parsed = _parse_json(result.content, view)
+        view.on_finish(result)
+        if failure is not None:
+            raise failure
+        return result
+
+    # -- pieces of the loop -------------------------------------------------
+
+    def _tool_context(self, settings: Settings) -> Any:
+        from .tools import ToolContext
+
+        return ToolContext(
+            shell=self.shell,
+            auto_run=settings.auto_run,
+            max_output=settings.max_tool_output,
+            show_code=self.view.show_code,
+        )
+
+    def _account(self, result: Result, turn: Turn, reasoning_parts: list[str]) -> None:
+        if turn.usage is not None:
+            result.usage = result.usage + turn.usage
+        reasoning_parts.append(turn.reasoning)
+        if turn.content:
+            result.content = turn.content
+        result.finish_reason = turn.finish_reason
+
+    def _keep_partial(self, turn: Turn, mark: int, result: Result) -> None:
+        """After a failure, leave a history the next request will accept.
+
+        If anything arrived, it was shown, so it is kept as the assistant's
+        (partial) reply. If the cell produced nothing at all, it is rolled
+        back so the failed prompt isn't sent again with the next one.
+        """
+        conv = self.session.conversation
+        if turn.reasoning or turn.content:
+            conv.append(
+                {"role": "assistant", "content": turn.content or "(cut short)", "reasoning_content": turn.reasoning}
+            )
+        elif result.requests == 1:
+            conv.rollback(mark)
+
+    def _run_tools(
+        self, calls: list[ToolCall], result: Result, ctx: Any, settings: Settings
+    ) -> tuple[bool, int]:
+        """Run a turn's calls in order. Returns (stop, web_search_count).
+
+        A kernel interrupt during model code raises Interrupted once the
+        history is consistent again.
+
+        Every call gets a tool message, even the ones not run, or the next
+        request would be rejected for an unanswered tool_call_id.
+        """
+        from .tools import ToolOutput
+
+        conv = self.session.conversation
+        stop = interrupted = False
+        searches = 0
+        for call in calls:
+            if stop:
+                output = ToolOutput(text="Not run: the cell was stopped.", ok=False)
+            elif result.steps >= settings.max_steps:
+                output = ToolOutput(text=f"Not run: the step limit ({settings.max_steps}) was reached.", ok=False)
+                self.view.on_notice(
+                    f"Stopped after {result.steps} tool calls (the limit is {settings.max_steps}). "
+                    "Raise it with `--max-steps N` or `%config Kimi.max_steps = N`, "
+                    "or ask the model to continue in a new cell.",
+                    "warning",
+                )
+                stop = True
+            else:
+                result.steps += 1
+                self.view.on_tool_start(call, result.steps)
+                if call.name == WEB_SEARCH:
+                    # Kimi runs the search itself; the reply echoes the arguments unchanged.
+                    output = ToolOutput(text=call.arguments)
+                    searches += 1
+                elif self.registry is None:
+                    output = ToolOutput(text=f"Error: unknown tool '{call.name}'. No tools are available.", ok=False)
+                else:
+                    try:
+                        output = self.registry.call(call.name, call.arguments, ctx)
+                    except KeyboardInterrupt:  # e.g. while the approval prompt waited
+                        output = ToolOutput(text="Interrupted by the user.", ok=False, interrupted=True)
+                self.view.on_tool_output(call, output)
+                result.tool_calls.append(
+                    ToolCallRecord(call.name, call.arguments, output.text, output.ok, output.outputs)
+                )
+                if output.interrupted:
+                    stop = interrupted = True
+            conv.append(self._tool_message(call, output, settings))
+        if result.tool_calls and interrupted:
+            raise Interrupted("Interrupted while model code ran. The cell stopped; outputs so far are kept.")
+        return stop, searches
+
+    def _tool_message(self, call: ToolCall, output: "ToolOutput", settings: Settings) -> dict[str, Any]:
+        msg: dict[str, Any] = {"role": "tool", "tool_call_id": call.id, "name": call.name}
+        info = models.lookup(settings.model)
+        if info is not None and info.vision and output.images:
+            parts: list[dict[str, Any]] = [{"type": "text", "text": output.text}]
+            for png in output.images[-settings.max_images :]:
+                parts.append({"type": "image_url", "image_url": {"url": f"data:image/png;base64,{png}"}})
+            msg["content"] = parts
+        else:
+            msg["content"] = output.text
+        return msg
+
+
+def _parse_json(content: str, view: "View") -> Any:
+    text = content.strip()
+    if text.startswith("```"):
+        text = text.strip("`")
+        text = text[text.find("\n") + 1 :] if "\n" in text else text
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        view.on_notice(f"The answer is not valid JSON ({exc}); `parsed` is None.", "warning")
+        return None
+
+
+__all__ = ["Agent", "Request", "Interrupted", "Usage"]

@@ -1,0 +1,324 @@
+"""`ChatPanel`: a chat with Kimi inside the notebook, for students and quick questions.
+
+    from kimi_jupyter import ChatPanel
+    ChatPanel()            # or: %kimi chat
+
+It shares the conversation and the settings of `%%kimi` (the kernel's default
+session), so a cell can refer to what was said in the panel and back.
+
+How it runs: a click on Send is a widget message, handled by the kernel when it
+is idle, and the reply streams inside that handler. While it runs, the kernel
+handles no other message, so the panel disables its input and says so. A click
+that still got through (sent before the browser heard about the disabled
+state) is handled only after the reply; the panel recognises it by the time
+the browser sent it and refuses it with a visible note: a Send is never queued
+silently behind a reply.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import html
+import time
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as w
+
+from .agent import Agent, Request
+from .config import resolve
+from .errors import KimiError
+from .session import Session, default_session
+from .views.panel import PanelView, note_html
+
+if TYPE_CHECKING:
+    from .result import Result
+
+_DECLINE = "no: auto-run is off in the chat panel; the user can tick 'Let Kimi run code' to allow it"
+
+
+class SendGate:
+    """Decides whether a Send may start a reply now (kept apart so it can be tested alone).
+
+    `busy` covers a Send that arrives while a reply runs (possible when something
+    processes kernel messages re-entrantly). A Send that arrives *after* a reply
+    but was pressed *during* it is found by its send time: the browser stamps every
+    message. The browser clock may differ from the kernel's, so the offset between
+    them is estimated as the smallest (received - sent) seen, i.e. the lag of a
+    message that did not wait.
+    """
+
+    def __init__(self) -> None:
+        self.busy = False
+        self.last_end = 0.0  # kernel wall-clock time the last reply ended
+        self.offset: float | None = None
+
+    def observe(self, sent: float | None, now: float | None = None) -> float | None:
+        """Learn from one browser message; returns its send time on the kernel's clock."""
+        if sent is None:
+            return None
+        now = time.time() if now is None else now
+        lag = now - sent
+        self.offset = lag if self.offset is None else min(self.offset, lag)
+        return sent + self.offset
+
+    def refusal(self, sent: float | None = None, now: float | None = None) -> str | None:
+        """None if a Send may go ahead, else why not (shown to the user)."""
+        if self.busy:
+            return "Kimi is still replying, so this message was not sent."
+        local = self.observe(sent, now)
+        if local is not None and local < self.last_end:
+            return "Send was pressed while Kimi was still replying, so it was ignored; nothing was sent."
+        return None
+
+    def start(self) -> None:
+        self.busy = True
+
+    def end(self) -> None:
+        self.busy = False
+        self.last_end = time.time()
+
+
+def _parent_sent_time() -> float | None:
+    """When the browser sent the message being handled (its header date), as epoch seconds."""
+    try:
+        from IPython import get_ipython
+
+        kernel = getattr(get_ipython(), "kernel", None)
+        parent = kernel.get_parent() if kernel is not None else None
+        date = (parent or {}).get("header", {}).get("date")
+    except Exception:  # no kernel, an old ipykernel: no lateness check, the busy flag still works
+        return None
+    if isinstance(date, str):
+        try:
+            date = _dt.datetime.fromisoformat(date.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if isinstance(date, _dt.datetime):
+        if date.tzinfo is None:
+            date = date.replace(tzinfo=_dt.timezone.utc)
+        return date.timestamp()
+    return None
+
+
+class _PanelAgent(Agent):
+    """The agent, with approval answered by the panel's auto-run box.
+
+    A widget callback cannot ask through stdin (the browser would never show the
+    prompt, and the kernel would wait forever), so with auto-run off the code is
+    not run and the model is told why.
+    """
+
+    def _tool_context(self, settings: Any) -> Any:
+        ctx = super()._tool_context(settings)
+        ctx.ask = lambda prompt: _DECLINE
+        return ctx
+
+
+class ChatPanel(w.VBox):
+    """A chat with Kimi in the notebook, sharing the conversation of `%%kimi`.
+
+    `model` and `auto_run` set the panel's initial choices (default: the
+    session's settings, as `%%kimi` would use them). `ask(text)` does what the
+    Send button does, from code.
+    """
+
+    def __init__(
+        self,
+        session: Session | None = None,
+        *,
+        model: str | None = None,
+        auto_run: bool | None = None,
+        height: str = "30em",
+        shell: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        from . import models
+
+        self.session = session or default_session()
+        self._shell = shell
+        self._gate = SendGate()
+        settings = self._settings()
+        current = model or settings.model
+        options = list(models.CATALOG)
+        if current not in options:
+            options.insert(0, current)
+
+        self._model = w.Dropdown(options=options, value=current, description="Model", layout=w.Layout(width="auto"))
+        self._model.add_class("kimi-chat-model")
+        self._auto = w.Checkbox(
+            value=settings.auto_run if auto_run is None else auto_run,
+            description="Let Kimi run code",
+            indent=False,
+            layout=w.Layout(width="auto"),
+        )
+        self._auto.add_class("kimi-chat-autorun")
+        self._new = w.Button(description="New conversation", tooltip="Forget the conversation (also for %%kimi cells)")
+        self._new.add_class("kimi-chat-new")
+        self._items = w.VBox([])
+        self._items.add_class("kimi-chat-items")
+        # column-reverse keeps the scroll position at the newest message as the transcript grows.
+        self._scroll = w.Box(
+            [self._items],
+            layout=w.Layout(
+                display="flex", flex_flow="column-reverse", max_height=height, overflow="auto",
+                border="1px solid var(--jp-border-color2, #ddd)", padding="4px 8px",
+            ),
+        )
+        self._scroll.add_class("kimi-chat-transcript")
+        self._status = w.HTML("")
+        self._status.add_class("kimi-chat-status")
+        self._prompt = w.Text(placeholder="Ask Kimi… (Enter to send)", layout=w.Layout(flex="1 1 auto", width="auto"))
+        self._prompt.add_class("kimi-chat-prompt")
+        self._send_button = w.Button(description="Send", button_style="primary", icon="paper-plane")
+        self._send_button.add_class("kimi-chat-send")
+        self._usage = w.HTML(self._usage_html())
+        self._usage.add_class("kimi-chat-usage")
+
+        self._send_button.on_click(lambda _: self._on_user_send())
+        self._prompt.on_msg(self._on_prompt_msg)  # Enter sends {"event": "submit"}
+        self._new.on_click(lambda _: self._on_new())
+
+        header = w.HBox(
+            [w.HTML("<b>Kimi chat</b>"), self._model, self._auto, self._new],
+            layout=w.Layout(align_items="center", justify_content="space-between", flex_flow="row wrap"),
+        )
+        input_row = w.HBox([self._prompt, self._send_button])
+        kwargs.setdefault("layout", w.Layout(border="1px solid var(--jp-border-color1, #ccc)", padding="6px"))
+        super().__init__([header, self._scroll, self._status, input_row, self._usage], **kwargs)
+        self.add_class("kimi-chat")
+
+    # -- the notebook file keeps no widget state: say what this was -------------
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if isinstance(bundle, dict):
+            bundle["text/plain"] = "Kimi chat panel (a live widget: run the cell in Jupyter to use it)"
+        return bundle
+
+    # -- sending ------------------------------------------------------------------
+
+    def ask(self, text: str | None = None) -> "Result | None":
+        """Send `text` (default: what is in the prompt box) and stream the reply.
+
+        Returns the Result, or None when nothing was sent or the request failed
+        (the reason is shown in the transcript; the panel keeps working).
+        """
+        return self._send_now(self._prompt.value if text is None else text)
+
+    @property
+    def busy(self) -> bool:
+        return self._gate.busy
+
+    def _on_prompt_msg(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
+        if content.get("event") == "submit":
+            self._on_user_send()
+
+    def _on_user_send(self) -> None:
+        """A click or Enter from the browser: refuse it if it was pressed during a reply."""
+        refusal = self._gate.refusal(_parent_sent_time())
+        if refusal is not None:
+            self._add_note(refusal, "warning")
+            return
+        self._send_now(self._prompt.value)
+
+    def _send_now(self, text: str) -> "Result | None":
+        text = (text or "").strip()
+        if not text:
+            return None
+        refusal = self._gate.refusal()
+        if refusal is not None:
+            self._add_note(refusal, "warning")
+            return None
+        self._gate.start()
+        self._set_busy(True)
+        self._prompt.value = ""
+        self._add_user(text)
+        view = PanelView(self._add)
+        before = len(self.session.results)
+        result: "Result | None" = None
+        try:
+            settings = self._settings(model=self._model.value)
+            settings.auto_run = bool(self._auto.value)
+            request = Request(prompt=text, settings=settings)
+            from .tools import default_registry
+
+            result = _PanelAgent(self.session, view, default_registry, self._get_shell()).run(request)
+        except KimiError as exc:  # one short message, never a traceback
+            view.close()
+            self._add_note(str(exc), "error")
+        except KeyboardInterrupt:  # ■ outside the stream (the agent handles it inside)
+            view.close()
+            self._add_note("Interrupted. What had arrived is kept above.", "warning")
+        except Exception as exc:  # a bug must not leave the panel disabled
+            view.close()
+            self._add_note(f"Unexpected error: {type(exc).__name__}: {exc}", "error")
+        finally:
+            view.close()
+            if len(self.session.results) > before:  # for `%kimi export`, like a %%kimi cell
+                self.session.transcript.append({"prompt": text, "result": self.session.results[-1]})
+            self._gate.end()
+            self._set_busy(False)
+            self._usage.value = self._usage_html()
+        return result
+
+    def _on_new(self) -> None:
+        if self._gate.refusal(_parent_sent_time()) is not None:
+            self._add_note("Kimi was replying; the conversation was not reset.", "warning")
+            return
+        n = len(self.session.conversation.messages)
+        self.session.reset()
+        self._add_note(f"Started a new conversation (forgot {n} messages; %%kimi cells share it).", "info")
+
+    # -- pieces ---------------------------------------------------------------------
+
+    def _settings(self, **overrides: Any) -> Any:
+        return resolve(self.session.config, login_key=self.session.login_key, **overrides)
+
+    def _get_shell(self) -> Any:
+        if self._shell is None:
+            from IPython import get_ipython
+
+            self._shell = get_ipython()
+        return self._shell
+
+    def _set_busy(self, busy: bool) -> None:
+        self._send_button.disabled = self._prompt.disabled = self._model.disabled = busy
+        self._new.disabled = busy
+        self._send_button.description = "Replying…" if busy else "Send"
+        self._status.value = (
+            '<span style="color: var(--jp-brand-color1, #1976d2)"><b>Kimi is replying…</b> '
+            "Send is off until the reply ends.</span>" if busy else ""
+        )
+
+    def _add(self, item: Any) -> None:
+        self._items.children = (*self._items.children, item)
+
+    def _add_user(self, text: str) -> None:
+        item = w.HTML(
+            '<div style="background: var(--jp-layout-color2, #f0f0f0); border-radius: 6px; '
+            f'padding: 4px 8px; margin: 6px 0 2px 0; white-space: pre-wrap"><b>You:</b> {html.escape(text)}</div>'
+        )
+        item.add_class("kimi-chat-user")
+        self._add(item)
+
+    def _add_note(self, text: str, level: str) -> None:
+        item = w.HTML(note_html(text, level))
+        item.add_class("kimi-chat-note")
+        item.add_class(f"kimi-chat-{level}")
+        self._add(item)
+
+    def _usage_html(self) -> str:
+        s = self.session
+        u = s.usage
+        cost = f"${s.cost_usd:.4f}"
+        if s.unpriced_requests:
+            cost += f" (+ {s.unpriced_requests} unpriced requests)"
+        cached = f" ({u.cached_tokens:,} cached)" if u.cached_tokens else ""
+        return (
+            '<div style="font-size: 0.85em; color: var(--jp-ui-font-color2, #666)">'
+            f"Session: {len(s.results)} replies · {u.prompt_tokens:,} tokens in{cached} / "
+            f"{u.completion_tokens:,} out · {cost}</div>"
+        )
+
+
+__all__ = ["ChatPanel", "SendGate"]

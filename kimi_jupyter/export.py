@@ -1,0 +1,90 @@
+"""`%kimi export PATH.ipynb`: the conversation as a notebook anyone can rerun.
+
+Prompts and answers become markdown cells; the code the model ran becomes
+code cells holding the outputs the user saw, so the analysis is reproducible
+without the model. The file is written with nbformat and validated.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from .result import Result, ToolCallRecord
+
+
+def _code_of(call: ToolCallRecord) -> str | None:
+    if call.name != "python":
+        return None
+    try:
+        args = json.loads(call.arguments)
+    except ValueError:
+        return None
+    code = args.get("code") if isinstance(args, dict) else None
+    return code if isinstance(code, str) else None
+
+
+def _outputs(records: list[dict[str, Any]]) -> list[Any]:
+    import nbformat
+
+    outputs = []
+    for rec in records:
+        fields = {k: v for k, v in rec.items() if k != "output_type"}
+        if rec["output_type"] in ("display_data", "execute_result"):
+            fields["data"] = {k: v for k, v in fields.get("data", {}).items() if _json_safe(v)}
+        outputs.append(nbformat.v4.new_output(rec["output_type"], **fields))
+    return outputs
+
+
+def _json_safe(value: Any) -> bool:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def conversation_notebook(entries: list[dict[str, Any]]) -> Any:
+    """One notebook from the session transcript: [{"prompt": str, "result": Result}, ...]."""
+    import nbformat
+
+    v4 = nbformat.v4
+    nb = v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    cells = [v4.new_markdown_cell("# Conversation with Kimi\n\nExported by kimi-jupyter (`%kimi export`).")]
+    for entry in entries:
+        result: Result = entry["result"]
+        cells.append(v4.new_markdown_cell(f"**You:**\n\n{entry['prompt']}"))
+        for call in result.tool_calls:
+            code = _code_of(call)
+            if code is not None:
+                cell = v4.new_code_cell(code)
+                cell.outputs = _outputs(call.outputs)
+                cells.append(cell)
+            else:
+                cells.append(v4.new_markdown_cell(
+                    f"*Tool call* `{call.name}`\n\n```json\n{call.arguments}\n```\n\n"
+                    f"```\n{call.output[:4000]}\n```"
+                ))
+        answer = f"**Kimi** ({result.model}):\n\n{result.content or '*(no answer)*'}"
+        if result.reasoning:
+            reasoning = result.reasoning.replace("<", "&lt;")
+            answer += f"\n\n<details><summary>Reasoning</summary>\n\n{reasoning}\n\n</details>"
+        answer += f"\n\n<sub>{result.footer()}</sub>"
+        cells.append(v4.new_markdown_cell(answer))
+    nb.cells = cells
+    return nb
+
+
+def export(entries: list[dict[str, Any]], path: str | Path) -> Path:
+    import nbformat
+
+    path = Path(path).expanduser()
+    if path.suffix != ".ipynb":
+        path = path.with_suffix(".ipynb")
+    nb = conversation_notebook(entries)
+    nbformat.validate(nb)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path

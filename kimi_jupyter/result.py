@@ -1,0 +1,74 @@
+"""`Result`: what one `%%kimi` cell or `kimi_jupyter.chat()` call produced (SPEC §5)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .stream import Usage
+
+
+@dataclass
+class ToolCallRecord:
+    name: str
+    arguments: str  # raw JSON text, as the model wrote it
+    output: str  # what the model got back
+    ok: bool
+    # What the user saw (nbformat outputs), for `%kimi export`.
+    outputs: list[dict[str, Any]] = field(default_factory=list, repr=False)
+
+
+@dataclass
+class Result:
+    content: str = ""
+    reasoning: str = ""
+    tool_calls: list[ToolCallRecord] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+    cost_usd: float | None = None
+    model: str = ""
+    finish_reason: str | None = None
+    steps: int = 0  # tool calls run in this cell
+    elapsed_s: float = 0.0
+    messages: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    parsed: Any = None  # the decoded answer for `-f json`
+    requests: int = 0  # model requests made in this cell
+    notes: list[str] = field(default_factory=list)
+
+    def footer(self) -> str:
+        """model · tokens in/out · cost · time · steps — the saved cell's last line."""
+        u = self.usage
+        tokens = f"{u.prompt_tokens:,} in"
+        if u.cached_tokens:
+            tokens += f" ({u.cached_tokens:,} cached)"
+        tokens += f" / {u.completion_tokens:,} out"
+        cost = "cost n/a" if self.cost_usd is None else f"${self.cost_usd:.4f}"
+        steps = f"{self.steps} tool call{'s' if self.steps != 1 else ''}"
+        return f"{self.model} · {tokens} · {cost} · {self.elapsed_s:.1f} s · {steps}"
+
+    def metadata(self) -> dict[str, Any]:
+        """Output metadata stored under the `kimi_jupyter` key."""
+        u = self.usage
+        return {
+            "model": self.model,
+            "usage": {
+                "prompt_tokens": u.prompt_tokens,
+                "completion_tokens": u.completion_tokens,
+                "total_tokens": u.total_tokens,
+                "cached_tokens": u.cached_tokens,
+            },
+            "cost_usd": self.cost_usd,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "steps": self.steps,
+            "finish_reason": self.finish_reason,
+        }
+
+    def _repr_markdown_(self) -> str:
+        parts = []
+        if self.reasoning:
+            parts.append(f"<details><summary>Reasoning</summary>\n\n{self.reasoning}\n\n</details>\n")
+        parts.append(self.content or "*(no answer)*")
+        parts.append(f"\n\n<sub>{self.footer()}</sub>")
+        return "\n".join(parts)
+
+    def __str__(self) -> str:
+        return self.content

@@ -1,0 +1,55 @@
+"""Per-kernel state shared by `%%kimi`, `%kimi` and `kimi_jupyter.chat()`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .config import Kimi
+from .conversation import Conversation
+from .stream import Usage
+
+if TYPE_CHECKING:
+    from .result import Result
+
+
+@dataclass
+class Session:
+    config: Kimi = field(default_factory=Kimi)
+    conversation: Conversation = field(default_factory=Conversation)
+    # `%kimi login` keeps the key here, in memory only; repr=False keeps it out of reprs.
+    login_key: str | None = field(default=None, repr=False)
+    results: list["Result"] = field(default_factory=list, repr=False)
+    usage: Usage = field(default_factory=Usage)
+    cost_usd: float = 0.0
+    unpriced_requests: int = 0
+    # The user-visible record of the conversation, for `%kimi export`: one entry per cell.
+    transcript: list[dict[str, Any]] = field(default_factory=list, repr=False)
+
+    def record(self, result: "Result") -> None:
+        self.results.append(result)
+        self.usage = self.usage + result.usage
+        if result.cost_usd is None:
+            self.unpriced_requests += result.requests
+        else:
+            self.cost_usd += result.cost_usd
+
+    def reset(self) -> None:
+        self.conversation.reset()
+        self.transcript.clear()
+
+
+_default: Session | None = None
+
+
+def default_session() -> Session:
+    """The session of the running IPython (set by `%load_ext`), or one for plain scripts."""
+    global _default
+    if _default is None:
+        _default = Session()
+    return _default
+
+
+def set_default_session(session: Session) -> None:
+    global _default
+    _default = session

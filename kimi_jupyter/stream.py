@@ -1,0 +1,205 @@
+"""Fold a streamed chat completion into one `Turn`.
+
+Pure code: chunks are plain dicts (decoded SSE `data:` payloads), so this module
+needs no network, no openai types and no IPython, and it is cheap per chunk.
+Text is accumulated in lists and joined once, so folding is O(total length);
+openai's own `ChatCompletionStreamState` re-dumps the whole message per chunk,
+which is quadratic on a long reasoning stream.
+
+Two dialects are accepted (SPEC §7):
+- Moonshot: `delta.reasoning_content`, usage inside `choices[0]` of the finish chunk.
+- vLLM / SGLang: `delta.reasoning`, usage at the top level of a final chunk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+
+@dataclass
+class Usage:
+    """Token counts. `cached_tokens` is the part of the prompt served from the prefix cache."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    cached_tokens: int = 0
+
+    def __add__(self, other: "Usage") -> "Usage":
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+            self.total_tokens + other.total_tokens,
+            self.cached_tokens + other.cached_tokens,
+        )
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any] | None) -> "Usage | None":
+        if not data:
+            return None
+        cached = data.get("cached_tokens")
+        if cached is None:  # OpenAI/vLLM style
+            cached = (data.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+        prompt = int(data.get("prompt_tokens") or 0)
+        completion = int(data.get("completion_tokens") or 0)
+        return cls(prompt, completion, int(data.get("total_tokens") or prompt + completion), int(cached))
+
+
+@dataclass
+class ToolCall:
+    """One tool call requested by the model. `arguments` is the raw JSON text."""
+
+    id: str
+    name: str
+    arguments: str = ""
+    index: int = 0
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.arguments},
+        }
+
+
+@dataclass
+class Turn:
+    """One model reply: what a single streamed request produced."""
+
+    reasoning: str = ""
+    content: str = ""
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    usage: Usage | None = None
+    finish_reason: str | None = None
+    model: str | None = None
+    id: str | None = None
+
+    def to_message(self) -> dict[str, Any]:
+        """The assistant message to append to the history.
+
+        Kimi's thinking models need `reasoning_content` on every assistant message
+        (even ""), and reject `content: ""` on a tool-call message, so content is
+        omitted there rather than sent empty.
+        """
+        msg: dict[str, Any] = {"role": "assistant"}
+        if self.content or not self.tool_calls:
+            msg["content"] = self.content
+        msg["reasoning_content"] = self.reasoning
+        if self.tool_calls:
+            msg["tool_calls"] = [tc.to_wire() for tc in self.tool_calls]
+        return msg
+
+
+class _PendingCall:
+    __slots__ = ("id", "name", "parts", "index")
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.id = ""
+        self.name = ""
+        self.parts: list[str] = []
+
+
+class StreamFolder:
+    """Accumulates chunks; calls optional hooks for live display.
+
+    Hooks are called with each *delta*, never with the text so far, so a view
+    that forwards them does linear work too.
+    """
+
+    def __init__(
+        self,
+        on_reasoning: Callable[[str], None] | None = None,
+        on_content: Callable[[str], None] | None = None,
+        on_tool_call: Callable[[ToolCall], None] | None = None,
+    ) -> None:
+        self._reasoning: list[str] = []
+        self._content: list[str] = []
+        self._calls: dict[int, _PendingCall] = {}
+        self._on_reasoning = on_reasoning
+        self._on_content = on_content
+        self._on_tool_call = on_tool_call
+        self.usage: Usage | None = None
+        self.finish_reason: str | None = None
+        self.model: str | None = None
+        self.id: str | None = None
+        self.chunks = 0
+
+    def feed(self, chunk: dict[str, Any]) -> None:
+        self.chunks += 1
+        if self.id is None:
+            self.id = chunk.get("id")
+            self.model = chunk.get("model")
+        top_usage = chunk.get("usage")
+        if top_usage:
+            self.usage = Usage.from_wire(top_usage)
+        for choice in chunk.get("choices") or ():
+            if choice.get("index", 0) != 0:
+                continue
+            delta = choice.get("delta") or {}
+            text = delta.get("reasoning_content")
+            if text is None:
+                text = delta.get("reasoning")
+            if text:
+                self._reasoning.append(text)
+                if self._on_reasoning:
+                    self._on_reasoning(text)
+            text = delta.get("content")
+            if text:
+                self._content.append(text)
+                if self._on_content:
+                    self._on_content(text)
+            for tc in delta.get("tool_calls") or ():
+                self._feed_tool_call(tc)
+            if choice.get("finish_reason"):
+                self.finish_reason = choice["finish_reason"]
+            if choice.get("usage"):
+                self.usage = Usage.from_wire(choice["usage"])
+
+    def _feed_tool_call(self, tc: dict[str, Any]) -> None:
+        index = tc.get("index", len(self._calls))
+        pending = self._calls.get(index)
+        if pending is None:
+            pending = self._calls[index] = _PendingCall(index)
+        if tc.get("id"):
+            pending.id = tc["id"]
+        fn = tc.get("function") or {}
+        if fn.get("name"):
+            first = not pending.name
+            pending.name = fn["name"]
+            if first and self._on_tool_call:
+                self._on_tool_call(ToolCall(pending.id, pending.name, "", index))
+        if fn.get("arguments"):
+            pending.parts.append(fn["arguments"])
+
+    @property
+    def reasoning(self) -> str:
+        return "".join(self._reasoning)
+
+    @property
+    def content(self) -> str:
+        return "".join(self._content)
+
+    def turn(self) -> Turn:
+        calls = [
+            ToolCall(p.id or f"{p.name}:{p.index}", p.name, "".join(p.parts), p.index)
+            for p in sorted(self._calls.values(), key=lambda p: p.index)
+        ]
+        return Turn(
+            reasoning=self.reasoning,
+            content=self.content,
+            tool_calls=calls,
+            usage=self.usage,
+            finish_reason=self.finish_reason,
+            model=self.model,
+            id=self.id,
+        )
+
+
+def fold(chunks: Iterable[dict[str, Any]]) -> Turn:
+    """Fold a whole stream of chunk dicts into a Turn."""
+    folder = StreamFolder()
+    for chunk in chunks:
+        folder.feed(chunk)
+    return folder.turn()

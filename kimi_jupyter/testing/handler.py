@@ -1,0 +1,337 @@
+"""HTTP plumbing of the loopback server: routing, endpoints, streaming, faults.
+
+Streams use HTTP/1.1 chunked encoding on purpose: closing the socket before the
+final zero-length chunk is exactly what a client sees when a real connection
+drops mid-stream, so the ``drop`` fault raises on the client like the real thing.
+State (scenarios, fault counters, prefix cache) lives on `KimiServer`; a handler
+reaches it as ``self.server.kimi``.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import socketserver
+import sys
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any, BinaryIO
+from urllib.parse import urlsplit
+
+from .scenarios import Conversation, Fault, render, select, template_vars
+from .wire import (
+    DONE, Encoder, Flavor, ModelInfo, RequestError, Usage, WireCall, compact, declares_web_search,
+    error_body, estimate_tokens, model_not_found, thinking_enabled, validate_chat,
+)
+
+if TYPE_CHECKING:
+    from .server import KimiServer
+
+_NO_TOOLS_ANSWER = "I would use a tool for this, but this request offers none, so I'll answer directly: it depends."
+
+
+class LoopbackHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], kimi: KimiServer) -> None:
+        self.kimi = kimi
+        super().__init__(address, _Handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind calls socket.getfqdn(), a reverse DNS lookup that can
+        # take seconds on a machine without network. The name is never used.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client dropping a keep-alive connection (RST) is routine, not a server bug.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
+class _ChunkedWriter:
+    """Chunked response body with pacing: coalesces events, sleeps to hold `cps`."""
+
+    def __init__(self, wfile: BinaryIO, cps: float | None) -> None:
+        self._wfile = wfile
+        self._buf: list[bytes] = []
+        self._size = 0
+        self.cps = cps
+        self.chars = 0
+        self._t0 = time.monotonic()
+
+    def write(self, data: bytes, chars: int = 0) -> None:
+        self._buf.append(data)
+        self._size += len(data)
+        self.chars += chars
+        if self.cps:
+            delay = self._t0 + self.chars / self.cps - time.monotonic()
+            if delay > 0:
+                self.flush()
+                time.sleep(delay)
+                return
+        if self._size >= 32768:  # unpaced: few large writes, not one syscall per token
+            self.flush()
+
+    def flush(self) -> None:
+        if self._buf:
+            data = b"".join(self._buf)
+            self._buf.clear()
+            self._size = 0
+            self._wfile.write(b"%x\r\n%b\r\n" % (len(data), data))
+
+    def stall(self, seconds: float) -> None:
+        self.flush()
+        time.sleep(seconds)
+        self._t0 += seconds
+
+    def end(self) -> None:
+        self.flush()
+        self._wfile.write(b"0\r\n\r\n")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive and chunked streams, like the real API
+    server_version = "kimi-loopback/0.1"
+    sys_version = ""
+    disable_nagle_algorithm = True  # small paced events must not wait for delayed ACKs
+    server: LoopbackHTTPServer
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.kimi._lock:
+            self.server.kimi._conns.add(self.connection)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        except OSError:
+            pass
+        finally:
+            with self.server.kimi._lock:
+                self.server.kimi._conns.discard(self.connection)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if self.server.kimi.verbose:
+            super().log_message(format, *args)
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    # ------------------------------------------------------------ plumbing
+    def _dispatch(self) -> None:
+        raw = self._read_body()
+        path = urlsplit(self.path).path.rstrip("/")
+        flavor: Flavor = "vllm" if path.startswith("/vllm/") else "moonshot"
+        prefix = "/vllm/v1/" if flavor == "vllm" else "/v1/"
+        route = _ROUTES.get((self.command, path[len(prefix) - 1 :])) if path.startswith(prefix) else None
+        try:
+            if route is None:
+                raise RequestError(404, "resource_not_found_error", f"Not found: {self.command} {path}")
+            key = self._check_auth()
+            route(self, flavor, key, raw)
+        except RequestError as err:
+            self._send_json(err.status, error_body(err.status, err.type, err.message, flavor))
+        except ConnectionError:
+            self.close_connection = True  # the client went away (e.g. an interrupted cell)
+
+    def _read_body(self) -> bytes:
+        if self.command != "POST":
+            return b""
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            parts = []
+            while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+                parts.append(self.rfile.read(size))
+                self.rfile.readline()
+            self.rfile.readline()
+            return b"".join(parts)
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _check_auth(self) -> str:
+        header = self.headers.get("Authorization", "")
+        key = header[7:].strip() if header[:7].lower() == "bearer " else ""
+        expected = self.server.kimi.api_key
+        if not key or (expected is not None and key != expected):
+            raise RequestError(401, "invalid_authentication_error", "Invalid Authentication")
+        return key
+
+    def _send_json(self, status: int, obj: Any, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(obj, ensure_ascii=False).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _abort(self) -> None:
+        """Close the connection under the client's feet."""
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def _json_body(self, raw: bytes) -> dict[str, Any]:
+        try:
+            body = json.loads(raw or b"null")
+        except ValueError as exc:
+            raise RequestError(400, "invalid_request_error", f"Invalid request: body is not valid JSON ({exc})")
+        if not isinstance(body, dict):
+            raise RequestError(400, "invalid_request_error", "Invalid request: body must be a JSON object")
+        return body
+
+    def _model(self, flavor: Flavor, body: dict[str, Any]) -> ModelInfo:
+        model = body.get("model")
+        info = self.server.kimi.models[flavor].get(model) if isinstance(model, str) else None
+        if info is None:
+            raise model_not_found(str(model), flavor)
+        return info
+
+    # ------------------------------------------------------------ endpoints
+    def _models(self, flavor: Flavor, key: str, raw: bytes) -> None:
+        data = []
+        for m in self.server.kimi.models[flavor].values():
+            entry: dict[str, Any] = {"id": m.id, "object": "model", "created": m.created}
+            if flavor == "vllm":
+                entry.update(owned_by="vllm", root=m.id, parent=None, max_model_len=m.context_length)
+            else:
+                entry.update(owned_by="moonshot", context_length=m.context_length)
+            data.append(entry)
+        self._send_json(200, {"object": "list", "data": data})
+
+    def _estimate(self, flavor: Flavor, key: str, raw: bytes) -> None:
+        body = self._json_body(raw)
+        self._model(flavor, body)
+        if not isinstance(body.get("messages"), list):
+            raise RequestError(400, "invalid_request_error", "Invalid request: messages must be a list")
+        total = estimate_tokens(compact(body["messages"]) + (compact(body["tools"]) if body.get("tools") else ""))
+        self._send_json(200, {"code": 0, "data": {"total_tokens": total}, "scode": "0x0", "status": True})
+
+    def _balance(self, flavor: Flavor, key: str, raw: bytes) -> None:
+        data = {"available_balance": 49.5, "voucher_balance": 0, "cash_balance": 49.5}
+        self._send_json(200, {"code": 0, "data": data, "scode": "0x0", "status": True})
+
+    def _chat(self, flavor: Flavor, key: str, raw: bytes) -> None:
+        kimi = self.server.kimi
+        body = self._json_body(raw)
+        kimi._record(body)
+        info = self._model(flavor, body)
+        thinking = thinking_enabled(info, body)
+        validate_chat(body, info.context_length, thinking, flavor)
+        messages: list[dict[str, Any]] = body["messages"]
+        conv = Conversation.from_messages(messages)
+        scenario = select(kimi.ordered_scenarios(), kimi.scenarios, conv.last_user)
+        flat, turn = scenario.turn_at(conv.step)
+        values = template_vars(conv, info.id)
+        id_prefix = "functions." if flavor == "vllm" else ""  # vLLM's kimi_k2 tool parser style
+        calls = [
+            WireCall(f"{id_prefix}{spec.name}:{conv.prior_tool_calls + i}", spec.name, render(spec.arguments, values))
+            for i, spec in enumerate(turn.tool_calls)
+        ]
+        if any(c.name == "$web_search" for c in calls) and not declares_web_search(body):
+            raise RequestError(400, "invalid_request_error", "Invalid request: $web_search is called but not declared in tools")
+        content = render(turn.content, values)
+        if calls and (not body.get("tools") or body.get("tool_choice") == "none"):
+            # A real model can't call tools it wasn't offered (e.g. `%%kimi --no-tools`).
+            calls, content = [], content or _NO_TOOLS_ANSWER
+        reasoning = render(turn.reasoning, values) if thinking else ""
+        finish = turn.finish_reason or ("tool_calls" if calls else "stop")
+        fault = turn.fault if turn.fault and kimi._take_fault((scenario.name, flat), turn.fault) else None
+        headers = {"X-Loopback-Scenario": f"{scenario.name}:{flat}"}  # which script answered, for debugging
+
+        if fault is not None and fault.kind == "http_error":
+            if fault.retry_after is not None:
+                headers["Retry-After"] = f"{fault.retry_after:g}"
+            self._send_json(fault.status, error_body(fault.status, fault.type, fault.message, flavor), headers)
+            return
+        if fault is not None and fault.kind == "refuse":
+            self._abort()
+            return
+
+        messages_json = compact(messages)
+        prompt = messages_json + (compact(body["tools"]) if body.get("tools") else "")
+        usage = Usage(
+            prompt_tokens=estimate_tokens(prompt),
+            completion_tokens=estimate_tokens(reasoning + content + "".join(c.arguments for c in calls)),
+            cached_tokens=kimi._cached_tokens(key, flavor, info.id, messages_json),
+        )
+        enc = Encoder(flavor, info.id)
+        if body.get("stream"):
+            cps = next((c for c in (turn.cps, scenario.cps, kimi.default_cps) if c is not None), None)
+            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            self._stream(enc, reasoning, content, calls, finish, usage, fault, cps, scenario.chunk_chars,
+                         include_usage, headers)
+            return
+        completion = enc.completion(reasoning, content, calls, finish, usage, thinking)
+        if fault is not None and fault.kind == "stall":
+            time.sleep(fault.seconds)
+        elif fault is not None and fault.kind == "no_finish":
+            completion["choices"][0]["finish_reason"] = None
+        elif fault is not None and fault.kind == "drop":
+            data = json.dumps(completion).encode("utf-8")
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data[: len(data) // 2])
+            self._abort()
+            return
+        self._send_json(200, completion, headers)
+
+    def _stream(
+        self, enc: Encoder, reasoning: str, content: str, calls: list[WireCall], finish: str, usage: Usage,
+        fault: Fault | None, cps: float | None, chunk_chars: int, include_usage: bool, headers: dict[str, str],
+    ) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        out = _ChunkedWriter(self.wfile, cps)
+        # A stream fault fires before the first text event at or past its threshold;
+        # no_finish with after_chars=0 lets all text through and fires at the end.
+        at = float("inf") if fault and fault.kind == "no_finish" and not fault.after_chars else (
+            fault.after_chars if fault else 0)
+        for kind, data, chars in enc.stream(reasoning, content, calls, chunk_chars):
+            if fault is not None and kind == "text" and out.chars >= at:
+                if not self._fire(out, fault):
+                    return
+                fault = None
+            out.write(data, chars)
+        if fault is not None and not self._fire(out, fault):
+            return
+        out.write(enc.finish(finish, usage))
+        if enc.flavor == "vllm" and include_usage:
+            out.write(enc.usage_chunk(usage))
+        out.write(DONE)
+        out.end()
+
+    def _fire(self, out: _ChunkedWriter, fault: Fault) -> bool:
+        """Apply a stream fault; False when it ended the response."""
+        if fault.kind == "stall":
+            out.stall(fault.seconds)
+            return True
+        if fault.kind == "no_finish":
+            out.end()  # a clean end of the HTTP body, with no finish chunk and no [DONE]
+            return False
+        out.flush()
+        self._abort()  # "drop"
+        return False
+
+_ROUTES = {
+    ("POST", "/chat/completions"): _Handler._chat,
+    ("GET", "/models"): _Handler._models,
+    ("POST", "/tokenizers/estimate-token-count"): _Handler._estimate,
+    ("GET", "/users/me/balance"): _Handler._balance,
+}
+
+

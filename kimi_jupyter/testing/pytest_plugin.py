@@ -1,0 +1,51 @@
+"""pytest fixtures for the loopback Kimi server.
+
+Registered through the ``pytest11`` entry point, so any project with kimi-jupyter
+installed can write ``def test_x(kimi_server): ...``. Nothing is imported until a
+fixture is used, so the plugin costs nothing in test runs that don't use it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Iterator
+
+import pytest
+
+if TYPE_CHECKING:
+    from .server import KimiServer
+
+API_KEY = "sk-test-loopback"
+
+
+def _serve() -> "KimiServer":
+    from .server import KimiServer
+
+    return KimiServer(api_key=API_KEY).start()
+
+
+@pytest.fixture
+def kimi_server() -> Iterator["KimiServer"]:
+    """A fresh server per test: its own fault counters, request log and prefix cache."""
+    srv = _serve()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture(scope="session")
+def kimi_server_session() -> Iterator["KimiServer"]:
+    """One server for the whole run; call `reset()` if a test depends on fault counters."""
+    srv = _serve()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def kimi_env(kimi_server: "KimiServer", monkeypatch: pytest.MonkeyPatch) -> "KimiServer":
+    """`kimi_server`, with MOONSHOT_API_KEY / MOONSHOT_BASE_URL pointing at it."""
+    monkeypatch.setenv("MOONSHOT_API_KEY", API_KEY)
+    monkeypatch.setenv("MOONSHOT_BASE_URL", kimi_server.base_url)
+    return kimi_server

@@ -1,0 +1,307 @@
+"""Scripted model behaviour for the loopback server: scenarios are data.
+
+A request picks a scenario from its last user message: an explicit
+``[[scenario:NAME]]`` tag wins, then the first scenario whose ``match`` regex is
+found, then ``echo``. The turn is chosen statelessly, by counting assistant
+messages after that user message, so a client's tool loop advances the script
+by itself and retries replay the same turn. The built-in scenarios are in
+`builtin_scenarios`; their texts are in `.texts`, and the tutorial notebooks'
+scenarios are in `.tutorial_scenarios`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field, replace
+from string import Template
+from typing import Any, Iterable
+
+from . import texts
+
+FAULT_KINDS = ("http_error", "drop", "no_finish", "stall", "refuse")
+_TAG = re.compile(r"\[\[scenario:([\w.\-]+)\]\]")
+
+
+@dataclass
+class ToolCallSpec:
+    """A tool call the model makes. `arguments` is raw text: it may be invalid JSON on purpose."""
+
+    name: str
+    arguments: str = "{}"
+
+
+@dataclass
+class Fault:
+    """Something going wrong with a request, for the first `times` requests that reach the turn.
+
+    kinds: ``http_error`` (status/type/message, optional Retry-After), ``drop`` (socket
+    closed after `after_chars` characters of text), ``no_finish`` (clean end with no
+    finish chunk and no [DONE]; after `after_chars` chars, or after all text when 0),
+    ``stall`` (pause `seconds` after `after_chars` chars, then go on), ``refuse``
+    (connection closed before any response byte).
+    """
+
+    kind: str
+    status: int = 0
+    type: str = ""
+    message: str = ""
+    retry_after: float | None = None
+    times: int = 1
+    after_chars: int = 0
+    seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"Fault.kind must be one of {FAULT_KINDS}, got {self.kind!r}")
+
+
+@dataclass
+class Turn:
+    """One model reply. Texts are `string.Template`s (see `template_vars`)."""
+
+    reasoning: str = ""
+    content: str = ""
+    tool_calls: list[ToolCallSpec] = field(default_factory=list)
+    finish_reason: str | None = None  # None: "tool_calls" if tool_calls else "stop"
+    fault: Fault | None = None
+    repeat: int = 1
+    cps: float | None = None
+
+
+@dataclass
+class Scenario:
+    name: str
+    turns: list[Turn]
+    match: str | None = None  # regex, searched case-insensitively in the last user message
+    cps: float | None = None
+    chunk_chars: int = 4
+
+    def matches(self, text: str) -> bool:
+        return self.match is not None and re.search(self.match, text, re.I) is not None
+
+    def turn_at(self, step: int) -> tuple[int, Turn]:
+        """(flat index, turn) for a step, with `repeat` expanded.
+
+        Past the end the conversation is over: answer with the last turn that
+        makes no tool call, minus its fault, so a chatty client can't loop.
+        """
+        flat = 0
+        for turn in self.turns:
+            if step < flat + max(1, turn.repeat):
+                return step, turn
+            flat += max(1, turn.repeat)
+        final = next((t for t in reversed(self.turns) if not t.tool_calls), None)
+        if final is None:
+            final = Turn(content="Done.")
+        return step, replace(final, fault=None, repeat=1)
+
+
+@dataclass
+class Conversation:
+    """What a stateless server can read from the request's messages."""
+
+    first_user: str = ""
+    last_user: str = ""
+    last_tool_output: str = ""
+    n_user: int = 0
+    step: int = 0  # assistant messages after the last user message
+    prior_tool_calls: int = 0  # to number tool-call ids across the conversation
+
+    @classmethod
+    def from_messages(cls, messages: list[dict[str, Any]]) -> "Conversation":
+        conv = cls()
+        for msg in messages:
+            role = msg.get("role")
+            if role == "user":
+                text = text_of(msg.get("content"))
+                if conv.n_user == 0:
+                    conv.first_user = text
+                conv.last_user = text
+                conv.n_user += 1
+                conv.step = 0
+            elif role == "assistant":
+                conv.step += 1
+                conv.prior_tool_calls += len(msg.get("tool_calls") or ())
+            elif role == "tool":
+                conv.last_tool_output = text_of(msg.get("content"))
+        return conv
+
+
+def text_of(content: Any) -> str:
+    """Message content is a string or a list of parts; only text parts count."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(
+            str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("type", "text") == "text"
+        )
+    return "" if content is None else str(content)
+
+
+def template_vars(conv: Conversation, model: str) -> dict[str, str]:
+    short = conv.last_user if len(conv.last_user) <= 300 else conv.last_user[:300] + "…"
+    return {
+        "last_user": conv.last_user,
+        "last_user_short": short,  # for echo: a pasted dataframe shouldn't be quoted back whole
+        "first_user": conv.first_user,
+        "last_tool_output": conv.last_tool_output,
+        "n_user": str(conv.n_user),
+        "step": str(conv.step),
+        "model": model,
+    }
+
+
+def render(text: str, values: dict[str, str]) -> str:
+    # safe_substitute: a literal "$web_search" or "$x$" in a text is left alone.
+    return Template(text).safe_substitute(values) if "$" in text else text
+
+
+def select(scenarios: Iterable[Scenario], by_name: dict[str, Scenario], last_user: str) -> Scenario:
+    tag = _TAG.search(last_user)
+    if tag and tag.group(1) in by_name:
+        return by_name[tag.group(1)]
+    for scenario in scenarios:
+        if scenario.matches(last_user):
+            return scenario
+    return by_name.get("echo") or ECHO
+
+
+# ---------------------------------------------------------------- built-ins
+def _py(code: str) -> ToolCallSpec:
+    return ToolCallSpec("python", json.dumps({"code": code}))
+
+
+def _echo() -> Scenario:
+    return Scenario("echo", [Turn(reasoning=texts.ECHO_REASONING, content=texts.ECHO_CONTENT)])
+
+
+ECHO = _echo()
+
+
+def long_reasoning_scenario(name: str, chars: int, cps: float | None = None, match: str | None = None) -> Scenario:
+    """A scenario that thinks for `chars` characters at `cps`, then answers briefly.
+
+    For benchmarks of long streams (10k to 800k characters); the text is
+    deterministic, so runs are comparable.
+    """
+    return Scenario(
+        name,
+        [Turn(reasoning=texts.long_text(chars), content=texts.LONG_ANSWER.replace("$chars", f"{chars:,}"))],
+        match=match,
+        cps=cps,
+    )
+
+
+def _http(status: int, type: str, message: str, times: int, retry_after: float | None = None) -> Fault:
+    return Fault("http_error", status=status, type=type, message=message, times=times, retry_after=retry_after)
+
+
+def _recovered(name: str, fault: Fault) -> Scenario:
+    """A fault scenario whose turn succeeds once the fault has hit `times` requests."""
+    return Scenario(
+        name,
+        [Turn(reasoning=texts.RECOVERED_REASONING, content=f"The request went through after the `{name}` fault.", fault=fault)],
+    )
+
+
+def builtin_scenarios() -> list[Scenario]:
+    """Fresh copies, so a server that edits its scenarios can't affect another server.
+
+    The tutorial scenarios come first: their regexes are narrow, and some of their
+    prompts also contain a generic phrase (``learning rates`` after ``gradient descent``).
+    """
+    from .tutorial_scenarios import tutorial_scenarios  # it imports this module
+
+    return [
+        *tutorial_scenarios(),
+        _echo(),
+        Scenario("recall", [Turn(reasoning=texts.RECALL_REASONING, content="Your first question was: $first_user")],
+                 match=r"what was my first question"),
+        Scenario("markdown", [Turn(reasoning=texts.MARKDOWN_REASONING, content=texts.MARKDOWN_CONTENT)],
+                 match=r"quantum entanglement"),
+        Scenario("gradient_descent", [
+            Turn(reasoning=texts.GD_REASONING, tool_calls=[_py(texts.GD_CODE)]),
+            Turn(reasoning=texts.GD_DONE_REASONING, content=texts.GD_ANSWER),
+        ], match=r"gradient descent"),
+        Scenario("two_tools", [
+            Turn(reasoning="I'll store a value in the kernel first, then read it back in a second call.",
+                 tool_calls=[_py("shared_value = 41")]),
+            Turn(reasoning="The assignment ran without output. Now use the variable from the previous call.",
+                 tool_calls=[_py("print(shared_value + 1)")]),
+            Turn(reasoning="The second call saw the variable, so state is shared across calls.",
+                 content="Both calls ran in the same namespace: `shared_value + 1` printed **$last_tool_output**."),
+        ], match=r"share state"),
+        Scenario("raise_then_recover", [
+            Turn(reasoning="Let me run something that fails, to see how the error comes back.", tool_calls=[_py("1/0")]),
+            Turn(reasoning="That raised as expected:\n$last_tool_output\nNow I'll run something that works.",
+                 tool_calls=[_py("print('recovered')")]),
+            Turn(reasoning="The second call worked.",
+                 content="The first call raised `ZeroDivisionError`; the second printed `$last_tool_output`, so the kernel recovered."),
+        ], match=r"recover from an error"),
+        Scenario("bad_json", [
+            Turn(reasoning="I'll print a number.", tool_calls=[ToolCallSpec("python", '{"code": "print(1)"')]),
+            Turn(reasoning="My arguments were malformed and the tool said so.",
+                 content="My tool call had bad arguments. The tool replied:\n\n```\n$last_tool_output\n```"),
+        ], match=r"bad tool arguments"),
+        Scenario("unknown_tool", [
+            Turn(reasoning="I'll try a tool that may not exist.", tool_calls=[ToolCallSpec("no_such_tool", "{}")]),
+            Turn(reasoning="That tool isn't available.", content="I tried `no_such_tool` and got:\n\n```\n$last_tool_output\n```"),
+        ], match=r"unknown tool"),
+        Scenario("loop300", [
+            Turn(reasoning="Next step.", tool_calls=[_py("counter = globals().get('counter', 0) + 1")], repeat=300),
+            Turn(reasoning="All steps are done.", content="Ran $step steps."),
+        ], match=r"run 300 steps"),
+        Scenario("parallel_tools", [
+            Turn(reasoning="These two snippets can go out in one turn.", tool_calls=[_py("a = 1"), _py("print(a + 1)")]),
+            Turn(reasoning="Both calls returned.", content="Both tool calls ran; the second printed `$last_tool_output`."),
+        ], match=r"parallel"),
+        Scenario("print_10mb", [
+            Turn(reasoning="Printing ten megabytes; the tool should cap what it sends back.",
+                 tool_calls=[_py("print('x' * 10_000_000)")]),
+            Turn(reasoning="The output came back capped.", content="Got it."),
+        ], match=r"print ten megabytes"),
+        Scenario("web_search", [
+            Turn(reasoning=texts.SEARCH_REASONING, tool_calls=[ToolCallSpec(
+                "$web_search", '{"search_result": {"search_id": "loopback-1"}, "usage": {"total_tokens": 1234}}')]),
+            Turn(reasoning="The search results are in.", content=texts.SEARCH_ANSWER),
+        ], match=r"search the web"),
+        Scenario("user_tool", [
+            Turn(reasoning="The user asked about the weather; the get_weather tool answers that.",
+                 tool_calls=[ToolCallSpec("get_weather", '{"city": "Paris", "unit": "celsius"}')]),
+            Turn(reasoning="I have the tool's answer.", content="Here is the weather report: $last_tool_output"),
+        ], match=r"weather"),
+        Scenario("json_answer", [Turn(reasoning="The user wants JSON only, no prose around it.",
+                                      content='{"name": "kimi", "params_b": 1000, "moe": true}')], match=r"as json"),
+        Scenario("code_answer", [Turn(reasoning=texts.CODE_REASONING, content=texts.CODE_CONTENT)],
+                 match=r"write a function"),
+        long_reasoning_scenario("long_reasoning", 40_000, cps=4000, match=r"think for a long time"),
+        *fault_scenarios(),
+    ]
+
+
+def fault_scenarios() -> list[Scenario]:
+    """Chosen by tag only, e.g. ``[[scenario:rate_limit]]``."""
+    long_r = texts.DROP_REASONING
+    return [
+        _recovered("rate_limit", _http(429, "rate_limit_reached_error",
+                   "Your account org-xxx request reached organization max RPM: 3, please try again after 1 seconds", 2)),
+        _recovered("overloaded", _http(429, "engine_overloaded_error",
+                   "The engine is currently overloaded, please try again later", 1)),
+        _recovered("quota", _http(429, "exceeded_current_quota_error",
+                   "Your account org-xxx is suspended, please check your plan and billing details", 99)),
+        _recovered("server_error", _http(500, "server_error", "Internal server error, please try again later", 1)),
+        _recovered("retry_after_header", _http(503, "server_error", "Service temporarily unavailable", 1, retry_after=1)),
+        _recovered("content_filter", _http(400, "content_filter",
+                   "The request was rejected because it was considered high risk", 99)),
+        _recovered("refuse", Fault("refuse", times=1)),
+        Scenario("drop_midstream", [Turn(reasoning=long_r, content=texts.DROP_CONTENT,
+                                         fault=Fault("drop", after_chars=300))]),
+        Scenario("no_finish", [Turn(reasoning=long_r, content=texts.DROP_CONTENT,
+                                    fault=Fault("no_finish", after_chars=len(long_r) + 40))]),
+        Scenario("stall", [Turn(reasoning=long_r, content=texts.DROP_CONTENT, fault=Fault("stall", after_chars=200, seconds=3))]),
+        Scenario("length", [Turn(reasoning=texts.LENGTH_REASONING, content=texts.LENGTH_CONTENT, finish_reason="length")]),
+        Scenario("reasoning_only", [Turn(reasoning=long_r, content="")]),
+        Scenario("slow", [Turn(reasoning=texts.long_text(4000), content="Sorry for the wait: that was slow on purpose.")],
+                 cps=200),
+    ]

@@ -1,0 +1,196 @@
+"""A loopback HTTP server that imitates Moonshot's Kimi API (and a vLLM/SGLang server).
+
+Stdlib only, so it starts in a few milliseconds from a pytest fixture and runs
+anywhere the package is installed::
+
+    python -m kimi_jupyter.testing.server --port 8765     # prints the base URL
+
+`KimiServer` holds the state (scenarios, fault counters, recorded requests, the
+prefix cache); `.handler` speaks HTTP; `.wire` knows the byte format.
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import sys
+import threading
+from collections import deque
+from typing import Any, Iterable
+
+from .handler import LoopbackHTTPServer
+from .scenarios import Fault, Scenario, builtin_scenarios
+from .wire import MOONSHOT_MODELS, VLLM_MODELS, Flavor, ModelInfo, common_prefix_len
+
+_CACHE_DEPTH = 64  # earlier prompts remembered per (key, model) for the prefix cache
+
+
+class KimiServer:
+    """The loopback Kimi API. `start()` serves from a daemon thread; also a context manager.
+
+    `api_key=None` accepts any non-empty key. `default_cps` paces streams (characters
+    per second) for scenarios and turns that don't set their own pace.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = "sk-test",
+        port: int = 0,
+        default_cps: float | None = None,
+        *,
+        host: str = "127.0.0.1",
+        scenarios: Iterable[Scenario] = (),
+        builtins: bool = True,
+        verbose: bool = False,
+    ) -> None:
+        self.api_key = api_key
+        self.host = host
+        self.default_cps = default_cps
+        self.verbose = verbose
+        self.requests: list[dict[str, Any]] = []  # chat bodies, in arrival order
+        self.models: dict[Flavor, dict[str, ModelInfo]] = {
+            "moonshot": {m.id: m for m in MOONSHOT_MODELS},
+            "vllm": {m.id: m for m in VLLM_MODELS},
+        }
+        self._port = port
+        self._lock = threading.Lock()
+        self._builtin = {s.name: s for s in builtin_scenarios()} if builtins else {}
+        self._custom: dict[str, Scenario] = {}
+        self._fault_hits: dict[tuple[str, int], int] = {}
+        self._cache: dict[tuple[str, str, str], deque[str]] = {}
+        self._conns: set[socket.socket] = set()
+        self._httpd: LoopbackHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        for scenario in scenarios:
+            self.add_scenario(scenario)
+
+    # ------------------------------------------------------------ lifecycle
+    def start(self) -> "KimiServer":
+        if self._httpd is None:
+            self._httpd = LoopbackHTTPServer((self.host, self._port), self)
+            self._port = self._httpd.server_address[1]
+            # A short poll interval keeps stop() (function-scoped fixtures) fast.
+            self._thread = threading.Thread(
+                target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02},
+                name=f"kimi-loopback:{self._port}", daemon=True,
+            )
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        httpd, self._httpd = self._httpd, None
+        if httpd is None:
+            return
+        httpd.shutdown()
+        httpd.server_close()
+        # Keep-alive and paced-stream threads would otherwise linger on open sockets.
+        with self._lock:
+            conns = list(self._conns)
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+
+    def __enter__(self) -> "KimiServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self._port}/v1"
+
+    @property
+    def vllm_base_url(self) -> str:
+        return f"http://{self.host}:{self._port}/vllm/v1"
+
+    def __repr__(self) -> str:
+        state = "running" if self._httpd else "stopped"
+        return f"<KimiServer {self.base_url} {state}, {len(self.scenarios)} scenarios>"
+
+    # ------------------------------------------------------------ scenarios and state
+    def add_scenario(self, scenario: Scenario) -> None:
+        """Register (or replace by name). Added scenarios are matched before built-ins."""
+        with self._lock:
+            self._custom[scenario.name] = scenario
+
+    @property
+    def scenarios(self) -> dict[str, Scenario]:
+        """All scenarios by name (a copy); added ones shadow built-ins."""
+        with self._lock:
+            return {**self._builtin, **self._custom}
+
+    def ordered_scenarios(self) -> list[Scenario]:
+        """Matching order: added scenarios first, then the built-ins."""
+        with self._lock:
+            custom = list(self._custom.values())
+        return custom + [s for s in self._builtin.values() if s.name not in {c.name for c in custom}]
+
+    def reset(self) -> None:
+        """Forget recorded requests, fault counters and the prefix cache."""
+        with self._lock:
+            self.requests.clear()
+            self._fault_hits.clear()
+            self._cache.clear()
+
+    def _record(self, body: dict[str, Any]) -> None:
+        with self._lock:
+            self.requests.append(body)
+
+    def _take_fault(self, key: tuple[str, int], fault: Fault) -> bool:
+        """True while this turn's fault still has hits left."""
+        with self._lock:
+            hits = self._fault_hits.get(key, 0)
+            if hits >= fault.times:
+                return False
+            self._fault_hits[key] = hits + 1
+            return True
+
+    def _cached_tokens(self, key: str, flavor: str, model: str, messages_json: str) -> int:
+        """Prefix-cache emulation: longest common prefix with an earlier prompt, in tokens."""
+        with self._lock:
+            history = self._cache.setdefault((key, flavor, model), deque(maxlen=_CACHE_DEPTH))
+            earlier = list(history)
+            history.append(messages_json)
+        best = max((common_prefix_len(messages_json, h) for h in earlier), default=0)
+        return best // 4
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m kimi_jupyter.testing.server",
+        description="Serve an offline imitation of Moonshot's Kimi API on loopback.",
+    )
+    parser.add_argument("--port", type=int, default=0, help="port to listen on (0: pick a free one)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--api-key", default="sk-test-loopback", help="bearer key clients must send")
+    parser.add_argument("--pace", type=float, default=None, metavar="CPS",
+                        help="default pacing in characters per second (default: as fast as possible)")
+    parser.add_argument("--flavor", choices=("moonshot", "vllm"), default="moonshot",
+                        help="which base URL to print; both are always served")
+    parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    args = parser.parse_args(argv)
+    srv = KimiServer(api_key=args.api_key, port=args.port, default_cps=args.pace, host=args.host,
+                     verbose=args.verbose).start()
+    print(srv.vllm_base_url if args.flavor == "vllm" else srv.base_url, flush=True)
+    print(f"Kimi loopback server ({args.flavor}); API key {args.api_key!r}; Ctrl-C to stop.", file=sys.stderr, flush=True)
+    try:
+        while srv._thread is not None and srv._thread.is_alive():
+            srv._thread.join(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        srv.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

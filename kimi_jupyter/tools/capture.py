@@ -1,0 +1,228 @@
+"""Tee what model code prints and displays: the user sees it live as ordinary cell
+output, and a bounded copy is kept for the model.
+
+``IPython.utils.capture.capture_output`` is no use here: it swaps the streams, so the
+user would see nothing until the end. Instead the ``write`` methods of sys.stdout and
+sys.stderr are wrapped (IPython's own history tee does the same, because ipykernel checks
+the stream classes), and rich displays are observed with ipykernel's display-publisher
+hook, or by wrapping ``display_pub.publish`` in other shells.
+"""
+
+from __future__ import annotations
+
+import base64
+import sys
+from typing import Any, Callable
+
+from .output import HeadTailBuffer, cap_output, png_size
+
+# Cap for one non-text display (HTML or markdown source) in the model's copy.
+_MAX_DISPLAY_SOURCE = 2000
+
+
+class OutputTee:
+    """Context manager recording stdout, stderr and displays while they still show."""
+
+    def __init__(self, shell: Any, limit: int, max_echo: int | None = None) -> None:
+        self.shell = shell
+        # Keep a little more than the limit so the final cap can still say exactly how
+        # much it cut, with the model's extra lines (Out, error) appended.
+        self.buffer = HeadTailBuffer(max(limit, 0))
+        self.images: list[str] = []
+        self.max_echo = max_echo
+        self.echoed = 0
+        self.held_back = 0
+        self.active = False
+        self._quiet = 0  # >0 while a display is being printed as text (terminal shells)
+        # What the user saw, as nbformat outputs, so `%kimi export` can replay it.
+        self.outputs: list[dict[str, Any]] = []
+        self._undo: list[Callable[[], None]] = []
+
+    # ---------------------------------------------------------------- lifecycle
+    def __enter__(self) -> OutputTee:
+        self.active = True
+        try:
+            for name in ("stdout", "stderr"):
+                self._wrap_stream(name)
+            self._hook_displays()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.active = False
+        while self._undo:
+            try:
+                self._undo.pop()()
+            except Exception:
+                pass  # restoring must never hide the real outcome
+        if self.held_back:
+            # Written after unwrapping, so it reaches the user but not the model's copy.
+            sys.stderr.write(
+                f"\n[kimi-jupyter: {self.held_back:,} more characters of output were not "
+                "shown here, to keep the notebook responsive; the model saw the head and "
+                "tail]\n"
+            )
+
+    # ---------------------------------------------------------------- streams
+    def _wrap_stream(self, name: str) -> None:
+        stream = getattr(sys, name)
+        original = stream.write
+        had_own = "write" in getattr(stream, "__dict__", {})
+        tee = self
+
+        def write(data: Any, *args: Any, **kwargs: Any) -> Any:
+            if not tee.active:  # someone kept our wrapper past the call: pass through
+                return original(data, *args, **kwargs)
+            if isinstance(data, str) and data and not tee._machinery_writing():
+                tee.buffer.write(data)
+            before = tee.echoed
+            written = tee._echo(original, data, args, kwargs)
+            if isinstance(data, str) and data:
+                shown = data if tee.max_echo is None else data[: tee.echoed - before]
+                tee.record_stream(name, shown)
+            return written
+
+        try:
+            stream.write = write
+        except (AttributeError, TypeError):
+            # A stream that refuses attributes: put a proxy in its place instead.
+            setattr(sys, name, _StreamProxy(stream, write))
+            self._undo.append(lambda: setattr(sys, name, stream))
+            return
+
+        def undo() -> None:
+            if had_own:
+                stream.write = original
+            else:
+                try:
+                    del stream.write  # back to the class's method
+                except AttributeError:
+                    stream.write = original
+
+        self._undo.append(undo)
+
+    def _echo(self, original: Callable[..., Any], data: Any, args: tuple, kwargs: dict) -> Any:
+        if self.max_echo is None or not isinstance(data, str):
+            return original(data, *args, **kwargs)
+        room = self.max_echo - self.echoed
+        if len(data) <= room:
+            self.echoed += len(data)
+            return original(data, *args, **kwargs)
+        if room > 0:
+            original(data[:room], *args, **kwargs)
+            self.echoed += room
+        self.held_back += len(data) - max(room, 0)
+        return len(data)
+
+    def _machinery_writing(self) -> bool:
+        """True while IPython itself prints something the model gets another way.
+
+        In terminal shells the Out[] value, tracebacks and displays are printed to stdout;
+        the model gets those as the Out line, the short traceback and display notes.
+        """
+        if self._quiet:
+            return True
+        shell = self.shell
+        if getattr(shell, "showing_traceback", False):
+            return True
+        hook = getattr(shell, "displayhook", None)
+        return bool(getattr(hook, "is_active", getattr(hook, "_is_active", False)))
+
+    # ---------------------------------------------------------------- displays
+    def _hook_displays(self) -> None:
+        pub = getattr(self.shell, "display_pub", None)
+        if pub is None:
+            return
+        if hasattr(pub, "register_hook") and hasattr(pub, "unregister_hook"):
+            # ipykernel: hooks see each outgoing message; returning it lets it publish.
+            def hook(msg: dict) -> dict:
+                if self.active:
+                    kind = msg.get("msg_type") or msg.get("header", {}).get("msg_type")
+                    if kind in ("display_data", "update_display_data"):
+                        content = msg.get("content", {})
+                        self.record_display(content.get("data") or {}, content.get("metadata") or {})
+                return msg
+
+            pub.register_hook(hook)
+            self._undo.append(lambda: pub.unregister_hook(hook))
+            return
+
+        original = pub.publish
+        had_own = "publish" in getattr(pub, "__dict__", {})
+
+        def publish(data: Any, *args: Any, **kwargs: Any) -> Any:
+            if self.active and isinstance(data, dict):
+                self.record_display(data, kwargs.get("metadata") or (args[0] if args else None) or {})
+            self._quiet += 1
+            try:
+                return original(data, *args, **kwargs)
+            finally:
+                self._quiet -= 1
+
+        pub.publish = publish
+
+        def undo() -> None:
+            if had_own:
+                pub.publish = original
+            else:
+                del pub.publish
+
+        self._undo.append(undo)
+
+    def record_stream(self, name: str, text: str) -> None:
+        if not text:
+            return
+        last = self.outputs[-1] if self.outputs else None
+        if last is not None and last["output_type"] == "stream" and last["name"] == name:
+            last["text"] += text
+        else:
+            self.outputs.append({"output_type": "stream", "name": name, "text": text})
+
+    def record_display(self, data: dict, metadata: dict | None = None) -> None:
+        """Add a note (and the image, for figures) for one rich display."""
+        self.outputs.append(
+            {"output_type": "display_data", "data": dict(data), "metadata": dict(metadata or {})}
+        )
+        png = data.get("image/png")
+        if png:
+            b64 = base64.b64encode(png).decode("ascii") if isinstance(png, bytes) else str(png)
+            b64 = b64.replace("\n", "")
+            self.images.append(b64)
+            size = png_size(b64)
+            dims = f": {size[0]}x{size[1]} px," if size else ""
+            self.buffer.write(f"[figure {len(self.images)}{dims} displayed to the user]\n")
+            return
+        text = data.get("text/plain")
+        if isinstance(text, list):  # nbformat-style multiline strings
+            text = "".join(text)
+        if text and not _is_default_repr(text):
+            self.buffer.write(text.rstrip("\n") + "\n")
+            return
+        for mime, label in (("text/markdown", "Markdown"), ("text/html", "HTML"),
+                            ("text/latex", "LaTeX")):
+            source = data.get(mime)
+            if isinstance(source, str) and source.strip():
+                source = cap_output(source.strip(), _MAX_DISPLAY_SOURCE)
+                self.buffer.write(f"[{label} displayed to the user]\n{source}\n")
+                return
+        kinds = ", ".join(sorted(data)) or "empty"
+        self.buffer.write(f"[{kinds} output displayed to the user]\n")
+
+
+def _is_default_repr(text: str) -> bool:
+    """``<IPython.core.display.HTML object>`` and the like say nothing to the model."""
+    t = text.strip()
+    return t.startswith("<") and t.endswith(">") and (" object" in t or " at 0x" in t)
+
+
+class _StreamProxy:
+    """Stand-in for a stream whose ``write`` cannot be replaced."""
+
+    def __init__(self, stream: Any, write: Callable[..., Any]) -> None:
+        self._stream = stream
+        self.write = write
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)

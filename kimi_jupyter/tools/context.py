@@ -1,0 +1,38 @@
+"""The per-cell state a tool call runs with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+DEFAULT_MAX_OUTPUT = 8000
+# About what jupyter_server lets through in one go before it starts dropping stream
+# data (1 MB/s averaged over 3 s); beyond this the user would see "IOPub data rate
+# exceeded" instead of output, so the echo stops and a note says how much was held back.
+DEFAULT_MAX_ECHO = 1_000_000
+
+
+@dataclass
+class ToolContext:
+    """Settings and shared state for the tool calls of one ``%%kimi`` cell.
+
+    The agent creates one per cell and passes the same object to every call, because the
+    tools mutate it: answering "all" sets ``auto_run``, and a missing stdin is remembered
+    in ``no_stdin`` so the user is told once and the model is not asked again.
+    """
+
+    shell: Any | None = None
+    """IPython shell to run code in; None means ``get_ipython()``, or a new
+    ``InteractiveShell.instance()`` when running from a plain script."""
+    auto_run: bool = False
+    """Run model code without asking (``-y`` / ``Kimi.auto_run``)."""
+    max_output: int = DEFAULT_MAX_OUTPUT
+    """Cap on the text returned to the model (``Kimi.max_tool_output``)."""
+    ask: Callable[[str], str] | None = None
+    """Prompt function for approval; None means ``builtins.input``."""
+    show_code: Callable[[str], None] | None = None
+    """Called with the code before approval and before it runs, so the view can show it."""
+    max_echo: int | None = DEFAULT_MAX_ECHO
+    """Characters of stdout/stderr echoed to the user per call; None means no limit."""
+    no_stdin: bool = False
+    """Set by the python tool once it finds there is no stdin to ask for approval."""

@@ -1,0 +1,224 @@
+"""The tools the model may call: the built-in ``python`` tool plus the user's ``@tool``s.
+
+``ToolRegistry.call`` is the one entry point the agent loop uses. It never raises for
+anything the model sent (bad JSON, unknown tool, wrong arguments, a failing tool): each
+becomes a ``ToolOutput`` with ``ok=False`` whose text tells the model what to fix, so the
+loop goes on.
+
+Interrupts: a ``KeyboardInterrupt`` while a tool runs (model code, the approval prompt,
+or a user tool function) is returned as ``ToolOutput(interrupted=True)``, never raised, so
+the agent has one thing to check. A ``KeyboardInterrupt`` outside that window (while
+parsing JSON, say) propagates as usual.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+import os
+import threading
+from typing import Any, Callable, TypeVar, overload
+
+from .context import ToolContext
+from .output import NO_OUTPUT, ToolOutput, cap_output, format_error
+from .schema import ArgumentError, ToolSpec, bind_arguments, build_spec
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+PYTHON_TOOL = "python"
+WEB_SEARCH_TOOL = "$web_search"
+_REGISTRY_FILE = os.path.abspath(__file__)
+
+
+class ToolRegistry:
+    """User tools by name, in registration order."""
+
+    def __init__(self) -> None:
+        self._tools: dict[str, ToolSpec] = {}
+
+    def register(self, fn: F, *, name: str | None = None, description: str | None = None) -> F:
+        """Add ``fn`` as a tool and return it unchanged.
+
+        Registering a name again replaces the old tool, because re-running a notebook cell
+        that defines a tool should just update it.
+        """
+        spec = build_spec(fn, name=name, description=description)
+        if spec.name == PYTHON_TOOL:
+            raise ValueError("the tool name 'python' is reserved for the built-in code tool; "
+                             "pass name='...' to choose another")
+        self._tools[spec.name] = spec
+        return fn
+
+    def unregister(self, name: str) -> None:
+        """Remove a user tool; unknown names are ignored."""
+        self._tools.pop(name, None)
+
+    def names(self) -> list[str]:
+        """Every name ``call`` accepts: ``python`` first, then the user tools."""
+        return [PYTHON_TOOL, *self._tools]
+
+    def spec(self, name: str) -> ToolSpec | None:
+        return self._tools.get(name)
+
+    def schemas(self, *, python: bool = True, web_search: bool = False) -> list[dict[str, Any]]:
+        """The OpenAI ``tools`` parameter: python first, user tools, then ``$web_search``."""
+        from .python import PYTHON_SCHEMA
+
+        out: list[dict[str, Any]] = [PYTHON_SCHEMA] if python else []
+        out.extend(spec.openai_schema() for spec in self._tools.values())
+        if web_search:
+            out.append({"type": "builtin_function", "function": {"name": WEB_SEARCH_TOOL}})
+        return out
+
+    def call(self, name: str, arguments: str, ctx: ToolContext) -> ToolOutput:
+        """Run one tool call from the model and return what goes back to it."""
+        if name == WEB_SEARCH_TOOL:
+            # Kimi runs the search itself; the reply must echo the arguments unchanged.
+            return ToolOutput(text=arguments)
+        if name != PYTHON_TOOL and name not in self._tools:
+            return _error(f"Error: unknown tool {name!r}. Available tools: "
+                          + ", ".join(self.names()), ctx)
+        parsed = _parse_arguments(arguments)
+        if isinstance(parsed, ToolOutput):
+            return parsed
+        if name == PYTHON_TOOL:
+            from .python import run_python
+
+            # Extra keys (say "language") are ignored: rejecting them would cost the
+            # model a step for nothing.
+            code = parsed.get("code")
+            if not isinstance(code, str):
+                what = ("'code' must be a string" if "code" in parsed else
+                        "missing required argument 'code'")
+                return _error(f"Error: invalid arguments for tool 'python': {what}. "
+                              'Send {"code": "<python source>"}.', ctx)
+            return run_python(code, ctx)
+        return self._call_user_tool(self._tools[name], parsed, ctx)
+
+    def _call_user_tool(self, spec: ToolSpec, arguments: dict[str, Any],
+                        ctx: ToolContext) -> ToolOutput:
+        try:
+            args, kwargs = bind_arguments(spec, arguments)
+        except ArgumentError as e:
+            return _error(f"Error: {e}", ctx)
+        try:
+            value = _invoke(spec.fn, args, kwargs)
+        except KeyboardInterrupt:
+            return ToolOutput(text="Interrupted by the user.", ok=False, interrupted=True)
+        except Exception as e:
+            tb = format_error(e, limit=3, skip=lambda f: os.path.abspath(f.filename) == _REGISTRY_FILE)
+            summary = f"Error: {type(e).__name__}: {e}"
+            return _error(summary + "\n" + tb, ctx)
+        text = format_return(value)
+        return ToolOutput(text=cap_output(text, ctx.max_output) if text else NO_OUTPUT)
+
+
+def _error(text: str, ctx: ToolContext) -> ToolOutput:
+    return ToolOutput(text=cap_output(text, ctx.max_output), ok=False)
+
+
+def _parse_arguments(arguments: str | dict | None) -> dict[str, Any] | ToolOutput:
+    if isinstance(arguments, dict):  # tolerate callers that already parsed them
+        return arguments
+    if arguments is None or not arguments.strip():
+        return {}  # some servers send "" for a call without arguments
+    try:
+        # strict=False accepts raw newlines/tabs inside strings, which models emit in code.
+        value = json.loads(arguments, strict=False)
+    except json.JSONDecodeError as e:
+        shown = arguments if len(arguments) <= 200 else arguments[:200] + "..."
+        return ToolOutput(
+            text=f"Error: arguments are not valid JSON: {e}. Received: {shown}\n"
+                 "Send the arguments as one JSON object.",
+            ok=False,
+        )
+    if not isinstance(value, dict):
+        return ToolOutput(text="Error: arguments must be a JSON object, got "
+                               f"{type(value).__name__}.", ok=False)
+    return value
+
+
+def _invoke(fn: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> Any:
+    result = fn(*args, **kwargs)
+    if inspect.isawaitable(result):
+        result = _run_awaitable(result)
+    return result
+
+
+def _run_awaitable(aw: Any) -> Any:
+    """Run an async tool to completion from sync code.
+
+    Inside a kernel the main thread's event loop is busy running the %%kimi cell, so the
+    coroutine gets a fresh loop in a worker thread instead.
+    """
+    import asyncio
+
+    async def main() -> Any:
+        return await aw
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(main())
+    box: dict[str, Any] = {}
+
+    def worker() -> None:
+        try:
+            box["value"] = asyncio.run(main())
+        except BaseException as e:  # re-raised in the caller's thread
+            box["error"] = e
+
+    t = threading.Thread(target=worker, name="kimi-async-tool", daemon=True)
+    t.start()
+    t.join()
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
+def format_return(value: Any) -> str:
+    """A tool's return value as text: strings as is, the rest as JSON, else repr."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, default=_to_json, ensure_ascii=False)
+    except (TypeError, ValueError):  # circular references, mostly
+        return repr(value)
+
+
+def _to_json(obj: Any) -> Any:
+    """Fallback for json.dumps: structured where cheap, else the object's str()."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return dataclasses.asdict(obj)
+    if isinstance(obj, (set, frozenset)):
+        return list(obj)
+    for method in ("model_dump", "tolist"):  # pydantic models; numpy arrays and scalars
+        fn = getattr(obj, method, None)
+        if callable(fn):
+            try:
+                return fn()
+            except Exception:
+                break
+    return str(obj)  # dates, paths, DataFrames (as their text table)...
+
+
+default_registry = ToolRegistry()
+
+
+@overload
+def tool(fn: F, *, name: str | None = None, description: str | None = None) -> F: ...
+@overload
+def tool(fn: None = None, *, name: str | None = None,
+         description: str | None = None) -> Callable[[F], F]: ...
+def tool(fn: Any = None, *, name: str | None = None, description: str | None = None) -> Any:
+    """Register a function as a tool the model can call, on ``default_registry``.
+
+    Use as ``@tool`` or ``@tool(name="x", description="...")``. The JSON schema comes
+    from the signature, type hints and docstring; the function is returned unchanged.
+    """
+    if fn is None:
+        return lambda f: default_registry.register(f, name=name, description=description)
+    return default_registry.register(fn, name=name, description=description)

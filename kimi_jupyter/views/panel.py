@@ -1,0 +1,266 @@
+"""`PanelView`: renders agent events into the chat panel's transcript.
+
+The panel (`kimi_jupyter.chat_panel.ChatPanel`) owns the transcript; this view
+only appends widgets to it through the `add` callback. It follows the traffic
+rules of the live widget view (ARCHITECTURE.md, widget.py):
+
+- each reply gets one `Output` for the reasoning, entered once for the whole
+  phase; deltas are written to stdout, which ipykernel batches for free;
+- the answer is sent paragraph by paragraph as Markdown, the unfinished tail
+  streams as plain text into a small `Output` cleared when its paragraph ends;
+- the status title (elapsed time, tokens) changes at most once a second.
+
+Unlike the `%%kimi` view, nothing is replaced by static outputs at the end:
+the panel is a live conversation, and what it shows stays as it is.
+Model code runs inside a per-call `Output`, so its prints and figures appear
+in the transcript in order, even though the reply runs in a widget callback
+(whose outputs would otherwise belong to no cell).
+"""
+
+from __future__ import annotations
+
+import html
+import sys
+import time
+from typing import TYPE_CHECKING, Any, Callable
+
+from . import render
+from .base import BaseView
+from .widget import split_paragraphs
+
+if TYPE_CHECKING:
+    from ..result import Result
+    from ..stream import ToolCall, Turn
+    from ..tools import ToolOutput
+
+_STATUS_INTERVAL_S = 1.0
+_STREAM_FLUSH_S = 0.5  # see widget.py: longer stdout batches while text streams
+_NOTE_STYLE = {
+    "info": "color: var(--jp-ui-font-color2, #555)",
+    "warning": "color: var(--jp-warn-color0, #a15c00)",
+    "error": "color: var(--jp-error-color1, #c62828)",
+}
+
+
+def note_html(text: str, level: str = "info") -> str:
+    style = _NOTE_STYLE.get(level, _NOTE_STYLE["info"])
+    label = {"warning": "Note: ", "error": "Error: "}.get(level, "")
+    return f'<div style="{style}; font-size: 0.92em"><b>{label}</b>{html.escape(text)}</div>'
+
+
+def _publish(bundle: render.Bundle) -> None:
+    from IPython.display import display
+
+    display(bundle, raw=True)
+
+
+class PanelView(BaseView):
+    """A View whose screen is a transcript: `add(widget)` appends one item to it."""
+
+    def __init__(self, add: Callable[[Any], None], fmt: str = "markdown") -> None:
+        self.add = add
+        self.fmt = fmt
+        self._inside: Any = None  # the Output whose context is entered, if any
+        self._step_started = 0.0
+        self._last_status = 0.0
+        self._tokens = self._reasoning_tokens = 0
+        self._phase = "Thinking"
+        self._tail = ""
+        self._seen_reasoning = self._seen_content = False
+        self._accordion: Any = None
+        self._reasoning_out: Any = None
+        self._answer_out: Any = None
+        self._tail_out: Any = None
+        self.declined = 0  # model code not run because auto-run is off
+
+    # -- Output contexts: entered and left at phase changes, never per chunk ---
+
+    def _enter(self, out: Any) -> None:
+        if self._inside is out:
+            return
+        self._leave()
+        out.__enter__()
+        self._inside = out
+        if hasattr(sys.stdout, "flush_interval"):
+            sys.stdout.flush_interval = _STREAM_FLUSH_S
+
+    def _leave(self) -> None:
+        if self._inside is not None:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            self._inside.__exit__(None, None, None)
+            self._inside = None
+            if "flush_interval" in vars(sys.stdout):
+                del sys.stdout.flush_interval
+
+    def close(self) -> None:
+        """Leave any open Output; the panel calls this however the reply ended."""
+        self._leave()
+
+    # -- small widgets --------------------------------------------------------
+
+    def _note(self, text: str, level: str = "info") -> None:
+        import ipywidgets as w
+
+        self._leave()
+        item = w.HTML(note_html(text, level))
+        item.add_class("kimi-chat-note")
+        item.add_class(f"kimi-chat-{level}")
+        self.add(item)
+
+    def _status(self, phase: str | None = None) -> str:
+        elapsed = time.monotonic() - self._step_started
+        return render.status_text(phase or self._phase, elapsed, self._tokens) + " …"
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        if self._accordion is not None and now - self._last_status >= _STATUS_INTERVAL_S:
+            self._last_status = now
+            self._accordion.titles = (self._status(),)
+
+    # -- View events ------------------------------------------------------------
+
+    def on_step_start(self, step: int, model: str) -> None:
+        import ipywidgets as w
+
+        self._leave()
+        self._step_started = self._last_status = time.monotonic()
+        self._tokens = self._reasoning_tokens = 0
+        self._phase = "Thinking"
+        self._tail = ""
+        self._seen_reasoning = self._seen_content = False
+        # Follow the newest reasoning: a column-reverse flex box keeps its scroll at the bottom.
+        self._reasoning_out = w.Output(
+            layout=w.Layout(max_height="12em", overflow="auto", display="flex", flex_flow="column-reverse")
+        )
+        self._accordion = w.Accordion(children=[self._reasoning_out], titles=(self._status(),), selected_index=0)
+        self._accordion.add_class("kimi-chat-reasoning")
+        self._answer_out = w.Output()
+        self._answer_out.add_class("kimi-chat-answer")
+        self._tail_out = w.Output()
+        self._tail_out.add_class("kimi-chat-tail")
+        block = w.VBox([self._accordion, self._answer_out, self._tail_out])
+        block.add_class("kimi-chat-reply")
+        self.add(block)
+
+    def on_reasoning(self, delta: str) -> None:
+        self._tokens += 1  # Kimi sends about one token per delta
+        self._reasoning_tokens += 1
+        self._enter(self._reasoning_out)
+        sys.stdout.write(delta)
+        if not self._seen_reasoning:
+            self._seen_reasoning = True
+            sys.stdout.flush()  # the first token shows at once
+        self._tick()
+
+    def on_content(self, delta: str) -> None:
+        self._tokens += 1
+        self._phase = "Answering"
+        if not self._seen_content:
+            self._seen_content = True
+            self._leave()
+            self._accordion.selected_index = None  # fold the reasoning away once the answer starts
+        self._tail += delta
+        if "\n" in delta:  # only a newline can finish a paragraph
+            done, rest = split_paragraphs(self._tail)
+            if done:
+                self._leave()
+                self._tail_out.clear_output()
+                with self._answer_out:
+                    _publish(render.answer_bundle(done, self.fmt))
+                self._tail = rest
+                delta = rest
+        self._enter(self._tail_out)
+        sys.stdout.write(delta)
+        if len(self._tail) == len(delta):
+            sys.stdout.flush()
+        self._tick()
+
+    def on_tool_call(self, call: "ToolCall") -> None:
+        self._phase = f"Calling {call.name}"
+        if self._accordion is not None:
+            self._accordion.titles = (self._status(),)
+
+    def on_step_end(self, turn: "Turn", elapsed_s: float) -> None:
+        self._leave()
+        if self._accordion is None:
+            return
+        if turn.reasoning:
+            summary = f"Reasoning · {elapsed_s:.1f} s · {self._reasoning_tokens:,} tokens"
+            self._accordion.titles = (summary,)
+            self._accordion.selected_index = None
+        else:
+            self._accordion.layout.display = "none"
+        if self._tail.strip():  # the last paragraph, rendered as markdown now that it is complete
+            self._tail_out.clear_output()
+            with self._answer_out:
+                _publish(render.answer_bundle(self._tail, self.fmt))
+        self._tail = ""
+        self._accordion = None
+
+    def show_code(self, code: str) -> None:
+        import ipywidgets as w
+
+        self._leave()
+        out = w.Output()
+        out.add_class("kimi-chat-code")
+        self.add(out)
+        with out:
+            _publish(render.code_bundle(code, "Kimi runs Python"))
+
+    def on_tool_start(self, call: "ToolCall", step: int) -> None:
+        import ipywidgets as w
+
+        self._leave()
+        if call.name != "python":
+            label = w.HTML(
+                f"<b>Tool call {step}:</b> <code>{html.escape(call.name)}</code> "
+                f"<code>{html.escape(call.arguments[:300])}</code>"
+            )
+            label.add_class("kimi-chat-tool")
+            self.add(label)
+        # Whatever the tool prints or displays (figures too) lands here, in order.
+        out = w.Output()
+        out.add_class("kimi-chat-tool-output")
+        self.add(out)
+        self._enter(out)
+
+    def on_tool_output(self, call: "ToolCall", output: "ToolOutput") -> None:
+        import ipywidgets as w
+
+        self._leave()
+        if output.declined:
+            self.declined += 1
+            self._note(
+                "Kimi wanted to run this code, but auto-run is off in this panel. "
+                "Tick “Let Kimi run code” to allow it.",
+                "warning",
+            )
+            return
+        shown = output.text if len(output.text) <= 2000 else output.text[:2000] + " …"
+        title = f"{call.name} returned" if output.ok else f"{call.name} failed"
+        item = w.HTML(
+            f'<details style="font-size: 0.9em"><summary>{html.escape(title)} (what the model sees)</summary>'
+            f"<pre style='white-space: pre-wrap; margin: 0'>{html.escape(shown)}</pre></details>"
+        )
+        item.add_class("kimi-chat-tool-result")
+        self.add(item)
+
+    def on_retry(self, seconds: float, reason: str) -> None:
+        self._note(f"Retrying in {seconds:.0f} s ({reason})…", "info")
+
+    def on_notice(self, text: str, level: str = "warning") -> None:
+        self._note(text, level)
+
+    def on_error(self, message: str) -> None:
+        self._note(message, "error")
+
+    def on_finish(self, result: "Result") -> None:
+        import ipywidgets as w
+
+        self._leave()
+        footer = w.HTML(
+            f'<div style="font-size: 0.8em; color: var(--jp-ui-font-color2, #666)">{html.escape(result.footer())}</div>'
+        )
+        footer.add_class("kimi-chat-footer")
+        self.add(footer)

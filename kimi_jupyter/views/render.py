@@ -1,0 +1,82 @@
+"""Static mime bundles: what a finished cell leaves in the saved notebook.
+
+Every bundle has a `text/plain` fallback so terminals, `nbconvert --to
+markdown` and GitHub's renderer all show something sensible, and none of them
+needs a kernel or widget state.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+Bundle = dict[str, Any]
+
+
+def reasoning_bundle(reasoning: str, elapsed_s: float, tokens: int) -> Bundle:
+    summary = f"Reasoning · {elapsed_s:.1f} s · {tokens:,} tokens"
+    body = html.escape(reasoning)
+    return {
+        "text/html": (
+            f'<details class="kimi-reasoning"><summary>{summary}</summary>'
+            '<div style="white-space: pre-wrap; opacity: 0.75; font-size: 0.9em; '
+            f'border-left: 3px solid #ccc; padding-left: 0.6em">{body}</div></details>'
+        ),
+        # The plain fallback is only a summary: repeating a long reasoning text
+        # here would double what is sent to the browser and stored in the file.
+        "text/plain": f"[{summary}: collapsed; open the notebook in Jupyter or on GitHub to read it]",
+    }
+
+
+def answer_bundle(content: str, fmt: str = "markdown") -> Bundle:
+    if fmt == "text":
+        return {"text/plain": content}
+    if fmt == "json":
+        return {"text/markdown": f"```json\n{content}\n```", "text/plain": content}
+    return {"text/markdown": content, "text/plain": content}
+
+
+def code_bundle(code: str, label: str) -> Bundle:
+    fence = "````" if "```" in code else "```"
+    return {
+        "text/markdown": f"**{label}**\n\n{fence}python\n{code}\n{fence}",
+        "text/plain": f"{label}:\n{code}",
+    }
+
+
+def tool_call_bundle(name: str, arguments: str, label: str) -> Bundle:
+    args = arguments if len(arguments) <= 500 else arguments[:500] + " …"
+    return {
+        "text/markdown": f"**{label}** `{name}`\n\n```json\n{args}\n```",
+        "text/plain": f"{label} {name}({args})",
+    }
+
+
+def tool_output_bundle(name: str, text: str, ok: bool) -> Bundle:
+    shown = text if len(text) <= 2000 else text[:2000] + f"\n… ({len(text) - 2000:,} more characters)"
+    title = f"{name} returned" if ok else f"{name} failed"
+    return {
+        "text/html": (
+            f"<details><summary>{html.escape(title)}</summary>"
+            f"<pre>{html.escape(shown)}</pre></details>"
+        ),
+        "text/plain": f"{title}:\n{shown}",
+    }
+
+
+_ICONS = {"warning": "⚠️", "error": "❌", "info": "ℹ️"}
+
+
+def notice_bundle(text: str, level: str = "warning") -> Bundle:
+    return {"text/markdown": f"> {_ICONS.get(level, '')} {text}", "text/plain": f"[{level}] {text}"}
+
+
+def footer_bundle(footer: str) -> Bundle:
+    return {
+        "text/markdown": f"<sub>{html.escape(footer)}</sub>",
+        "text/plain": footer,
+    }
+
+
+def status_text(phase: str, elapsed_s: float, tokens: int) -> str:
+    return f"{phase} · {elapsed_s:.0f} s · {tokens:,} tokens"

@@ -1,0 +1,76 @@
+"""`TerminalView`: plain text for terminal IPython and scripts.
+
+Reasoning is dimmed (ANSI, only on a TTY), the answer streams to stdout as it
+arrives, and nothing is ever shown as `<IPython.core.display.HTML object>`.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import IO, TYPE_CHECKING
+
+from .base import BaseView
+
+if TYPE_CHECKING:
+    from ..result import Result
+    from ..stream import ToolCall, Turn
+    from ..tools import ToolOutput
+
+DIM, RESET = "\x1b[2m", "\x1b[0m"
+
+
+class TerminalView(BaseView):
+    def __init__(self, out: IO[str] | None = None, err: IO[str] | None = None, color: bool | None = None) -> None:
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+        self.color = self.out.isatty() if color is None else color
+        self._phase = ""
+
+    def _dim(self, text: str) -> str:
+        return f"{DIM}{text}{RESET}" if self.color else text
+
+    def _write(self, text: str) -> None:
+        self.out.write(text)
+        self.out.flush()
+
+    def on_step_start(self, step: int, model: str) -> None:
+        self._phase = ""
+
+    def on_reasoning(self, delta: str) -> None:
+        if self._phase != "reasoning":
+            self._phase = "reasoning"
+            self._write(self._dim("Thinking…\n"))
+        self._write(self._dim(delta))
+
+    def on_content(self, delta: str) -> None:
+        if self._phase != "content":
+            if self._phase == "reasoning":
+                self._write("\n\n")
+            self._phase = "content"
+        self._write(delta)
+
+    def on_step_end(self, turn: "Turn", elapsed_s: float) -> None:
+        if self._phase:
+            self._write("\n")
+
+    def show_code(self, code: str) -> None:
+        self._write(f"\n--- Kimi runs Python ---\n{code}\n------------------------\n")
+
+    def on_tool_start(self, call: "ToolCall", step: int) -> None:
+        if call.name != "python":
+            self._write(f"\n[tool call {step}] {call.name}({call.arguments})\n")
+
+    def on_tool_output(self, call: "ToolCall", output: "ToolOutput") -> None:
+        if call.name != "python":
+            self._write(self._dim(output.text[:2000]) + "\n")
+
+    def on_retry(self, seconds: float, reason: str) -> None:
+        self.err.write(f"Retrying in {seconds:.0f} s ({reason})…\n")
+        self.err.flush()
+
+    def on_notice(self, text: str, level: str = "warning") -> None:
+        self.err.write(f"[{level}] {text}\n")
+        self.err.flush()
+
+    def on_finish(self, result: "Result") -> None:
+        self._write(self._dim(result.footer()) + "\n")

@@ -1,0 +1,197 @@
+"""`WidgetView`: the live ipywidgets view, replaced by static outputs at the end.
+
+Traffic to the browser must grow linearly with the text. Measured facts
+(ARCHITECTURE.md): resending a growing `HTML.value` costs ~30× the text, and
+entering/leaving an `Output` per chunk ~40× (each is a comm message). So:
+
+- reasoning deltas are written to stdout *inside* one `Output` widget entered
+  once per phase; ipykernel batches stdout (~every 0.2 s) for free;
+- the answer is rendered paragraph by paragraph: a finished paragraph is sent
+  once as Markdown, the unfinished tail streams as plain text into a small
+  `Output` that is cleared when its paragraph completes;
+- the status line (elapsed time, tokens) is updated at most once a second.
+
+When the reply ends, the whole widget's display is updated in place with the
+static bundles (`update_display`), so the saved notebook never depends on
+widget state.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+from . import render
+from .notebook import StaticView, publish
+
+_STATUS_INTERVAL_S = 2.0  # the title (elapsed time, tokens) is one comm message per update
+# Each iopub message carries ~500 bytes of headers: at ipykernel's own 0.2 s
+# stdout batching that is as much as the text itself at model speeds. The view
+# batches deltas itself and sends one message per batch; two updates a second
+# read smoothly. The first token of each phase is sent at once.
+_BATCH_S = 0.5
+
+
+def split_paragraphs(text: str) -> tuple[str, str]:
+    """Split streamed markdown into (finished blocks, unfinished tail).
+
+    A block ends at a blank line outside a fenced code block, so code with
+    blank lines isn't rendered half-way.
+    """
+    cut = 0
+    in_fence = False
+    pos = 0
+    for line in text.splitlines(keepends=True):
+        pos += len(line)
+        stripped = line.strip()
+        if stripped.startswith("```") or stripped.startswith("~~~"):
+            in_fence = not in_fence
+        elif not stripped and not in_fence and line.endswith("\n"):
+            cut = pos
+    return text[:cut], text[cut:]
+
+
+class WidgetView(StaticView):
+    _box: Any = None
+
+    def _build(self) -> None:
+        import ipywidgets as w
+
+        # Every widget is a comm (and each opens a Layout of its own by default),
+        # so the view uses as few as it can: one shared Layout, the status line
+        # in the accordion's title, and the same widgets for every step of a
+        # cell (a 300-step tool loop would otherwise open 2,000 comms).
+        shared = w.Layout()
+        self._reasoning_out = w.Output(layout=w.Layout(max_height="24em", overflow="auto"))
+        self._accordion = w.Accordion(
+            children=[self._reasoning_out], titles=(self._status_text(),), selected_index=0, layout=shared
+        )
+        self._answer_out = w.Output(layout=shared)
+        self._tail_out = w.Output(layout=shared)
+        self._box = w.VBox([self._accordion, self._answer_out, self._tail_out], layout=shared)
+        self._widgets = (self._box, self._accordion, self._reasoning_out, self._answer_out, self._tail_out, shared)
+
+    def _reset(self) -> None:
+        """Empty the widgets for the next step (the last step's view was replaced by static outputs)."""
+        if self._seen_reasoning:
+            self._reasoning_out.clear_output()
+        if self._seen_content:
+            self._answer_out.clear_output()
+            self._tail_out.clear_output()
+        self._accordion.selected_index = 0
+        self._set_status()
+
+    def _live_start(self) -> None:
+        if self._box is None:
+            self._build()
+        else:
+            self._reset()
+        self._inside: Any = None
+        self._pending: list[str] = []
+        self._last_send = 0.0
+        self._tail = ""
+        self._seen_content = False
+        self._seen_reasoning = False
+        self._handle = _display_widget(self._box)
+
+    def _status_text(self, phase: str | None = None) -> str:
+        elapsed = time.monotonic() - self._step_started
+        return "⏳ " + render.status_text(phase or self._phase, elapsed, self._tokens)
+
+    def _set_status(self, phase: str | None = None) -> None:
+        self._accordion.titles = (self._status_text(phase),)
+
+    def _live_tick(self) -> None:
+        now = time.monotonic()
+        if now - self._last_status >= _STATUS_INTERVAL_S:
+            self._last_status = now
+            self._set_status()
+
+    # Output contexts are entered/left only at phase changes, never per chunk.
+    def _enter(self, out: Any) -> None:
+        if self._inside is out:
+            return
+        self._leave()
+        out.__enter__()
+        self._inside = out
+
+    def _leave(self) -> None:
+        if self._inside is not None:
+            self._send()
+            self._inside.__exit__(None, None, None)
+            self._inside = None
+
+    def _send(self) -> None:
+        """Write the batched deltas as one stream message."""
+        if self._pending:
+            sys.stdout.write("".join(self._pending))
+            self._pending.clear()
+        sys.stdout.flush()
+        self._last_send = time.monotonic()
+
+    def _write(self, out: Any, delta: str, first: bool) -> None:
+        self._enter(out)
+        self._pending.append(delta)
+        if first or time.monotonic() - self._last_send >= _BATCH_S:
+            self._send()
+
+    def on_reasoning(self, delta: str) -> None:
+        super().on_reasoning(delta)
+        first = not self._seen_reasoning
+        self._seen_reasoning = True
+        self._write(self._reasoning_out, delta, first)
+
+    def on_content(self, delta: str) -> None:
+        super().on_content(delta)
+        first = not self._seen_content
+        if first:
+            self._seen_content = True
+            self._leave()
+            self._accordion.selected_index = None  # fold the reasoning away once the answer starts
+        self._tail += delta
+        if "\n" in delta:  # only a newline can finish a paragraph
+            done, rest = split_paragraphs(self._tail)
+            if done:
+                # The finished paragraph replaces its streamed text, rendered once as markdown.
+                self._pending.clear()
+                self._leave()
+                self._tail_out.clear_output()
+                with self._answer_out:
+                    publish(render.answer_bundle(done, self.fmt))
+                self._tail = rest
+                if rest:
+                    self._write(self._tail_out, rest, True)
+                return
+        self._write(self._tail_out, delta, first)
+
+    def on_tool_call(self, call: Any) -> None:
+        super().on_tool_call(call)
+        self._set_status()
+
+    def _live_end(self, first: render.Bundle) -> None:
+        self._leave()
+        handle, self._handle = self._handle, None
+        handle.update(first, raw=True)
+
+    def on_finish(self, result: Any) -> None:
+        if self._box is not None:
+            for widget in self._widgets:  # free the comms; the static outputs stand on their own
+                widget.close()
+            self._box = None
+        super().on_finish(result)
+
+    def on_retry(self, seconds: float, reason: str) -> None:
+        self._leave()
+        self._set_status(f"Retrying in {seconds:.0f} s ({reason})")
+        super().on_retry(seconds, reason)
+
+    def on_notice(self, text: str, level: str = "warning") -> None:
+        self._leave()
+        super().on_notice(text, level)
+
+
+def _display_widget(box: Any) -> Any:
+    from IPython.display import display
+
+    return display(box, display_id=True)

@@ -1,0 +1,82 @@
+"""Shared helpers: run notebooks in real kernels against the loopback server."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+
+from kimi_jupyter.testing.pytest_plugin import API_KEY
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def make_notebook(cells: list[str]) -> Any:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in cells]
+    return nb
+
+
+def run_notebook(cells: list[str], tmp_path: Path, *, timeout: int = 60, allow_errors: bool = True) -> Any:
+    """Execute cells in a fresh kernel (nbclient), save to disk, return the re-read notebook.
+
+    Reading it back from disk checks what a user would find in the saved file,
+    not what the kernel happened to keep in memory.
+    """
+    from nbclient import NotebookClient
+
+    nb = make_notebook(cells)
+    NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        allow_errors=allow_errors,
+        resources={"metadata": {"path": str(tmp_path)}},
+    ).execute()
+    path = tmp_path / "executed.ipynb"
+    nbformat.write(nb, path)
+    saved = nbformat.read(path, as_version=4)
+    nbformat.validate(saved)
+    return saved
+
+
+def output_text(cell: Any, mimes: tuple[str, ...] = ("text/markdown", "text/html", "text/plain")) -> str:
+    """Everything a reader sees in a cell's saved outputs, ANSI codes removed."""
+    parts: list[str] = []
+    for out in cell.get("outputs", []):
+        kind = out["output_type"]
+        if kind == "stream":
+            parts.append(out["text"])
+        elif kind in ("display_data", "execute_result"):
+            for mime in mimes:
+                if mime in out.get("data", {}):
+                    parts.append(str(out["data"][mime]))
+                    break
+        elif kind == "error":
+            parts.append(f"{out['ename']}: {out['evalue']}\n" + "\n".join(out.get("traceback", [])))
+    return ANSI.sub("", "\n".join(parts))
+
+
+def outputs_with(cell: Any, mime: str) -> list[dict[str, Any]]:
+    return [o for o in cell.get("outputs", []) if mime in o.get("data", {})]
+
+
+def notebook_json(nb: Any) -> str:
+    return json.dumps(nb)
+
+
+@pytest.fixture
+def kimi_kernel_env(kimi_server: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The loopback server, and an environment that points new kernels at it."""
+    monkeypatch.setenv("MOONSHOT_API_KEY", API_KEY)
+    monkeypatch.setenv("MOONSHOT_BASE_URL", kimi_server.base_url)
+    monkeypatch.delenv("KIMI_API_KEY", raising=False)
+    monkeypatch.delenv("KIMI_BASE_URL", raising=False)
+    monkeypatch.delenv("KIMI_MODEL", raising=False)
+    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    return kimi_server
