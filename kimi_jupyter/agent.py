@@ -54,21 +54,30 @@ def _tool_schemas(request: Request, registry: "ToolRegistry | None") -> list[dic
     return None
 
 
-def _check_context(session: Session, settings: Settings, view: "View") -> None:
-    """Refuse a request that cannot fit; warn when the conversation nears the window."""
+def _check_context(session: Session, settings: Settings, view: "View", client: Any) -> None:
+    """Refuse a request that cannot fit; warn when the conversation nears the window.
+
+    The cheap estimate (~4 characters a token) decides when it's worth asking
+    the server's tokenizer (`/v1/tokenizers/estimate-token-count`, Moonshot
+    only) for an exact count: past half the window.
+    """
     info = models.lookup(settings.model)
     window = info.context_window if info else models.DEFAULT_CONTEXT_WINDOW
     estimate = session.conversation.estimate_tokens()
-    if estimate >= window:
+    if estimate < window // 2:
+        return
+    exact = client.estimate_tokens(session.conversation.messages)
+    tokens = exact if exact is not None else estimate
+    if tokens >= window:
         raise PromptTooLarge(
-            f"The conversation is about {estimate:,} tokens, more than {settings.model}'s "
-            f"{window:,}-token context window. Shorten the prompt, or start over with "
-            "`%%kimi --new` or `%kimi reset`."
+            f"The conversation is about {tokens:,} tokens, more than {settings.model}'s "
+            f"{window:,}-token context window, so it was not sent. Shorten the prompt, or start "
+            "over with `%%kimi --new` or `%kimi reset`."
         )
-    if estimate + settings.max_tokens > window:
+    if tokens + settings.max_tokens > window:
         view.on_notice(
-            f"The conversation is about {estimate:,} of {window:,} tokens; the reply may be cut short. "
-            "Consider `--new` or `%kimi reset`.",
+            f"The conversation is about {tokens:,} of {window:,} tokens; with max_tokens "
+            f"{settings.max_tokens:,} the reply may be cut short. Consider `--new` or `%kimi reset`.",
             "warning",
         )
 
@@ -119,7 +128,13 @@ class Agent:
         failure: KimiError | None = None
         try:
             while True:
-                _check_context(session, settings, view)
+                try:
+                    _check_context(session, settings, view, client)
+                except PromptTooLarge as exc:
+                    failure = exc
+                    if result.requests == 0:
+                        conv.rollback(mark)  # never sent: forget it, so the next cell works
+                    break
                 body = client.body(conv.messages, **extra)
                 view.on_step_start(result.requests, settings.model)
                 folder = StreamFolder(view.on_reasoning, view.on_content, view.on_tool_call)
@@ -130,7 +145,7 @@ class Agent:
                     if folder.finish_reason is None:
                         raise StreamEndedEarly("The stream ended early: the server closed it without finishing.")
                 except KeyboardInterrupt:
-                    failure = Interrupted("Interrupted. What had arrived is kept above.")
+                    failure = Interrupted("Stopped by the user. What had arrived is kept above.")
                 except StreamEndedEarly as exc:
                     failure = exc
                 except ContextOverflowError as exc:

@@ -203,13 +203,38 @@ class KimiClient:
                 if received:
                     raise StreamEndedEarly(f"The server reported an error mid-stream: {exc}") from None
                 error, hint = exc, None
+            if isinstance(error, ModelNotFoundError):
+                raise self._explain_missing_model(error)
             if not error.retryable or attempt >= self.policy.max_retries:
+                if error.retryable:
+                    error.args = (f"{error} (gave up after {attempt} retries; `Kimi.max_retries` is {self.policy.max_retries})",)
                 raise error
             delay = self.policy.delay(attempt, hint)
             attempt += 1
             if on_retry:
                 on_retry(delay, _reason(error))
             time.sleep(delay)
+
+    def _explain_missing_model(self, error: ModelNotFoundError) -> ModelNotFoundError:
+        available = self.list_models()
+        hint = f"The model '{self.settings.model}' is not available at {self.settings.base_url}."
+        if available:
+            hint += f" Available models: {', '.join(available)}."
+        hint += " Pick one with `%%kimi -m NAME` or `%config Kimi.model = \"NAME\"`."
+        return ModelNotFoundError(error.status, error.type, error.server_message, hint)
+
+    def estimate_tokens(self, messages: list[dict[str, Any]]) -> int | None:
+        """Moonshot's own count for a conversation, or None where the endpoint doesn't exist."""
+        client = _make_client(self.settings)
+        try:
+            reply = client.post(
+                "/tokenizers/estimate-token-count",
+                body={"model": self.settings.model, "messages": messages},
+                cast_to=object,
+            )
+            return int(reply["data"]["total_tokens"])
+        except Exception:  # noqa: BLE001 - vLLM and others have no such endpoint
+            return None
 
     def list_models(self) -> list[str]:
         client = _make_client(self.settings)
@@ -220,6 +245,9 @@ class KimiClient:
 
 
 def _reason(error: KimiError) -> str:
+    """A few words for the "retrying in N s (…)" line."""
+    if isinstance(error, RateLimitError):
+        return "engine overloaded" if error.type == "engine_overloaded_error" else "rate limit"
     if isinstance(error, APIError):
-        return f"{error.status} {error.type}".strip()
-    return str(error)
+        return f"server error {error.status}"
+    return "connection failed"

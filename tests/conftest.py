@@ -70,6 +70,16 @@ def notebook_json(nb: Any) -> str:
     return json.dumps(nb)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_ipython_dir(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Test kernels get their own IPython dir: no user config, and no history
+    database shared (and locked) with other kernels running on the machine."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("IPYTHONDIR", str(tmp_path_factory.mktemp("ipython")))
+    yield
+    mp.undo()
+
+
 @pytest.fixture
 def kimi_kernel_env(kimi_server: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     """The loopback server, and an environment that points new kernels at it."""

@@ -31,6 +31,8 @@ _STATUS_INTERVAL_S = 2.0  # the title (elapsed time, tokens) is one comm message
 # batches deltas itself and sends one message per batch; two updates a second
 # read smoothly. The first token of each phase is sent at once.
 _BATCH_S = 0.5
+# A reply that ends sooner than this never gets a live widget (see WidgetView).
+_DEFER_S = 0.05
 
 
 def split_paragraphs(text: str) -> tuple[str, str]:
@@ -53,6 +55,13 @@ def split_paragraphs(text: str) -> tuple[str, str]:
 
 
 class WidgetView(StaticView):
+    """Live widgets per model reply; see the module docstring for the traffic rules.
+
+    The widget is shown only once a reply has streamed for `_DEFER_S`: short
+    replies (most steps of a fast tool loop) go straight to static outputs and
+    never pay for the widget's comm messages.
+    """
+
     _box: Any = None
 
     def _build(self) -> None:
@@ -71,40 +80,55 @@ class WidgetView(StaticView):
         self._tail_out = w.Output(layout=shared)
         self._box = w.VBox([self._accordion, self._answer_out, self._tail_out], layout=shared)
         self._widgets = (self._box, self._accordion, self._reasoning_out, self._answer_out, self._tail_out, shared)
-
-    def _reset(self) -> None:
-        """Empty the widgets for the next step (the last step's view was replaced by static outputs)."""
-        if self._seen_reasoning:
-            self._reasoning_out.clear_output()
-        if self._seen_content:
-            self._answer_out.clear_output()
-            self._tail_out.clear_output()
-        self._accordion.selected_index = 0
-        self._set_status()
+        self._dirty: set[Any] = set()
 
     def _live_start(self) -> None:
-        if self._box is None:
-            self._build()
-        else:
-            self._reset()
+        self._handle = None
         self._inside: Any = None
         self._pending: list[str] = []
+        self._early: list[tuple[str, str]] = []  # deltas that arrived before the widget was shown
         self._last_send = 0.0
         self._tail = ""
         self._seen_content = False
         self._seen_reasoning = False
+
+    def _show(self) -> None:
+        """Display the widget for this step, emptied of the previous step's text."""
+        if self._box is None:
+            self._build()
+        else:
+            for out in self._dirty:
+                out.clear_output()
+            self._dirty.clear()
+            self._accordion.selected_index = 0
+            self._set_status()
         self._handle = _display_widget(self._box)
+        early, self._early = self._early, []
+        for kind, delta in early:
+            (self._reasoning if kind == "reasoning" else self._content)(delta)
+
+    def _ready(self, kind: str, delta: str) -> bool:
+        """False while the reply is young enough that the widget isn't worth showing yet."""
+        if self._handle is not None:
+            return True
+        if time.monotonic() - self._step_started < _DEFER_S:
+            self._early.append((kind, delta))
+            return False
+        self._early.append((kind, delta))
+        self._show()
+        return False  # `_show` replayed this delta too
 
     def _status_text(self, phase: str | None = None) -> str:
         elapsed = time.monotonic() - self._step_started
         return "⏳ " + render.status_text(phase or self._phase, elapsed, self._tokens)
 
     def _set_status(self, phase: str | None = None) -> None:
-        self._accordion.titles = (self._status_text(phase),)
+        if self._box is not None:
+            self._accordion.titles = (self._status_text(phase),)
 
     def _live_tick(self) -> None:
         now = time.monotonic()
-        if now - self._last_status >= _STATUS_INTERVAL_S:
+        if self._handle is not None and now - self._last_status >= _STATUS_INTERVAL_S:
             self._last_status = now
             self._set_status()
 
@@ -115,6 +139,7 @@ class WidgetView(StaticView):
         self._leave()
         out.__enter__()
         self._inside = out
+        self._dirty.add(out)
 
     def _leave(self) -> None:
         if self._inside is not None:
@@ -138,12 +163,20 @@ class WidgetView(StaticView):
 
     def on_reasoning(self, delta: str) -> None:
         super().on_reasoning(delta)
+        if self._ready("reasoning", delta):
+            self._reasoning(delta)
+
+    def on_content(self, delta: str) -> None:
+        super().on_content(delta)
+        if self._ready("content", delta):
+            self._content(delta)
+
+    def _reasoning(self, delta: str) -> None:
         first = not self._seen_reasoning
         self._seen_reasoning = True
         self._write(self._reasoning_out, delta, first)
 
-    def on_content(self, delta: str) -> None:
-        super().on_content(delta)
+    def _content(self, delta: str) -> None:
         first = not self._seen_content
         if first:
             self._seen_content = True
@@ -159,6 +192,7 @@ class WidgetView(StaticView):
                 self._tail_out.clear_output()
                 with self._answer_out:
                     publish(render.answer_bundle(done, self.fmt))
+                self._dirty.add(self._answer_out)
                 self._tail = rest
                 if rest:
                     self._write(self._tail_out, rest, True)
@@ -171,8 +205,8 @@ class WidgetView(StaticView):
 
     def _live_end(self, first: render.Bundle) -> None:
         self._leave()
-        handle, self._handle = self._handle, None
-        handle.update(first, raw=True)
+        self._early.clear()  # never shown live: the static outputs carry the text
+        super()._live_end(first)
 
     def on_finish(self, result: Any) -> None:
         if self._box is not None:
@@ -183,6 +217,8 @@ class WidgetView(StaticView):
 
     def on_retry(self, seconds: float, reason: str) -> None:
         self._leave()
+        if self._handle is None:
+            self._show()  # a wait the user should see live
         self._set_status(f"Retrying in {seconds:.0f} s ({reason})")
         super().on_retry(seconds, reason)
 
