@@ -19,7 +19,7 @@ from typing import Any
 from .common import API_KEY, MODEL, Kernel, Row, Section, bench_server, kimi_env, log, median, pick, ratio
 
 SIZES = {
-    "full": {"chars": 800_000, "runs": 5},
+    "full": {"chars": 800_000, "runs": 3},
     "quick": {"chars": 200_000, "runs": 2},
     "tiny": {"chars": 20_000, "runs": 1},
 }

@@ -140,24 +140,7 @@ class Agent:
                 folder = StreamFolder(view.on_reasoning, view.on_content, view.on_tool_call)
                 result.requests += 1
                 step_started = time.monotonic()
-                try:
-                    client.stream(body, folder.feed, on_retry=view.on_retry)
-                    if folder.finish_reason is None:
-                        raise StreamEndedEarly("The stream ended early: the server closed it without finishing.")
-                except KeyboardInterrupt:
-                    failure = Interrupted("Stopped by the user. What had arrived is kept above.")
-                except StreamEndedEarly as exc:
-                    failure = exc
-                except ContextOverflowError as exc:
-                    failure = ContextOverflowError(
-                        exc.status,
-                        exc.type,
-                        exc.server_message,
-                        f"The conversation is about {conv.estimate_tokens():,} tokens. "
-                        "Start a new one with `%%kimi --new` or `%kimi reset`.",
-                    )
-                except KimiError as exc:
-                    failure = exc
+                failure = self._stream(client, body, folder)
                 turn = folder.turn()
                 view.on_step_end(turn, time.monotonic() - step_started)
                 self._account(result, turn, reasoning_parts)
@@ -208,6 +191,26 @@ class Agent:
         return result
 
     # -- pieces of the loop -------------------------------------------------
+
+    def _stream(self, client: Any, body: dict[str, Any], folder: StreamFolder) -> KimiError | None:
+        """Send one request, folding the reply as it streams. Returns the failure, if any."""
+        try:
+            client.stream(body, folder.feed, on_retry=self.view.on_retry)
+        except KeyboardInterrupt:
+            return Interrupted("Stopped by the user. What had arrived is kept above.")
+        except ContextOverflowError as exc:
+            return ContextOverflowError(
+                exc.status,
+                exc.type,
+                exc.server_message,
+                f"The conversation is about {self.session.conversation.estimate_tokens():,} tokens. "
+                "Start a new one with `%%kimi --new` or `%kimi reset`.",
+            )
+        except KimiError as exc:
+            return exc
+        if folder.finish_reason is None:
+            return StreamEndedEarly("The stream ended early: the server closed it without finishing.")
+        return None
 
     def _tool_context(self, settings: Settings) -> Any:
         from .tools import ToolContext
@@ -296,16 +299,33 @@ class Agent:
         return stop, searches
 
     def _tool_message(self, call: ToolCall, output: "ToolOutput", settings: Settings) -> dict[str, Any]:
+        """The tool reply; vision models also get the figures, up to `Kimi.max_images` in all.
+
+        The cap counts the images already in the conversation: earlier messages
+        are never edited (that would break the prefix cache), so once the cap is
+        reached later figures go as their text notes only.
+        """
         msg: dict[str, Any] = {"role": "tool", "tool_call_id": call.id, "name": call.name}
         info = models.lookup(settings.model)
-        if info is not None and info.vision and output.images:
+        room = settings.max_images - _images_in(self.session.conversation.messages)
+        if info is not None and info.vision and output.images and room > 0:
             parts: list[dict[str, Any]] = [{"type": "text", "text": output.text}]
-            for png in output.images[-settings.max_images :]:
+            for png in output.images[-room:]:
                 parts.append({"type": "image_url", "image_url": {"url": f"data:image/png;base64,{png}"}})
             msg["content"] = parts
         else:
             msg["content"] = output.text
         return msg
+
+
+def _images_in(messages: list[dict[str, Any]]) -> int:
+    return sum(
+        1
+        for m in messages
+        if isinstance(m.get("content"), list)
+        for part in m["content"]
+        if isinstance(part, dict) and part.get("type") == "image_url"
+    )
 
 
 def _parse_json(content: str, view: "View") -> Any:

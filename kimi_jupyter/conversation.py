@@ -14,12 +14,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+def _size(message: dict[str, Any]) -> int:
+    return len(json.dumps(message, ensure_ascii=False)) + 2  # + the ", " between messages
+
+
 @dataclass
 class Conversation:
     messages: list[dict[str, Any]] = field(default_factory=list)
+    # Kept up to date on append, so sizing a 300-step conversation before each
+    # request doesn't re-serialize all of it.
+    _chars: int = field(default=2, repr=False)
+
+    def __post_init__(self) -> None:
+        self._chars = 2 + sum(_size(m) for m in self.messages)
 
     def append(self, message: dict[str, Any]) -> None:
         self.messages.append(message)
+        self._chars += _size(message)
 
     def mark(self) -> int:
         """A point to roll back to if a cell fails before anything was shown."""
@@ -27,9 +38,11 @@ class Conversation:
 
     def rollback(self, mark: int) -> None:
         del self.messages[mark:]
+        self.__post_init__()
 
     def reset(self) -> None:
         self.messages.clear()
+        self.__post_init__()
 
     def system(self) -> str | None:
         for m in self.messages:
@@ -42,7 +55,8 @@ class Conversation:
         return copy.deepcopy(self.messages)
 
     def size_chars(self) -> int:
-        return len(json.dumps(self.messages, ensure_ascii=False))
+        """Length of the messages as JSON (approximately: separators are counted as ", ")."""
+        return self._chars
 
     def estimate_tokens(self) -> int:
         """Rough size: ~4 characters a token for English text and JSON."""

@@ -362,7 +362,8 @@ GRADIENT_DESCENT = [
     """),
     code("""
     %%kimi -y
-    Compare learning rates 0.01, 0.1, 0.5, 0.9 and 1.05 on the same function: plot the loss curves on one log-scale chart and tell me which ones converge.
+    Compare learning rates 0.01, 0.1, 0.5, 0.9 and 1.05 on the same function:
+    plot the loss curves on one log-scale chart and tell me which ones converge.
     """),
     md("""
     Check the claims yourself instead of taking them on trust. On f(x) = x² each step multiplies x
@@ -394,7 +395,8 @@ GRADIENT_DESCENT = [
     exported = nbformat.read("gd.ipynb", as_version=4)
     for cell in exported.cells:
         lines = cell.source.strip().splitlines()
-        print(f"{cell.cell_type:>8} | {lines[0][:80] if lines else ''}")
+        outputs = f"  [{', '.join(o.output_type for o in cell.outputs)}]" if cell.cell_type == "code" else ""
+        print(f"{cell.cell_type:<8} | {lines[0][:60] if lines else ''}{outputs}")
     """),
     md("""
     ## Exercises
@@ -511,7 +513,7 @@ for check, expected in template.items():
     same = clone[check] == expected
     if not same:
         differences.append(check)
-    rows.append(f"| {check} | {shown(expected)} | {shown(clone[check])} | {'✅' if same else '❌'} |")
+    rows.append(f"| {check} | {shown(expected)} | {shown(clone[check])} | {'✓' if same else '✗ **differs**'} |")
 display(Markdown("\\n".join(rows)))
 
 if differences:
@@ -558,7 +560,10 @@ CODING_ASSISTANT = [
     """),
     code("""
     %%kimi -y
-    template.docx in the current folder is our report template. Inspect it with python-docx first, then write a function clone_layout(src, dst) that rebuilds its layout in a new document (page setup, header and footer, custom fonts and styles, tables and images), run it on template.docx and save the result as clone.docx.
+    template.docx in the current folder is our report template. Inspect it with python-docx
+    first, then write a function clone_layout(src, dst) that rebuilds its layout in a new
+    document (page setup, header and footer, custom fonts and styles, tables and images).
+    Run it on template.docx and save the result as clone.docx.
     """),
     md("""
     Read the outputs in order: the first tool call only *inspects* the template and prints what it
@@ -583,7 +588,8 @@ CODING_ASSISTANT = [
     """),
     code("""
     %%kimi -f code
-    Turn clone_layout into a command-line script, clone_docx.py, that takes the template and output paths.
+    Turn clone_layout into a command-line script, clone_docx.py,
+    that takes the template and output paths.
     """),
     md("""
     ## Exercises
@@ -685,7 +691,8 @@ TOOLS_AND_JSON = [
     """),
     code("""
     %%kimi -o restock
-    We restock anything below 5 units back up to 20. Check espresso beans, oat milk and croissants, order what's needed, and tell me the total cost.
+    We restock anything below 5 units back up to 20. Check espresso beans, oat milk and
+    croissants, order what's needed, and tell me the total cost.
     """),
     md("""
     Your tools run without an approval prompt: they are your code, and they can only do what you
@@ -710,7 +717,8 @@ TOOLS_AND_JSON = [
     """),
     code("""
     %%kimi -f json -o orders_json --no-tools
-    Return the orders you just placed as JSON, in the form {"orders": [{"item": str, "quantity": int, "cost": float}], "total": float}. JSON only.
+    Return the orders you just placed as JSON, in the form
+    {"orders": [{"item": str, "quantity": int, "cost": float}], "total": float}. JSON only.
     """),
     code("""
     data = orders_json.parsed
@@ -733,7 +741,8 @@ TOOLS_AND_JSON = [
     """),
     code("""
     %%kimi --web-search -o news
-    Search the web for what Moonshot AI announced with Kimi K2 Thinking, and summarize the key numbers with sources.
+    Search the web for what Moonshot AI announced with Kimi K2 Thinking,
+    and summarize the key numbers with sources.
     """),
     code("""
     searches = [call for call in news.tool_calls if call.name == "$web_search"]
@@ -777,7 +786,7 @@ for chunk in stream:
 print("delta fields seen:", sorted(fields))
 print("reasoning:", "".join(reasoning)[:100], "…")
 print("answer:   ", "".join(answer))
-print("usage:    ", usage)
+print("usage:    ", usage and f"{usage.prompt_tokens} prompt + {usage.completion_tokens} completion tokens")
 '''
 
 AB_TABLE_CODE = '''
@@ -789,9 +798,10 @@ rows = [
 ]
 for (label, url, model), r in zip(CANDIDATES, ab.values()):
     cost = "n/a" if r.cost_usd is None else f"${r.cost_usd:.4f}"
-    first_line = r.content.strip().splitlines()[0].replace("|", "\\\\|")[:80] if r.content.strip() else ""
+    answer = r.content.strip().splitlines()[0].replace("|", "\\\\|") if r.content.strip() else ""
+    answer = answer if len(answer) <= 100 else answer[:99] + "…"
     rows.append(f"| **{label}** | `{model}` | {r.elapsed_s:.1f} | {r.usage.completion_tokens:,} "
-                f"| {len(r.reasoning):,} | {cost} | {first_line} |")
+                f"| {len(r.reasoning):,} | {cost} | {answer} |")
 display(Markdown("\\n".join(rows)))
 '''
 
@@ -927,6 +937,9 @@ ANY_SERVER = [
     """),
 ]
 
+# Modules a notebook needs beyond kimi-jupyter's own; `kimi-jupyter demo` skips it, saying so, without them.
+REQUIRES: dict[str, list[str]] = {"04-coding-assistant": ["docx"]}
+
 NOTEBOOKS: dict[str, list[Cell]] = {
     "01-getting-started": GETTING_STARTED,
     "02-reasoning-puzzles": PUZZLES,
@@ -945,6 +958,8 @@ def build(stem: str) -> Any:
     nb = v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
+    if stem in REQUIRES:
+        nb.metadata["kimi_jupyter"] = {"requires": REQUIRES[stem]}
     for i, (kind, source) in enumerate(NOTEBOOKS[stem]):
         cell = v4.new_markdown_cell(source) if kind == "markdown" else v4.new_code_cell(source)
         cell["id"] = f"{stem[:2]}-{i:02d}"

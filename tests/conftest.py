@@ -28,16 +28,10 @@ def run_notebook(cells: list[str], tmp_path: Path, *, timeout: int = 60, allow_e
     Reading it back from disk checks what a user would find in the saved file,
     not what the kernel happened to keep in memory.
     """
-    from nbclient import NotebookClient
+    from kimi_jupyter.demo import notebook_client  # nbclient, hardened against missed replies
 
     nb = make_notebook(cells)
-    NotebookClient(
-        nb,
-        timeout=timeout,
-        kernel_name="python3",
-        allow_errors=allow_errors,
-        resources={"metadata": {"path": str(tmp_path)}},
-    ).execute()
+    notebook_client(nb, tmp_path, timeout=timeout, allow_errors=allow_errors).execute()
     path = tmp_path / "executed.ipynb"
     nbformat.write(nb, path)
     saved = nbformat.read(path, as_version=4)
@@ -46,20 +40,24 @@ def run_notebook(cells: list[str], tmp_path: Path, *, timeout: int = 60, allow_e
 
 
 def output_text(cell: Any, mimes: tuple[str, ...] = ("text/markdown", "text/html", "text/plain")) -> str:
-    """Everything a reader sees in a cell's saved outputs, ANSI codes removed."""
-    parts: list[str] = []
+    """Everything a reader sees in a cell's saved outputs, ANSI codes removed.
+
+    Stream text is joined as written (one print may arrive in two messages);
+    other outputs are separated by a newline.
+    """
+    text = ""
     for out in cell.get("outputs", []):
         kind = out["output_type"]
         if kind == "stream":
-            parts.append(out["text"])
+            text += out["text"]
         elif kind in ("display_data", "execute_result"):
             for mime in mimes:
                 if mime in out.get("data", {}):
-                    parts.append(str(out["data"][mime]))
+                    text += "\n" + str(out["data"][mime]) + "\n"
                     break
         elif kind == "error":
-            parts.append(f"{out['ename']}: {out['evalue']}\n" + "\n".join(out.get("traceback", [])))
-    return ANSI.sub("", "\n".join(parts))
+            text += f"\n{out['ename']}: {out['evalue']}\n" + "\n".join(out.get("traceback", []))
+    return ANSI.sub("", text)
 
 
 def outputs_with(cell: Any, mime: str) -> list[dict[str, Any]]:

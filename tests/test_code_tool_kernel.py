@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 import nbformat
 from conftest import output_text, outputs_with, run_notebook
@@ -204,3 +205,59 @@ def test_format_code_puts_the_answer_code_in_the_next_cell(kimi_server):
         km.shutdown_kernel(now=True)
     payloads = [p for p in reply["content"]["payload"] if p["source"] == "set_next_input"]
     assert payloads and payloads[0]["text"].startswith("def ") and "```" not in payloads[0]["text"]
+
+
+def test_vision_models_get_the_figures_up_to_the_cap(kimi_kernel_env, tmp_path):
+    run_notebook(
+        [
+            "%load_ext kimi_jupyter",
+            "%config Kimi.max_images = 1",
+            "%%kimi -y -m kimi-k2.5\nVisualize gradient descent.",
+            "%%kimi -y -m kimi-k2.5\nVisualize gradient descent again.",
+        ],
+        tmp_path,
+    )
+    reqs = kimi_kernel_env.requests
+    first_reply = _tool_messages(reqs[1])[0]["content"]
+    assert isinstance(first_reply, list) and first_reply[1]["image_url"]["url"].startswith("data:image/png;base64,")
+    assert reqs[1]["thinking"] == {"type": "enabled"}
+    # The cap is reached: the second figure goes as its text note, and the first
+    # message is unchanged (the prefix cache depends on it).
+    later = _tool_messages(reqs[-1])
+    assert later[0]["content"] == first_reply
+    assert isinstance(later[1]["content"], str) and "[figure 1" in later[1]["content"]
+
+
+def test_interrupt_during_model_code_stops_the_whole_cell(kimi_server):
+    from jupyter_client.manager import start_new_kernel
+
+    kimi_server.add_scenario(Scenario("sleepy", [
+        Turn(reasoning="I'll wait a while.", tool_calls=[ToolCallSpec("python", '{"code": "import time\\ntime.sleep(30)"}')]),
+        Turn(reasoning="Again.", tool_calls=[ToolCallSpec("python", '{"code": "print(1)"}')]),
+        Turn(content="Done."),
+    ], match=r"sleep for a while"))
+    env = dict(os.environ, MOONSHOT_API_KEY=API_KEY, MOONSHOT_BASE_URL=kimi_server.base_url)
+    km, kc = start_new_kernel(kernel_name="python3", env=env)
+    try:
+        kc.execute_interactive("%load_ext kimi_jupyter", timeout=60)
+        msg_id = kc.execute("%%kimi -y -o r\nPlease sleep for a while.")
+        while True:  # wait until the model's code is running
+            msg = kc.get_iopub_msg(timeout=30)
+            if "Kimi runs Python" in str(msg["content"]):
+                break
+        time.sleep(0.5)
+        km.interrupt_kernel()
+        reply = kc.get_shell_msg(timeout=10)
+        assert reply["parent_header"]["msg_id"] == msg_id and reply["content"]["status"] == "error"
+        assert reply["content"]["ename"] == "Interrupted"
+        assert len(kimi_server.requests) == 1  # the loop stopped: no request after the interrupt
+        check = kc.execute_interactive("print(r.finish_reason, r.steps)", timeout=30)
+        assert check["content"]["status"] == "ok"
+        follow = kc.execute_interactive("%%kimi -y\nWhat was my first question?", timeout=60)
+        assert follow["content"]["status"] == "ok"
+        # The history stayed valid: the interrupted call was answered with a tool message.
+        tools = _tool_messages(kimi_server.requests[-1])
+        assert tools and "Interrupted" in tools[0]["content"]
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)

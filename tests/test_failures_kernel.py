@@ -8,7 +8,6 @@ import time
 import nbformat
 from conftest import notebook_json, output_text, run_notebook
 
-from kimi_jupyter.testing import Scenario, Turn
 from kimi_jupyter.testing.pytest_plugin import API_KEY
 
 FOLLOW_UP = "%%kimi\nWhat was my first question?"
@@ -105,16 +104,26 @@ def test_bad_input_and_a_prompt_too_large(kimi_kernel_env, tmp_path):
             "big = 'word ' * 300_000",
             "%%kimi\nSummarize {big}",
             "%%kimi\nThe unknown {nothing_here} stays literal.",
+            # Fits the window, but not with room for a 32k-token reply: the server refuses.
+            "near = 'word ' * 185_000",
+            "%%kimi\nSummarize {near}",
+            "%%kimi\nWhat was my first question?",
         ],
         tmp_path,
     )
     errors = _errors(nb.cells[2])
     assert errors and "PromptTooLarge" in errors[0] and "tokens" in errors[0] and "--new" in errors[0]
     # It was never sent, and it was forgotten: the next request has only the next prompt.
-    assert len(kimi_kernel_env.requests) == 1
     assert [m["content"] for m in kimi_kernel_env.requests[0]["messages"] if m["role"] == "user"] == [
         "The unknown {nothing_here} stays literal."
     ]
+    near = output_text(nb.cells[5])
+    assert "may be cut short" in near  # warned before sending
+    overflow = _errors(nb.cells[5])
+    assert overflow and "ContextOverflowError" in overflow[0] and "token limit" in overflow[0]
+    assert "--new" in overflow[0] and "tokens" in overflow[0]
+    # Refused with nothing shown: rolled back, so the next cell works.
+    assert "Your first question was: The unknown" in output_text(nb.cells[6])
 
 
 def test_interrupt_stops_within_a_second_and_keeps_what_was_shown(kimi_server):

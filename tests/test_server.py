@@ -19,7 +19,7 @@ import pytest
 from openai import OpenAI
 
 from kimi_jupyter.testing import Fault, KimiServer, Scenario, ToolCallSpec, Turn, long_reasoning_scenario
-from kimi_jupyter.testing.pytest_plugin import API_KEY, kimi_server, kimi_server_session  # noqa: F401
+from kimi_jupyter.testing.pytest_plugin import API_KEY  # the fixtures come from the pytest11 entry point
 from kimi_jupyter.testing.wire import compact
 
 PY_TOOL = {

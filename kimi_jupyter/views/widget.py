@@ -63,6 +63,7 @@ class WidgetView(StaticView):
     """
 
     _box: Any = None
+    _inside: Any = None  # the Output widget whose context is entered, if any
 
     def _build(self) -> None:
         import ipywidgets as w
@@ -148,9 +149,15 @@ class WidgetView(StaticView):
             self._inside = None
 
     def _send(self) -> None:
-        """Write the batched deltas as one stream message."""
+        """Write the batched deltas as one stream message.
+
+        Written through the stream's class, past IPython 9's per-cell history
+        tee (an instance attribute), which would otherwise keep a second copy
+        of every reasoning stream in `history_manager.outputs`.
+        """
         if self._pending:
-            sys.stdout.write("".join(self._pending))
+            stream = sys.stdout
+            type(stream).write(stream, "".join(self._pending))
             self._pending.clear()
         sys.stdout.flush()
         self._last_send = time.monotonic()
@@ -205,7 +212,7 @@ class WidgetView(StaticView):
 
     def _live_end(self, first: render.Bundle) -> None:
         self._leave()
-        self._early.clear()  # never shown live: the static outputs carry the text
+        self._early = []  # never shown live: the static outputs carry the text
         super()._live_end(first)
 
     def on_finish(self, result: Any) -> None:

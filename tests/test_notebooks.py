@@ -1,0 +1,245 @@
+"""The tutorial notebooks (notebooks/) and `kimi-jupyter demo`, end to end.
+
+Every notebook runs top to bottom in a real kernel against the loopback server,
+exactly as stored (no test-only cells), and its key outputs are checked. The
+stored files must equal what notebooks/build.py generates, without outputs.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+
+from conftest import output_text, outputs_with
+from kimi_jupyter.demo import notebook_client
+from kimi_jupyter.testing.pytest_plugin import API_KEY
+from kimi_jupyter.testing.scenarios import builtin_scenarios, select
+from kimi_jupyter.testing.server import KimiServer
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+
+
+def _build_module() -> Any:
+    spec = importlib.util.spec_from_file_location("notebooks_build", NOTEBOOKS / "build.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+BUILD = _build_module()
+STEMS = list(BUILD.NOTEBOOKS)
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Each notebook executed once (fresh kernel each) against one loopback server.
+
+    A failure is kept per notebook, so one broken notebook fails its own tests only.
+    """
+    from nbclient.exceptions import CellExecutionError
+
+    results: dict[str, Any] = {}
+    with KimiServer(api_key=API_KEY) as server, pytest.MonkeyPatch.context() as mp:
+        for name in ("KIMI_API_KEY", "KIMI_BASE_URL", "KIMI_MODEL"):
+            mp.delenv(name, raising=False)
+        mp.setenv("MOONSHOT_API_KEY", API_KEY)
+        mp.setenv("MOONSHOT_BASE_URL", server.base_url)
+        mp.setenv("KIMI_DEMO_VLLM_URL", server.vllm_base_url)
+        mp.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+        for stem in STEMS:
+            work = tmp_path_factory.mktemp(stem)
+            nb = nbformat.read(NOTEBOOKS / f"{stem}.ipynb", as_version=4)
+            try:
+                notebook_client(nb, work, timeout=120).execute()
+            except CellExecutionError as exc:
+                results[stem] = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+                continue
+            path = work / "executed.ipynb"
+            nbformat.write(nb, path)  # read back: check what a user would find in the saved file
+            saved = nbformat.read(path, as_version=4)
+            nbformat.validate(saved)
+            results[stem] = (saved, work)
+    return results
+
+
+def run(executed: dict[str, Any], stem: str) -> tuple[Any, Path]:
+    result = executed[stem]
+    if isinstance(result, str):
+        pytest.fail(f"{stem} failed to run:\n{result[-3000:]}")
+    return result
+
+
+def cell_with(nb: Any, source_start: str) -> Any:
+    matches = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith(source_start)]
+    assert matches, f"no code cell starts with {source_start!r}"
+    return matches[0]
+
+
+def printed(cell: Any) -> str:
+    """The cell's stdout as one text: a print may arrive split over several stream messages."""
+    return "".join(o["text"] for o in cell.get("outputs", []) if o.get("name") == "stdout")
+
+
+def markdown_outputs(cell: Any) -> str:
+    return "\n".join(str(o["data"]["text/markdown"]) for o in outputs_with(cell, "text/markdown"))
+
+
+# ---------------------------------------------------------------- stored files
+@pytest.mark.parametrize("stem", STEMS)
+def test_stored_notebook_is_the_build_output_without_outputs(stem):
+    path = NOTEBOOKS / f"{stem}.ipynb"
+    assert path.read_text(encoding="utf-8") == BUILD.text(stem), "run: python notebooks/build.py"
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None
+    first, last = nb.cells[0], nb.cells[-1]
+    assert first.cell_type == "markdown" and "## What you'll learn" in first.source
+    assert last.cell_type == "markdown" and "## Exercises" in last.source
+
+
+@pytest.mark.parametrize("stem", STEMS)
+def test_notebook_is_written_for_the_real_api(stem):
+    """No test hooks in the cells, and code-running prompts use -y (headless runs have no stdin)."""
+    nb = nbformat.read(NOTEBOOKS / f"{stem}.ipynb", as_version=4)
+    text = "\n".join(c.source for c in nb.cells)
+    assert "[[scenario:" not in text and "KimiServer" not in text and "127.0.0.1" not in text
+    if not stem.startswith("06"):  # 06 explains offline mode; the others don't mention it
+        assert "loopback" not in text.lower()
+    scenarios = builtin_scenarios()
+    by_name = {s.name: s for s in scenarios}
+    for cell in nb.cells:
+        if cell.cell_type == "code" and cell.source.startswith("%%kimi"):
+            line, _, prompt = cell.source.partition("\n")
+            if re.fullmatch(r"\{\w+\}", prompt.strip()):
+                continue  # interpolated from a variable: covered by the executed run
+            scenario = select(scenarios, by_name, prompt)
+            assert scenario.name != "echo", f"no offline scenario answers {prompt!r}"
+            if any(call.name == "python" for turn in scenario.turns for call in turn.tool_calls):
+                assert " -y" in f" {line} ", f"{line!r} runs model code but lacks -y"
+
+
+def test_build_check_passes():
+    proc = subprocess.run([sys.executable, str(NOTEBOOKS / "build.py"), "--check"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+# ---------------------------------------------------------------- executed notebooks
+@pytest.mark.parametrize("stem", STEMS)
+def test_notebook_runs_end_to_end(executed, stem):
+    nb, _ = run(executed, stem)
+    for cell in nb.cells:
+        assert not [o for o in cell.get("outputs", []) if o["output_type"] == "error"], cell.source
+        if cell.cell_type == "code" and cell.source.startswith("%%kimi"):
+            footers = [o for o in cell.outputs if "kimi_jupyter" in o.get("metadata", {})]
+            assert footers, f"no footer: {cell.source!r}"
+            assert footers[-1]["metadata"]["kimi_jupyter"]["finish_reason"] == "stop"
+            html = "".join(o["data"]["text/html"] for o in outputs_with(cell, "text/html"))
+            assert "<details" in html, f"no reasoning block: {cell.source!r}"
+
+
+def test_01_getting_started(executed):
+    nb, _ = run(executed, "01-getting-started")
+    assert "## Quantum entanglement" in markdown_outputs(cell_with(nb, "%%kimi\nExplain"))
+    assert "gloves" in markdown_outputs(cell_with(nb, "%%kimi\nGive me an everyday analogy"))
+    fields = printed(cell_with(nb, 'cost = "n/a"'))
+    assert "answer:    Entanglement is like" in fields and "model:     kimi-k2-thinking" in fields
+    assert "<details>" in markdown_outputs(cell_with(nb, "short"))  # Result._repr_markdown_
+    assert "Einstein" in markdown_outputs(cell_with(nb, "import kimi_jupyter"))
+    usage = output_text(cell_with(nb, "%kimi usage"))
+    assert "4 cells" in usage and "$" in usage
+    assert "sk-" not in output_text(cell_with(nb, "%kimi config")).replace("sk-…", "")
+
+
+def test_02_comparison_table(executed):
+    nb, _ = run(executed, "02-reasoning-puzzles")
+    assert "Laptop" in markdown_outputs(cell_with(nb, "%%kimi -o stack"))
+    assert "reasoning:" in printed(cell_with(nb, "import textwrap"))
+    table = markdown_outputs(cell_with(nb, "from IPython.display import Markdown"))
+    assert "| model |" in table and "|---|" in table
+    assert "`kimi-k2-thinking`" in table and "`kimi-k2-thinking-turbo`" in table
+    rows = [line for line in table.splitlines() if line.startswith("| `kimi")]
+    costs = [float(line.rsplit("$", 1)[1].strip(" |")) for line in rows]
+    assert len(costs) == 2 and costs[1] > costs[0]  # same tokens, turbo's prices are higher
+
+
+def test_03_inline_plots_and_export(executed):
+    nb, work = run(executed, "03-gradient-descent")
+    for prompt in ("%%kimi -y\nVisualize", "%%kimi -y\nCompare learning rates"):
+        assert outputs_with(cell_with(nb, prompt), "image/png"), f"no inline PNG in {prompt!r}"
+    compare = cell_with(nb, "%%kimi -y\nCompare learning rates")
+    assert "-43.34" in output_text(compare)  # the model's printed table, quoted in its answer
+    assert "f, fig, grad_f" in printed(cell_with(nb, "created = "))
+    exported = nbformat.read(work / "gd.ipynb", as_version=4)
+    code = [c for c in exported.cells if c.cell_type == "code"]
+    assert len(code) == 2 and all(outputs_with(c, "image/png") for c in code)
+    assert "code     | import numpy as np" in printed(cell_with(nb, "import nbformat"))
+
+
+def test_04_clone_matches_template(executed):
+    nb, work = run(executed, "04-coding-assistant")
+    assert (work / "template.docx").exists() and (work / "clone.docx").exists()
+    ask = cell_with(nb, "%%kimi -y\ntemplate.docx")
+    calls = output_text(ask)
+    assert "Report Title" in calls and "inline image" in calls  # the inspection ran first
+    check = cell_with(nb, "from IPython.display import Markdown")
+    table = markdown_outputs(check)
+    assert table.count("| ✓ |") == 9 and "✗" not in table
+    assert "The clone matches the template in all 9 checks." in printed(check)
+    assert "def main(argv=None)" in markdown_outputs(cell_with(nb, "%%kimi -f code"))
+
+
+def test_05_tools_json_and_web_search(executed):
+    nb, _ = run(executed, "05-tools-and-json")
+    schema = json.loads(printed(cell_with(nb, "import json")))
+    assert schema["function"]["parameters"]["required"] == ["item", "quantity"]
+    trace = printed(cell_with(nb, "for call in restock.tool_calls"))
+    assert trace.count("✓ stock_level") == 3 and trace.count("✓ place_order") == 2
+    assert "7 tool calls in 4 model requests" in trace
+    assert "'oat milk': 20" in trace and "'croissants': 20" in trace  # the tools really ran
+    parsed = printed(cell_with(nb, "data = orders_json.parsed"))
+    assert "dict with keys ['orders', 'total']" in parsed and "62.80" in parsed
+    assert "The parsed JSON matches the orders in ORDERS." in parsed
+    assert "1 web search(es)" in printed(cell_with(nb, "searches = "))
+
+
+def test_06_other_server_and_ab_table(executed):
+    nb, _ = run(executed, "06-any-openai-server")
+    raw = printed(cell_with(nb, "from openai import OpenAI"))
+    assert "'reasoning'" in raw and "reasoning_content" not in raw and "answer:    17 × 23 = **391**" in raw
+    assert "moonshotai/Kimi-K2-Thinking" in output_text(cell_with(nb, "%kimi models"))
+    table = markdown_outputs(cell_with(nb, "from IPython.display import Markdown"))
+    assert "|---|" in table and "**self-hosted**" in table and "**Moonshot API**" in table
+    assert table.count("**Yes.**") == 2
+
+
+# ---------------------------------------------------------------- the demo command
+def test_demo_command_writes_readable_html(tmp_path):
+    exe = shutil.which("kimi-jupyter", path=str(Path(sys.executable).parent))
+    cmd = [exe, "demo"] if exe else [sys.executable, "-m", "kimi_jupyter.demo"]
+    out = tmp_path / "out"
+    # The tutorials run above; here the built-in demo and one tutorial check the command itself.
+    proc = subprocess.run([*cmd, "--out", str(out), "--pace", "0", "--only", "kimi-demo", "--only", "03"],
+                          capture_output=True, text=True, timeout=170, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "Visualize gradient descent" in proc.stdout and "offline replay" in proc.stdout
+    for stem in ("kimi-demo", "03-gradient-descent"):
+        nbformat.validate(nbformat.read(out / f"{stem}.ipynb", as_version=4))
+        html = (out / f"{stem}.html").read_text(encoding="utf-8")
+        assert '<details class="kimi-reasoning">' in html
+        assert "Gradient descent converged towards the minimum" in html
+        assert re.search(r'<img[^>]+src="data:image/png;base64,', html)
+        assert "Offline replay." in html and "offline replay</sub>" in html
+    assert (out / "gd.ipynb").exists()
