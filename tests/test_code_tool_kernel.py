@@ -251,6 +251,10 @@ def test_interrupt_during_model_code_stops_the_whole_cell(kimi_server):
         assert reply["parent_header"]["msg_id"] == msg_id and reply["content"]["status"] == "error"
         assert reply["content"]["ename"] == "Interrupted"
         assert len(kimi_server.requests) == 1  # the loop stopped: no request after the interrupt
+        while True:  # as a user would, run the next cell once the kernel is idle
+            msg = kc.get_iopub_msg(timeout=10)
+            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                break
         check = kc.execute_interactive("print(r.finish_reason, r.steps)", timeout=30)
         assert check["content"]["status"] == "ok"
         follow = kc.execute_interactive("%%kimi -y\nWhat was my first question?", timeout=60)

@@ -121,7 +121,7 @@ class WidgetView(StaticView):
 
     def _status_text(self, phase: str | None = None) -> str:
         elapsed = time.monotonic() - self._step_started
-        return "⏳ " + render.status_text(phase or self._phase, elapsed, self._tokens)
+        return render.status_text(phase or self._phase, elapsed, self._tokens)
 
     def _set_status(self, phase: str | None = None) -> None:
         if self._box is not None:
