@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from .api import chat
+    from .chat_panel import ChatPanel
     from .result import Result
     from .tools import tool
 
@@ -21,6 +22,7 @@ _LAZY = {
     "Result": ("result", "Result"),
     "tool": ("tools", "tool"),
     "KimiServer": ("testing", "KimiServer"),
+    "ChatPanel": ("chat_panel", "ChatPanel"),
 }
 
 
@@ -59,4 +61,4 @@ def unload_ipython_extension(ipython: Any) -> None:
         ipython.set_custom_exc((), None)
 
 
-__all__ = ["chat", "Result", "tool", "load_ipython_extension", "__version__"]
+__all__ = ["chat", "ChatPanel", "Result", "tool", "load_ipython_extension", "__version__"]

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from . import models
 from .config import Settings
 from .errors import (
+    Busy,
     ContextOverflowError,
     KimiError,
     PromptTooLarge,
@@ -97,10 +98,18 @@ class Agent:
 
     def run(self, request: Request) -> Result:
         """Run one cell's worth of conversation. Raises KimiError after showing what it can."""
+        request.settings.require_key()  # before anything is sent or shown
+        if not self.session.busy.acquire(blocking=False):
+            raise Busy()
+        try:
+            return self._run(request)
+        finally:
+            self.session.busy.release()
+
+    def _run(self, request: Request) -> Result:
         from .client import KimiClient
 
         settings = request.settings
-        settings.require_key()  # before anything is sent or shown
         session, view = self.session, self.view
         conv = session.conversation
         if request.new:

@@ -6,19 +6,24 @@
 It shares the conversation and the settings of `%%kimi` (the kernel's default
 session), so a cell can refer to what was said in the panel and back.
 
-How it runs: a click on Send is a widget message, handled by the kernel when it
-is idle, and the reply streams inside that handler. While it runs, the kernel
-handles no other message, so the panel disables its input and says so. A click
-that still got through (sent before the browser heard about the disabled
-state) is handled only after the reply; the panel recognises it by the time
-the browser sent it and refuses it with a visible note: a Send is never queued
-silently behind a reply.
+How it runs: a click on Send is a widget message, and the reply streams inside
+its handler. While it runs, Send and the prompt are disabled and the panel says
+"Kimi is replying…". A press that still reaches the kernel is refused with a
+visible note, never queued silently (`SendGate`). It can arrive two ways:
+
+- the kernel queued it behind the reply (or a cell) and handles it afterwards:
+  recognised by the time the browser sent it;
+- the kernel handles it at once, in another thread: JupyterLab 4.6 with
+  ipykernel 7 sends widget messages to a kernel *subshell*, so handlers can run
+  while a reply streams or a cell runs. A Send is refused while a cell runs,
+  too, so the panel's model code never runs beside a cell.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import html
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -39,18 +44,24 @@ _DECLINE = "no: auto-run is off in the chat panel; the user can tick 'Let Kimi r
 class SendGate:
     """Decides whether a Send may start a reply now (kept apart so it can be tested alone).
 
-    `busy` covers a Send that arrives while a reply runs (possible when something
-    processes kernel messages re-entrantly). A Send that arrives *after* a reply
-    but was pressed *during* it is found by its send time: the browser stamps every
-    message. The browser clock may differ from the kernel's, so the offset between
-    them is estimated as the smallest (received - sent) seen, i.e. the lag of a
-    message that did not wait.
+    Three cases are refused, each with its own message:
+
+    - a reply is running now (a second handler can run while the first one streams:
+      JupyterLab 4.6 sends widget messages to a kernel *subshell*, a second thread);
+    - a cell is running now (same reason: the click did not wait for the cell);
+    - the click was *pressed* while a reply or a cell ran, and only handled after it
+      ended (the kernel had queued it). The browser stamps every message with its
+      send time; its clock may differ from the kernel's, so the offset between the
+      two is estimated as the smallest (received - sent) seen, i.e. the lag of a
+      message that did not wait in a queue.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, cells: "CellTracker | None" = None) -> None:
+        self.cells = cells
         self.busy = False
         self.last_end = 0.0  # kernel wall-clock time the last reply ended
         self.offset: float | None = None
+        self._lock = threading.Lock()
 
     def observe(self, sent: float | None, now: float | None = None) -> float | None:
         """Learn from one browser message; returns its send time on the kernel's clock."""
@@ -61,21 +72,73 @@ class SendGate:
         self.offset = lag if self.offset is None else min(self.offset, lag)
         return sent + self.offset
 
-    def refusal(self, sent: float | None = None, now: float | None = None) -> str | None:
+    def refusal(self, sent: float | None = None, now: float | None = None, *, from_browser: bool = True) -> str | None:
         """None if a Send may go ahead, else why not (shown to the user)."""
         if self.busy:
             return "Kimi is still replying, so this message was not sent."
+        if not from_browser:  # ask() from code: the caller's own cell is running, and that is fine
+            return None
+        if self.cells is not None and self.cells.running():
+            return "A cell is running, so this message was not sent. Press Send again when the kernel is idle."
         local = self.observe(sent, now)
         if local is not None and local < self.last_end:
             return "Send was pressed while Kimi was still replying, so it was ignored; nothing was sent."
+        cell_end = self.cells.last_end if self.cells is not None else 0.0
+        if local is not None and local < cell_end:
+            return "Send was pressed while a cell was running, so it was ignored. Press Send again."
         return None
 
-    def start(self) -> None:
-        self.busy = True
+    def try_start(self, sent: float | None = None, *, from_browser: bool = True) -> str | None:
+        """Check and mark busy in one step (two handlers may race in two threads)."""
+        with self._lock:
+            reason = self.refusal(sent, from_browser=from_browser)
+            if reason is None:
+                self.busy = True
+            return reason
 
     def end(self) -> None:
         self.busy = False
         self.last_end = time.time()
+
+
+class CellTracker:
+    """Which cells are running now, and when the last one ended (IPython's cell events).
+
+    The python tool's own `run_cell` counts too, but a Send is only checked before
+    its reply starts, when no tool of the panel runs.
+    """
+
+    def __init__(self) -> None:
+        self._running = 0
+        self.last_end = 0.0
+        self._lock = threading.Lock()
+
+    def pre(self, info: Any = None) -> None:
+        with self._lock:
+            self._running += 1
+
+    def post(self, result: Any = None) -> None:
+        with self._lock:
+            self._running = max(0, self._running - 1)
+            self.last_end = time.time()
+
+    def running(self) -> bool:
+        return self._running > 0
+
+
+_trackers: dict[int, CellTracker] = {}
+
+
+def cell_tracker(shell: Any) -> CellTracker | None:
+    """One tracker per shell, registered on its events once."""
+    if shell is None or not hasattr(shell, "events"):
+        return None
+    tracker = _trackers.get(id(shell))
+    if tracker is None:
+        tracker = _trackers[id(shell)] = CellTracker()
+        shell.events.register("pre_run_cell", tracker.pre)
+        shell.events.register("post_run_cell", tracker.post)
+    return tracker
 
 
 def _parent_sent_time() -> float | None:
@@ -136,7 +199,8 @@ class ChatPanel(w.VBox):
 
         self.session = session or default_session()
         self._shell = shell
-        self._gate = SendGate()
+        self._gate = SendGate(cell_tracker(self._get_shell()))
+        self._add_lock = threading.Lock()  # a refusal note may be added from another thread
         settings = self._settings()
         current = model or settings.model
         options = list(models.CATALOG)
@@ -154,7 +218,9 @@ class ChatPanel(w.VBox):
         self._auto.add_class("kimi-chat-autorun")
         self._new = w.Button(description="New conversation", tooltip="Forget the conversation (also for %%kimi cells)")
         self._new.add_class("kimi-chat-new")
-        self._items = w.VBox([])
+        # flex 0 0 auto: a flex item may shrink, and then a long transcript would squeeze
+        # (and clip) its replies instead of scrolling.
+        self._items = w.VBox([], layout=w.Layout(flex="0 0 auto"))
         self._items.add_class("kimi-chat-items")
         # column-reverse keeps the scroll position at the newest message as the transcript grows.
         self._scroll = w.Box(
@@ -176,6 +242,7 @@ class ChatPanel(w.VBox):
 
         self._send_button.on_click(lambda _: self._on_user_send())
         self._prompt.on_msg(self._on_prompt_msg)  # Enter sends {"event": "submit"}
+        self._prompt.observe(self._on_typing, "value")
         self._new.on_click(lambda _: self._on_new())
 
         header = w.HBox(
@@ -214,22 +281,24 @@ class ChatPanel(w.VBox):
             self._on_user_send()
 
     def _on_user_send(self) -> None:
-        """A click or Enter from the browser: refuse it if it was pressed during a reply."""
-        refusal = self._gate.refusal(_parent_sent_time())
-        if refusal is not None:
-            self._add_note(refusal, "warning")
-            return
-        self._send_now(self._prompt.value)
+        """A click or Enter from the browser: refused if pressed during a reply or a cell."""
+        self._send_now(self._prompt.value, sent=_parent_sent_time(), from_browser=True)
 
-    def _send_now(self, text: str) -> "Result | None":
+    def _on_typing(self, change: dict[str, Any]) -> None:
+        # Keystrokes are browser messages too: they teach the gate the clock offset early.
+        self._gate.observe(_parent_sent_time())
+
+    def _send_now(self, text: str, sent: float | None = None, from_browser: bool = False) -> "Result | None":
         text = (text or "").strip()
+        if text:
+            refusal = self._gate.try_start(sent, from_browser=from_browser)
+        else:  # nothing to send, but a press that came too late still gets its note
+            refusal = self._gate.refusal(sent, from_browser=from_browser)
+        if refusal is not None:
+            self._add_note(refusal, "warning", "kimi-chat-refused")
+            return None
         if not text:
             return None
-        refusal = self._gate.refusal()
-        if refusal is not None:
-            self._add_note(refusal, "warning")
-            return None
-        self._gate.start()
         self._set_busy(True)
         self._prompt.value = ""
         self._add_user(text)
@@ -262,8 +331,10 @@ class ChatPanel(w.VBox):
         return result
 
     def _on_new(self) -> None:
-        if self._gate.refusal(_parent_sent_time()) is not None:
-            self._add_note("Kimi was replying; the conversation was not reset.", "warning")
+        reason = self._gate.refusal(_parent_sent_time())
+        if reason is not None:
+            self._add_note(reason.replace("this message was not sent", "the conversation was not reset"),
+                           "warning", "kimi-chat-refused")
             return
         n = len(self.session.conversation.messages)
         self.session.reset()
@@ -291,7 +362,8 @@ class ChatPanel(w.VBox):
         )
 
     def _add(self, item: Any) -> None:
-        self._items.children = (*self._items.children, item)
+        with self._add_lock:
+            self._items.children = (*self._items.children, item)
 
     def _add_user(self, text: str) -> None:
         item = w.HTML(
@@ -301,10 +373,10 @@ class ChatPanel(w.VBox):
         item.add_class("kimi-chat-user")
         self._add(item)
 
-    def _add_note(self, text: str, level: str) -> None:
+    def _add_note(self, text: str, level: str, *classes: str) -> None:
         item = w.HTML(note_html(text, level))
-        item.add_class("kimi-chat-note")
-        item.add_class(f"kimi-chat-{level}")
+        for name in ("kimi-chat-note", f"kimi-chat-{level}", *classes):
+            item.add_class(name)
         self._add(item)
 
     def _usage_html(self) -> str:
@@ -321,4 +393,4 @@ class ChatPanel(w.VBox):
         )
 
 
-__all__ = ["ChatPanel", "SendGate"]
+__all__ = ["CellTracker", "ChatPanel", "SendGate"]

@@ -144,7 +144,7 @@ def _chat(magics: "KimiMagics", args: list[str]) -> None:
 
     from .chat_panel import ChatPanel
 
-    display(ChatPanel())
+    display(ChatPanel(magics.session, shell=magics.shell))
 
 
 _HANDLERS = {

@@ -87,6 +87,14 @@ class PromptTooLarge(KimiError):
     pass
 
 
+class Busy(KimiError):
+    def __init__(self) -> None:
+        super().__init__(
+            "Kimi is already replying in this kernel (in the chat panel or another cell). "
+            "Wait for that reply to finish, then run this again."
+        )
+
+
 def redact(text: str, secret: str | None) -> str:
     """Remove a secret from text that may end up on screen or in a log."""
     if secret and len(secret) >= 4 and secret in text:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,10 @@ class Session:
     unpriced_requests: int = 0
     # The user-visible record of the conversation, for `%kimi export`: one entry per cell.
     transcript: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    # Held while a reply runs. JupyterLab 4 can deliver widget messages on a
+    # kernel subshell thread, so a chat-panel Send and a `%%kimi` cell could
+    # otherwise run the agent on the same conversation at the same time.
+    busy: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def record(self, result: "Result") -> None:
         self.results.append(result)

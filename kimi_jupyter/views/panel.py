@@ -129,11 +129,16 @@ class PanelView(BaseView):
         self._phase = "Thinking"
         self._tail = ""
         self._seen_reasoning = self._seen_content = False
-        # Follow the newest reasoning: a column-reverse flex box keeps its scroll at the bottom.
-        self._reasoning_out = w.Output(
-            layout=w.Layout(max_height="12em", overflow="auto", display="flex", flex_flow="column-reverse")
+        # Follow the newest reasoning: a column-reverse scroll box stays at its end as text
+        # arrives, with no script. (On the Output itself it would shrink the output area
+        # instead of scrolling, so the Output sits in a Box.)
+        self._reasoning_out = w.Output()
+        scroll = w.Box(
+            [self._reasoning_out],
+            layout=w.Layout(max_height="12em", overflow="auto", display="flex", flex_flow="column-reverse"),
         )
-        self._accordion = w.Accordion(children=[self._reasoning_out], titles=(self._status(),), selected_index=0)
+        scroll.add_class("kimi-chat-reasoning-scroll")
+        self._accordion = w.Accordion(children=[scroll], titles=(self._status(),), selected_index=0)
         self._accordion.add_class("kimi-chat-reasoning")
         self._answer_out = w.Output()
         self._answer_out.add_class("kimi-chat-answer")

@@ -25,13 +25,13 @@ from typing import Any
 from . import render
 from .notebook import StaticView, publish
 
-_STATUS_INTERVAL_S = 2.0  # the title (elapsed time, tokens) is one comm message per update
+_STATUS_INTERVAL_S = 3.0  # the title (elapsed time, tokens) is one comm message per update
 # Each iopub message carries ~500 bytes of headers: at ipykernel's own 0.2 s
 # stdout batching that is as much as the text itself at model speeds. The view
 # batches deltas itself and sends one message per batch; two updates a second
 # read smoothly. The first token of each phase is sent at once.
 _BATCH_S = 0.5
-# A reply that ends sooner than this never gets a live widget (see WidgetView).
+# A reply that ends within this time of its first token never gets a live widget.
 _DEFER_S = 0.05
 
 
@@ -57,13 +57,15 @@ def split_paragraphs(text: str) -> tuple[str, str]:
 class WidgetView(StaticView):
     """Live widgets per model reply; see the module docstring for the traffic rules.
 
-    The widget is shown only once a reply has streamed for `_DEFER_S`: short
-    replies (most steps of a fast tool loop) go straight to static outputs and
-    never pay for the widget's comm messages.
+    Each reply starts as one light text output ("Thinking…"), which shows the
+    first token the moment it arrives. Only a reply still streaming after
+    `_DEFER_S` swaps it for the widget (`update_display`): short replies, like
+    most steps of a fast tool loop, never pay for the widget's comm messages.
     """
 
     _box: Any = None
     _inside: Any = None  # the Output widget whose context is entered, if any
+    _shown = False  # this step's placeholder has become the widget
 
     def _build(self) -> None:
         import ipywidgets as w
@@ -73,18 +75,25 @@ class WidgetView(StaticView):
         # in the accordion's title, and the same widgets for every step of a
         # cell (a 300-step tool loop would otherwise open 2,000 comms).
         shared = w.Layout()
-        self._reasoning_out = w.Output(layout=w.Layout(max_height="24em", overflow="auto"))
-        self._accordion = w.Accordion(
-            children=[self._reasoning_out], titles=(self._status_text(),), selected_index=0, layout=shared
+        self._reasoning_out = w.Output(layout=shared)
+        # column-reverse keeps a scrolled box pinned to its newest line, so the
+        # reasoning follows the text as it grows (on the Output itself it clips).
+        follow = w.Box(
+            [self._reasoning_out],
+            layout=w.Layout(display="flex", flex_flow="column-reverse", max_height="24em", overflow="auto"),
         )
+        self._accordion = w.Accordion(children=[follow], titles=(self._status_text(),), selected_index=0, layout=shared)
         self._answer_out = w.Output(layout=shared)
         self._tail_out = w.Output(layout=shared)
         self._box = w.VBox([self._accordion, self._answer_out, self._tail_out], layout=shared)
-        self._widgets = (self._box, self._accordion, self._reasoning_out, self._answer_out, self._tail_out, shared)
+        self._widgets = (
+            self._box, self._accordion, follow, follow.layout, self._reasoning_out, self._answer_out, self._tail_out, shared
+        )
         self._dirty: set[Any] = set()
 
     def _live_start(self) -> None:
-        self._handle = None
+        self._handle = publish({"text/plain": "Thinking…"}, display_id=True)
+        self._shown = False
         self._inside: Any = None
         self._pending: list[str] = []
         self._early: list[tuple[str, str]] = []  # deltas that arrived before the widget was shown
@@ -103,19 +112,24 @@ class WidgetView(StaticView):
             self._dirty.clear()
             self._accordion.selected_index = 0
             self._set_status()
-        self._handle = _display_widget(self._box)
+        self._handle.update(self._box)  # the placeholder becomes the widget
+        self._shown = True
         early, self._early = self._early, []
         for kind, delta in early:
             (self._reasoning if kind == "reasoning" else self._content)(delta)
 
     def _ready(self, kind: str, delta: str) -> bool:
         """False while the reply is young enough that the widget isn't worth showing yet."""
-        if self._handle is not None:
+        if self._shown:
             return True
-        if time.monotonic() - self._step_started < _DEFER_S:
-            self._early.append((kind, delta))
-            return False
         self._early.append((kind, delta))
+        now = time.monotonic()
+        if len(self._early) == 1:  # the first token shows at once, as text
+            self._first_at = now
+            self._handle.update({"text/plain": f"Thinking… {delta}"}, raw=True)
+            return False
+        if now - self._first_at < _DEFER_S:
+            return False
         self._show()
         return False  # `_show` replayed this delta too
 
@@ -129,7 +143,7 @@ class WidgetView(StaticView):
 
     def _live_tick(self) -> None:
         now = time.monotonic()
-        if self._handle is not None and now - self._last_status >= _STATUS_INTERVAL_S:
+        if self._shown and now - self._last_status >= _STATUS_INTERVAL_S:
             self._last_status = now
             self._set_status()
 
@@ -224,7 +238,7 @@ class WidgetView(StaticView):
 
     def on_retry(self, seconds: float, reason: str) -> None:
         self._leave()
-        if self._handle is None:
+        if not self._shown:
             self._show()  # a wait the user should see live
         self._set_status(f"Retrying in {seconds:.0f} s ({reason})")
         super().on_retry(seconds, reason)
@@ -233,8 +247,3 @@ class WidgetView(StaticView):
         self._leave()
         super().on_notice(text, level)
 
-
-def _display_widget(box: Any) -> Any:
-    from IPython.display import display
-
-    return display(box, display_id=True)

@@ -43,10 +43,14 @@ _QUIET_NOTIFICATIONS = {"fetchNews": "false", "checkForUpdates": False, "doNotDi
 
 
 def chromium_path() -> str | None:
-    path = os.environ.get("KIMI_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None and Path("/usr/bin/chromium").exists():
-        path = "/usr/bin/chromium"
-    return path
+    """Debian's chromium, or the browser named by KIMI_CHROMIUM (None if it doesn't exist)."""
+    chosen = os.environ.get("KIMI_CHROMIUM")
+    if chosen:
+        return chosen if os.access(chosen, os.X_OK) else None
+    for path in (shutil.which("chromium"), shutil.which("chromium-browser"), "/usr/bin/chromium"):
+        if path and os.access(path, os.X_OK):
+            return path
+    return None
 
 
 def _free_port() -> int:
@@ -71,8 +75,10 @@ class JupyterServer:
         return f"http://127.0.0.1:{self.port}"
 
     def notebook_url(self, name: str) -> str:
-        path = f"/lab/tree/{name}" if self.kind == "lab" else f"/notebooks/{name}"
-        return f"{self.base}{path}?token={self.token}"
+        if self.kind == "lab":
+            # `reset`: don't restore the tabs of the previous test from the saved workspace.
+            return f"{self.base}/lab/tree/{name}?reset&token={self.token}"
+        return f"{self.base}/notebooks/{name}?token={self.token}"
 
     def api(self, path: str) -> Any:
         req = urllib.request.Request(f"{self.base}{path}", headers={"Authorization": f"token {self.token}"})
@@ -188,10 +194,14 @@ def write_notebook(root: Path, name: str, cells: list[str]) -> str:
 
 # ------------------------------------------------------------------ driving the UI
 
+# The notebook on screen (Lab keeps other tabs in the DOM, hidden).
+NOTEBOOK = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook"
+CELLS = f"{NOTEBOOK} .jp-Cell"
+
 def open_notebook(page: Any, server: JupyterServer, name: str, timeout: float = 60_000) -> None:
     """Open a notebook and wait until its kernel is connected and idle."""
     page.goto(server.notebook_url(name), wait_until="domcontentloaded")
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=timeout)
+    page.wait_for_selector(CELLS, timeout=timeout)
     wait_kernel_ready(page, server, name, timeout)
 
 
@@ -216,7 +226,7 @@ def wait_kernel_idle(page: Any, timeout: float = 60_000) -> None:
 
 
 def cell(page: Any, index: int) -> Any:
-    return page.locator(".jp-Notebook .jp-Cell").nth(index)
+    return page.locator(CELLS).nth(index)
 
 
 def run_cell(page: Any, index: int) -> None:
@@ -255,6 +265,6 @@ def fail_or_skip(reason: str) -> None:
     """In CI a missing browser fails the run; on a developer machine it skips."""
     import pytest
 
-    if os.environ.get("CI"):
+    if os.environ.get("CI", "").lower() not in ("", "0", "false", "no"):
         pytest.fail(f"{reason} (CI is set, so the browser tests must run; see .ci/run)", pytrace=False)
     pytest.skip(reason)

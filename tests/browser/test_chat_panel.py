@@ -1,0 +1,143 @@
+"""The chat panel in JupyterLab: type, send, watch the reply stream, ask a follow-up
+that depends on the first question, and check that a Send pressed while Kimi is
+replying is refused visibly rather than queued."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from .checks import record_metric
+from .harness import cell, open_notebook, run_and_wait, run_cell, screenshot, wait_cell_done, write_notebook
+from kimi_jupyter.testing import Conversation, Scenario, Turn
+from kimi_jupyter.testing.texts import long_text
+
+pytestmark = pytest.mark.browser
+
+QUESTION = "Explain tides, please."
+ANSWER = "## Tides\n\nThe Moon's gravity pulls the oceans into two bulges.\n\nSo most coasts get two tides a day.\n"
+
+_PANEL = """
+(root) => {
+  const q = (s) => root.querySelector(s);
+  const box = q('.kimi-chat-reasoning-scroll');
+  const pre = q('.kimi-chat-reasoning .widget-output pre');
+  return {
+    status: q('.kimi-chat-status').textContent,
+    sendDisabled: q('.kimi-chat-send').disabled,
+    promptDisabled: q('.kimi-chat-prompt input').disabled,
+    reasoning: pre ? pre.textContent.length : 0,
+    answer: !!q('.kimi-chat-answer .jp-OutputArea-output'),
+    scroll: box ? [Math.round(box.scrollTop), box.scrollHeight, box.clientHeight] : null,
+  };
+}
+"""
+
+
+def _first_questions(kimi, question: str) -> int:
+    """Requests whose only user message is `question` (i.e. the first send, not the follow-up)."""
+    n = 0
+    for body in list(kimi.requests):
+        conv = Conversation.from_messages(body.get("messages", []))
+        n += conv.n_user == 1 and conv.last_user == question
+    return n
+
+
+def test_chat_panel_streams_and_follows_up(lab_page, lab_server, browser_kimi):
+    page = lab_page
+    browser_kimi.add_scenario(
+        Scenario("panel_tides", [Turn(reasoning=long_text(2400), content=ANSWER)], match=r"explain tides", cps=800)
+    )
+    name = write_notebook(lab_server.root, "panel.ipynb", [
+        "%load_ext kimi_jupyter",
+        "from kimi_jupyter.chat_panel import ChatPanel\npanel = ChatPanel()\npanel",
+        "%%kimi\nWhat was my first question?",
+        "import time\ntime.sleep(4)",
+    ])
+    open_notebook(page, lab_server, name)
+    run_and_wait(page, 0)
+    run_and_wait(page, 1)
+    root = cell(page, 1).locator(".kimi-chat")
+    prompt = root.locator(".kimi-chat-prompt input")
+    prompt.click()
+    prompt.press_sequentially(QUESTION, delay=10)
+    time.sleep(0.3)  # let the typed value reach the kernel, as it would for a person
+
+    # Send, and a second press in the same instant (a double click): the second one
+    # leaves the browser before it hears that Send is disabled. It must be refused.
+    page.evaluate("(b) => { b.click(); b.click(); }", root.locator(".kimi-chat-send").element_handle())
+
+    handle = root.element_handle()
+    seen = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        state = page.evaluate(_PANEL, handle)
+        if state["answer"]:
+            break
+        if state["reasoning"] and (not seen or state["reasoning"] != seen[-1]["reasoning"]):
+            seen.append(state)
+            if len(seen) == 2:
+                screenshot(page, "chat-panel-streaming")
+        time.sleep(0.4)
+    assert len(seen) >= 2, f"the panel's reasoning did not stream: {seen}"
+    assert [s["reasoning"] for s in seen] == sorted({s["reasoning"] for s in seen})
+    for state in seen:  # while it streams: a visible busy state, input off
+        assert "Kimi is replying" in state["status"], state
+        assert state["sendDisabled"] and state["promptDisabled"], state
+    overflowing = [s["scroll"] for s in seen if s["scroll"] and s["scroll"][1] > s["scroll"][2] + 5]
+    for top, _height, _client in overflowing:  # column-reverse: 0 means scrolled to the newest text
+        assert abs(top) <= 2, f"the reasoning box does not follow the newest text: {overflowing}"
+
+    answer = root.locator(".kimi-chat-answer").first
+    answer.locator("h2").wait_for()
+    assert answer.locator("h2").inner_text().strip().startswith("Tides")
+    page.wait_for_function("(b) => !b.disabled", arg=root.locator(".kimi-chat-send").element_handle())
+    refused = root.locator(".kimi-chat-refused")
+    refused.wait_for()
+    assert "nothing was sent" in refused.inner_text() or "not sent" in refused.inner_text()
+    assert _first_questions(browser_kimi, QUESTION) == 1, "the second press was sent too"
+    assert root.locator(".kimi-chat-reasoning").first.locator(".jupyter-widget-Collapse-header").inner_text().startswith(
+        "Reasoning ·"
+    )
+
+    # The follow-up depends on the first question; Enter sends it.
+    prompt.click()
+    prompt.press_sequentially("What was my first question?", delay=10)
+    time.sleep(0.3)
+    prompt.press("Enter")
+    page.wait_for_function(
+        "(r) => r.querySelectorAll('.kimi-chat-answer').length >= 2 && "
+        "r.querySelectorAll('.kimi-chat-answer')[1].textContent.includes('Your first question was')",
+        arg=handle,
+    )
+    assert QUESTION in root.locator(".kimi-chat-answer").nth(1).inner_text()
+    page.wait_for_function("(b) => !b.disabled", arg=root.locator(".kimi-chat-send").element_handle())
+    assert "Session: 2 replies" in root.locator(".kimi-chat-usage").inner_text()
+    assert root.locator(".kimi-chat-footer").count() == 2
+    assert root.locator(".kimi-chat-error").count() == 0
+    time.sleep(0.5)  # let the last markdown paint before the picture
+    screenshot(page, "chat-panel", root)
+
+    # The panel and %%kimi share one conversation.
+    run_and_wait(page, 2)
+    assert f"Your first question was: {QUESTION}" in cell(page, 2).locator(".jp-Cell-outputArea").inner_text()
+
+    # Send while an ordinary cell runs: refused visibly (whether the kernel queued the
+    # click until the cell ended, or handled it at once in a subshell), and the text stays.
+    n_refused = refused.count()
+    run_cell(page, 3)
+    page.wait_for_function("(c) => c.querySelector('.jp-InputArea-prompt').textContent.includes('*')",
+                           arg=cell(page, 3).element_handle())
+    prompt.click()
+    prompt.press_sequentially("Not while a cell runs", delay=10)
+    root.locator(".kimi-chat-send").click()
+    wait_cell_done(page, 3)
+    page.wait_for_function("([r, n]) => r.querySelectorAll('.kimi-chat-refused').length > n", arg=[handle, n_refused])
+    assert "cell was running" in refused.last.inner_text() or "A cell is running" in refused.last.inner_text()
+    assert prompt.input_value() == "Not while a cell runs"
+    assert not any("Not while a cell runs" in str(body) for body in browser_kimi.requests)
+    record_metric("chat_panel", {"refusals": refused.all_inner_texts(),
+                                 "reasoning_lengths_seen": [s["reasoning"] for s in seen],
+                                 "reasoning_box_scroll": [s["scroll"] for s in seen]})
+    assert not page.kimi_errors, page.kimi_errors
