@@ -1,14 +1,9 @@
 """`PanelView`: renders agent events into the chat panel's transcript.
 
 The panel (`kimi_jupyter.chat_panel.ChatPanel`) owns the transcript; this view
-only appends widgets to it through the `add` callback. It follows the traffic
-rules of the live widget view (ARCHITECTURE.md, widget.py):
-
-- each reply gets one `Output` for the reasoning, entered once for the whole
-  phase; deltas are written to stdout, which ipykernel batches for free;
-- the answer is sent paragraph by paragraph as Markdown, the unfinished tail
-  streams as plain text into a small `Output` cleared when its paragraph ends;
-- the status title (elapsed time, tokens) changes at most once a second.
+only appends widgets to it through the `add` callback. Each reply streams
+through a `live.LiveReply`, the same widgets and traffic rules as the `%%kimi`
+widget view; the status title (elapsed time, tokens) changes at most once a second.
 
 Unlike the `%%kimi` view, nothing is replaced by static outputs at the end:
 the panel is a live conversation, and what it shows stays as it is.
@@ -26,7 +21,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from . import render
 from .base import BaseView
-from .widget import split_paragraphs
+from .live import LiveReply
+from .notebook import publish
 
 if TYPE_CHECKING:
     from ..result import Result
@@ -34,7 +30,6 @@ if TYPE_CHECKING:
     from ..tools import ToolOutput
 
 _STATUS_INTERVAL_S = 1.0
-_STREAM_FLUSH_S = 0.5  # see widget.py: longer stdout batches while text streams
 _NOTE_STYLE = {
     "info": "color: var(--jp-ui-font-color2, #555)",
     "warning": "color: var(--jp-warn-color0, #a15c00)",
@@ -48,12 +43,6 @@ def note_html(text: str, level: str = "info") -> str:
     return f'<div style="{style}; font-size: 0.92em"><b>{label}</b>{html.escape(text)}</div>'
 
 
-def _publish(bundle: render.Bundle) -> None:
-    from IPython.display import display
-
-    display(bundle, raw=True)
-
-
 class PanelView(BaseView):
     """A View whose screen is a transcript: `add(widget)` appends one item to it."""
 
@@ -65,33 +54,25 @@ class PanelView(BaseView):
         self._last_status = 0.0
         self._tokens = self._reasoning_tokens = 0
         self._phase = "Thinking"
-        self._tail = ""
-        self._seen_reasoning = self._seen_content = False
-        self._accordion: Any = None
-        self._reasoning_out: Any = None
-        self._answer_out: Any = None
-        self._tail_out: Any = None
+        self._reply: LiveReply | None = None
         self.declined = 0  # model code not run because auto-run is off
 
     # -- Output contexts: entered and left at phase changes, never per chunk ---
 
     def _enter(self, out: Any) -> None:
-        if self._inside is out:
-            return
+        """Route outputs into `out` (a tool call's own Output, between replies)."""
         self._leave()
         out.__enter__()
         self._inside = out
-        if hasattr(sys.stdout, "flush_interval"):
-            sys.stdout.flush_interval = _STREAM_FLUSH_S
 
     def _leave(self) -> None:
+        if self._reply is not None:
+            self._reply.leave()
         if self._inside is not None:
             sys.stdout.flush()
             sys.stderr.flush()
             self._inside.__exit__(None, None, None)
             self._inside = None
-            if "flush_interval" in vars(sys.stdout):
-                del sys.stdout.flush_interval
 
     def close(self) -> None:
         """Leave any open Output; the panel calls this however the reply ended."""
@@ -114,94 +95,56 @@ class PanelView(BaseView):
 
     def _tick(self) -> None:
         now = time.monotonic()
-        if self._accordion is not None and now - self._last_status >= _STATUS_INTERVAL_S:
+        if self._reply is not None and now - self._last_status >= _STATUS_INTERVAL_S:
             self._last_status = now
-            self._accordion.titles = (self._status(),)
+            self._reply.set_title(self._status())
 
     # -- View events ------------------------------------------------------------
 
     def on_step_start(self, step: int, model: str) -> None:
-        import ipywidgets as w
-
         self._leave()
         self._step_started = self._last_status = time.monotonic()
         self._tokens = self._reasoning_tokens = 0
         self._phase = "Thinking"
-        self._tail = ""
-        self._seen_reasoning = self._seen_content = False
-        # Follow the newest reasoning: a column-reverse scroll box stays at its end as text
-        # arrives, with no script. (On the Output itself it would shrink the output area
-        # instead of scrolling, so the Output sits in a Box.)
-        self._reasoning_out = w.Output()
-        scroll = w.Box(
-            [self._reasoning_out],
-            layout=w.Layout(max_height="12em", overflow="auto", display="flex", flex_flow="column-reverse"),
-        )
-        scroll.add_class("kimi-chat-reasoning-scroll")
-        self._accordion = w.Accordion(children=[scroll], titles=(self._status(),), selected_index=0)
-        self._accordion.add_class("kimi-chat-reasoning")
-        self._answer_out = w.Output()
-        self._answer_out.add_class("kimi-chat-answer")
-        self._tail_out = w.Output()
-        self._tail_out.add_class("kimi-chat-tail")
-        block = w.VBox([self._accordion, self._answer_out, self._tail_out])
-        block.add_class("kimi-chat-reply")
-        self.add(block)
+        # Each reply keeps its own widgets: the transcript shows them as they are.
+        self._reply = LiveReply(self._status(), self.fmt, reasoning_height="12em")
+        self._reply.follow.add_class("kimi-chat-reasoning-scroll")
+        self._reply.accordion.add_class("kimi-chat-reasoning")
+        self._reply.answer_out.add_class("kimi-chat-answer")
+        self._reply.tail_out.add_class("kimi-chat-tail")
+        self._reply.box.add_class("kimi-chat-reply")
+        self.add(self._reply.box)
 
     def on_reasoning(self, delta: str) -> None:
         self._tokens += 1  # Kimi sends about one token per delta
         self._reasoning_tokens += 1
-        self._enter(self._reasoning_out)
-        sys.stdout.write(delta)
-        if not self._seen_reasoning:
-            self._seen_reasoning = True
-            sys.stdout.flush()  # the first token shows at once
+        if self._reply is not None:
+            self._reply.reasoning(delta)
         self._tick()
 
     def on_content(self, delta: str) -> None:
         self._tokens += 1
         self._phase = "Answering"
-        if not self._seen_content:
-            self._seen_content = True
-            self._leave()
-            self._accordion.selected_index = None  # fold the reasoning away once the answer starts
-        self._tail += delta
-        if "\n" in delta:  # only a newline can finish a paragraph
-            done, rest = split_paragraphs(self._tail)
-            if done:
-                self._leave()
-                self._tail_out.clear_output()
-                with self._answer_out:
-                    _publish(render.answer_bundle(done, self.fmt))
-                self._tail = rest
-                delta = rest
-        self._enter(self._tail_out)
-        sys.stdout.write(delta)
-        if len(self._tail) == len(delta):
-            sys.stdout.flush()
+        if self._reply is not None:
+            self._reply.content(delta)
         self._tick()
 
     def on_tool_call(self, call: "ToolCall") -> None:
         self._phase = f"Calling {call.name}"
-        if self._accordion is not None:
-            self._accordion.titles = (self._status(),)
+        if self._reply is not None:
+            self._reply.set_title(self._status())
 
     def on_step_end(self, turn: "Turn", elapsed_s: float) -> None:
-        self._leave()
-        if self._accordion is None:
+        reply, self._reply = self._reply, None
+        if reply is None:
             return
+        reply.leave()
         if turn.reasoning:
-            summary = f"Reasoning · {elapsed_s:.1f} s · {self._reasoning_tokens:,} tokens"
-            self._accordion.titles = (summary,)
-            self._accordion.selected_index = None
-        else:
-            self._accordion.layout.display = "none"
-        if self._tail.strip():  # the last paragraph, rendered as markdown now that it is complete
-            self._tail_out.clear_output()
-            with self._answer_out:
-                _publish(render.answer_bundle(self._tail, self.fmt))
-        self._tail = ""
-        self._accordion = None
+            reply.set_title(f"Reasoning · {elapsed_s:.1f} s · {self._reasoning_tokens:,} tokens")
+            reply.accordion.selected_index = None
+        else:  # nothing to fold away (its Layout is shared, so take it out rather than hide it)
+            reply.box.children = tuple(c for c in reply.box.children if c is not reply.accordion)
+        reply.finish_answer()  # the last paragraph, rendered now that it is complete
 
     def show_code(self, code: str) -> None:
         import ipywidgets as w
@@ -211,7 +154,7 @@ class PanelView(BaseView):
         out.add_class("kimi-chat-code")
         self.add(out)
         with out:
-            _publish(render.code_bundle(code, "Kimi runs Python"))
+            publish(render.code_bundle(code, "Kimi runs Python"))
 
     def on_tool_start(self, call: "ToolCall", step: int) -> None:
         import ipywidgets as w
