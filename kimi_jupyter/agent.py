@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from . import models
 from .config import Settings
@@ -90,11 +90,13 @@ class Agent:
         view: "View",
         registry: "ToolRegistry | None" = None,
         shell: Any = None,
+        ask: Callable[[str], str] | None = None,
     ) -> None:
         self.session = session
         self.view = view
         self.registry = registry
         self.shell = shell
+        self.ask = ask  # answers the code tool's approval prompt; None means stdin
 
     def run(self, request: Request) -> Result:
         """Run one cell's worth of conversation. Raises KimiError after showing what it can."""
@@ -191,7 +193,7 @@ class Agent:
             result.messages = conv.snapshot()
             if failure is not None:
                 result.finish_reason = "interrupted" if isinstance(failure, Interrupted) else "error"
-            session.record(result)
+            session.record(result, request.prompt)
         if request.fmt == "json" and failure is None:
             result.parsed = _parse_json(result.content, view)
         view.on_finish(result)
@@ -228,6 +230,7 @@ class Agent:
             shell=self.shell,
             auto_run=settings.auto_run,
             max_output=settings.max_tool_output,
+            ask=self.ask,
             show_code=self.view.show_code,
         )
 
@@ -316,8 +319,9 @@ class Agent:
         """
         msg: dict[str, Any] = {"role": "tool", "tool_call_id": call.id, "name": call.name}
         info = models.lookup(settings.model)
-        room = settings.max_images - _images_in(self.session.conversation.messages)
-        if info is not None and info.vision and output.images and room > 0:
+        vision = info is not None and info.vision and bool(output.images)
+        room = settings.max_images - _images_in(self.session.conversation.messages) if vision else 0
+        if room > 0:
             parts: list[dict[str, Any]] = [{"type": "text", "text": output.text}]
             for png in output.images[-room:]:
                 parts.append({"type": "image_url", "image_url": {"url": f"data:image/png;base64,{png}"}})

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from .config import resolve
 from .result import Result
 from .session import Session, default_session
 
@@ -39,9 +38,7 @@ def chat(
     if not prompt or not prompt.strip():
         raise ValueError("prompt is empty")
     session = session or default_session()
-    settings = resolve(
-        session.config,
-        login_key=session.login_key,
+    settings = session.settings(
         base_url=base_url,
         model=model,
         auto_run=yes or None,

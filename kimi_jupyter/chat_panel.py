@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w
 
 from .agent import Agent, Request
-from .config import resolve
 from .errors import KimiError
 from .session import Session, default_session
 from .views.panel import PanelView, note_html
@@ -163,20 +162,6 @@ def _parent_sent_time() -> float | None:
     return None
 
 
-class _PanelAgent(Agent):
-    """The agent, with approval answered by the panel's auto-run box.
-
-    A widget callback cannot ask through stdin (the browser would never show the
-    prompt, and the kernel would wait forever), so with auto-run off the code is
-    not run and the model is told why.
-    """
-
-    def _tool_context(self, settings: Any) -> Any:
-        ctx = super()._tool_context(settings)
-        ctx.ask = lambda prompt: _DECLINE
-        return ctx
-
-
 class ChatPanel(w.VBox):
     """A chat with Kimi in the notebook, sharing the conversation of `%%kimi`.
 
@@ -303,7 +288,6 @@ class ChatPanel(w.VBox):
         self._prompt.value = ""
         self._add_user(text)
         view = PanelView(self._add)
-        before = len(self.session.results)
         result: "Result | None" = None
         try:
             settings = self._settings(model=self._model.value)
@@ -311,7 +295,11 @@ class ChatPanel(w.VBox):
             request = Request(prompt=text, settings=settings)
             from .tools import default_registry
 
-            result = _PanelAgent(self.session, view, default_registry, self._get_shell()).run(request)
+            # A widget callback cannot ask through stdin (the browser would never show
+            # the prompt and the kernel would wait forever): with auto-run off the code
+            # is not run, and the model is told why.
+            agent = Agent(self.session, view, default_registry, self._get_shell(), ask=lambda prompt: _DECLINE)
+            result = agent.run(request)
         except KimiError as exc:  # one short message, never a traceback
             view.close()
             self._add_note(str(exc), "error")
@@ -323,8 +311,6 @@ class ChatPanel(w.VBox):
             self._add_note(f"Unexpected error: {type(exc).__name__}: {exc}", "error")
         finally:
             view.close()
-            if len(self.session.results) > before:  # for `%kimi export`, like a %%kimi cell
-                self.session.transcript.append({"prompt": text, "result": self.session.results[-1]})
             self._gate.end()
             self._set_busy(False)
             self._usage.value = self._usage_html()
@@ -343,7 +329,7 @@ class ChatPanel(w.VBox):
     # -- pieces ---------------------------------------------------------------------
 
     def _settings(self, **overrides: Any) -> Any:
-        return resolve(self.session.config, login_key=self.session.login_key, **overrides)
+        return self.session.settings(**overrides)
 
     def _get_shell(self) -> Any:
         if self._shell is None:

@@ -23,9 +23,12 @@ class Conversation:
     messages: list[dict[str, Any]] = field(default_factory=list)
     # Kept up to date on append, so sizing a 300-step conversation before each
     # request doesn't re-serialize all of it.
-    _chars: int = field(default=2, repr=False)
+    _chars: int = field(default=2, init=False, repr=False)
 
     def __post_init__(self) -> None:
+        self._recount()
+
+    def _recount(self) -> None:
         self._chars = 2 + sum(_size(m) for m in self.messages)
 
     def append(self, message: dict[str, Any]) -> None:
@@ -38,11 +41,11 @@ class Conversation:
 
     def rollback(self, mark: int) -> None:
         del self.messages[mark:]
-        self.__post_init__()
+        self._recount()
 
     def reset(self) -> None:
         self.messages.clear()
-        self.__post_init__()
+        self._recount()
 
     def system(self) -> str | None:
         for m in self.messages:

@@ -14,7 +14,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from .config import Kimi, resolve
+from .config import Kimi
 from .session import Session
 
 FORMATS = ("markdown", "code", "json", "text")
@@ -82,7 +82,7 @@ class KimiMagics(Magics):
         return f"{message}\n\n{doc}"
 
     def settings(self, **overrides: Any) -> Any:
-        return resolve(self.session.config, login_key=self.session.login_key, **overrides)
+        return self.session.settings(**overrides)
 
     def ask(self, prompt: str, args: Any) -> Any:
         from .agent import Agent, Request
@@ -129,8 +129,6 @@ class KimiMagics(Magics):
             # `-o` keeps even a failed cell's partial result: nothing shown is lost.
             if args.out and len(self.session.results) > before:
                 self.shell.user_ns[args.out] = self.session.results[-1]
-            if len(self.session.results) > before:
-                self.session.transcript.append({"prompt": prompt, "result": self.session.results[-1]})
         if fmt == "code":
             code = extract_code(result.content)
             if code:

@@ -6,7 +6,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .config import Kimi
+from .config import Kimi, Settings, resolve
 from .conversation import Conversation
 from .stream import Usage
 
@@ -31,8 +31,14 @@ class Session:
     # otherwise run the agent on the same conversation at the same time.
     busy: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
-    def record(self, result: "Result") -> None:
+    def settings(self, **overrides: Any) -> Settings:
+        """Effective settings: per-call overrides, then `Kimi.*`, env, defaults (SPEC §1)."""
+        return resolve(self.config, login_key=self.login_key, **overrides)
+
+    def record(self, result: "Result", prompt: str) -> None:
+        """Account for a finished (or failed) cell, and keep it for `%kimi export`."""
         self.results.append(result)
+        self.transcript.append({"prompt": prompt, "result": result})
         self.usage = self.usage + result.usage
         if result.cost_usd is None:
             self.unpriced_requests += result.requests

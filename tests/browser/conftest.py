@@ -74,22 +74,22 @@ def _kernel_env(srv: Any) -> dict[str, str]:
     return {"MOONSHOT_API_KEY": API_KEY, "MOONSHOT_BASE_URL": srv.base_url}
 
 
-@pytest.fixture(scope="package")
-def lab_server(browser_kimi: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
-    server = start_jupyter("lab", tmp_path_factory.mktemp("lab"), _kernel_env(browser_kimi))
+def _serve(app: str, root: Any, srv: Any) -> Iterator[JupyterServer]:
+    server = start_jupyter(app, root, _kernel_env(srv))
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="package")
+def lab_server(browser_kimi: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
+    yield from _serve("lab", tmp_path_factory.mktemp("lab"), browser_kimi)
 
 
 @pytest.fixture(scope="package")
 def notebook_server(browser_kimi: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
-    server = start_jupyter("notebook", tmp_path_factory.mktemp("nb7"), _kernel_env(browser_kimi))
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _serve("notebook", tmp_path_factory.mktemp("nb7"), browser_kimi)
 
 
 @pytest.fixture(scope="package")
