@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable
 
 REPO = Path(__file__).resolve().parent.parent
 API_KEY = "sk-bench-loopback"
-MODEL = "kimi-k2-thinking"
+MODEL = "kimi-k2.6"
 
 
 # ---------------------------------------------------------------- results
@@ -162,9 +162,10 @@ def bench_server(nonstream_cps: float | None = None, scenarios: Iterable[Any] = 
 
 def kimi_env(server: Any) -> dict[str, str]:
     env = dict(os.environ)
-    for name in ("KIMI_API_KEY", "KIMI_BASE_URL", "KIMI_MODEL"):
+    for name in ("MOONSHOT_API_KEY", "MOONSHOT_BASE_URL", "KIMI_MODEL"):
         env.pop(name, None)
-    env.update(MOONSHOT_API_KEY=API_KEY, MOONSHOT_BASE_URL=server.base_url, PYTHONUNBUFFERED="1")
+    # Paired: KIMI_API_KEY goes to KIMI_BASE_URL (MOONSHOT_API_KEY only to Moonshot's API).
+    env.update(KIMI_API_KEY=API_KEY, KIMI_BASE_URL=server.base_url, PYTHONUNBUFFERED="1")
     return env
 
 

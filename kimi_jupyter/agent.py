@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
-from . import models
+from . import models, wire
 from .config import Settings
 from .errors import (
     Busy,
@@ -20,16 +20,17 @@ from .errors import (
     KimiError,
     PromptTooLarge,
     StreamEndedEarly,
+    redact_all,
 )
+from .models import ModelInfo
 from .result import Result, ToolCallRecord
 from .session import Session
 from .stream import StreamFolder, ToolCall, Turn, Usage
+from .wire import WEB_SEARCH
 
 if TYPE_CHECKING:
     from .tools import ToolOutput, ToolRegistry
     from .views.base import View
-
-WEB_SEARCH = "$web_search"
 
 
 class Interrupted(KimiError):
@@ -51,19 +52,18 @@ def _tool_schemas(request: Request, registry: "ToolRegistry | None") -> list[dic
     if request.tools and registry is not None:
         return registry.schemas(python=True, web_search=request.web_search) or None
     if request.web_search:
-        return [{"type": "builtin_function", "function": {"name": WEB_SEARCH}}]
+        return [wire.WEB_SEARCH_TOOL]
     return None
 
 
-def _check_context(session: Session, settings: Settings, view: "View", client: Any) -> None:
+def _check_context(session: Session, settings: Settings, info: ModelInfo, view: "View", client: Any) -> None:
     """Refuse a request that cannot fit; warn when the conversation nears the window.
 
     The cheap estimate (~4 characters a token) decides when it's worth asking
     the server's tokenizer (`/v1/tokenizers/estimate-token-count`, Moonshot
     only) for an exact count: past half the window.
     """
-    info = models.lookup(settings.model)
-    window = info.context_window if info else models.DEFAULT_CONTEXT_WINDOW
+    window = info.context_window
     estimate = session.conversation.estimate_tokens()
     if estimate < window // 2:
         return
@@ -104,11 +104,14 @@ class Agent:
         if not self.session.busy.acquire(blocking=False):
             raise Busy()
         try:
-            return self._run(request)
+            # Resolved once: every step of the cell follows the same model rules.
+            info = self.session.model_info(request.settings)
+            plan = wire.check(info, request.settings, web_search=request.web_search, moonshot=info.moonshot)
+            return self._run(request, info, plan)
         finally:
             self.session.busy.release()
 
-    def _run(self, request: Request) -> Result:
+    def _run(self, request: Request, info: ModelInfo, plan: wire.Plan) -> Result:
         from .client import KimiClient
 
         settings = request.settings
@@ -121,15 +124,12 @@ class Agent:
             # Appended, never inserted at the top: earlier messages stay byte-identical.
             conv.append({"role": "system", "content": request.system})
         conv.append({"role": "user", "content": request.prompt})
+        for note in plan.notices:
+            view.on_notice(note, "info")
 
         client = KimiClient(settings)
         tools = _tool_schemas(request, self.registry)
-        extra: dict[str, Any] = {"tools": tools}
-        if request.fmt == "json":
-            extra["response_format"] = {"type": "json_object"}
-        info = models.lookup(settings.model)
-        if info is not None and info.thinking_switch:
-            extra["extra_body"] = {"thinking": {"type": "enabled"}}
+        self._vision = info.vision
 
         result = Result(model=settings.model)
         reasoning_parts: list[str] = []
@@ -140,13 +140,16 @@ class Agent:
         try:
             while True:
                 try:
-                    _check_context(session, settings, view, client)
+                    _check_context(session, settings, info, view, client)
                 except PromptTooLarge as exc:
                     failure = exc
                     if result.requests == 0:
                         conv.rollback(mark)  # never sent: forget it, so the next cell works
                     break
-                body = client.body(conv.messages, **extra)
+                body = wire.request_body(
+                    info, settings, plan, conv.messages, tools=tools, json_mode=request.fmt == "json",
+                    moonshot=info.moonshot,
+                )
                 view.on_step_start(result.requests, settings.model)
                 folder = StreamFolder(view.on_reasoning, view.on_content, view.on_tool_call)
                 result.requests += 1
@@ -166,7 +169,7 @@ class Agent:
                         "warning",
                     )
                 if turn.tool_calls and turn.finish_reason != "length":
-                    conv.append(turn.to_message())
+                    conv.append(wire.assistant_message(turn))
                     try:
                         stop, searches = self._run_tools(turn.tool_calls, result, ctx, settings)
                     except Interrupted as exc:
@@ -183,14 +186,15 @@ class Agent:
                         "The model reasoned but gave no answer. Ask it to continue, or raise `--max-tokens`.",
                         "warning",
                     )
-                conv.append(turn.to_message())
+                conv.append(wire.assistant_message(turn))
                 result.content = turn.content
                 break
         finally:
             result.reasoning = "\n\n".join(p for p in reasoning_parts if p)
             result.elapsed_s = time.monotonic() - started
-            result.cost_usd = models.cost_usd(settings.model, result.usage, web_searches)
+            result.cost_usd = models.cost_usd(info, result.usage, web_searches)
             result.messages = conv.snapshot()
+            result.request_ids = list(client.request_ids)
             if failure is not None:
                 result.finish_reason = "interrupted" if isinstance(failure, Interrupted) else "error"
             session.record(result, request.prompt)
@@ -198,6 +202,7 @@ class Agent:
             result.parsed = _parse_json(result.content, view)
         view.on_finish(result)
         if failure is not None:
+            failure.result = result  # nothing shown is lost: `-o` and scripts get the partial Result
             raise failure
         return result
 
@@ -232,6 +237,7 @@ class Agent:
             max_output=settings.max_tool_output,
             ask=self.ask,
             show_code=self.view.show_code,
+            secrets=settings.all_secrets(),
         )
 
     def _account(self, result: Result, turn: Turn, reasoning_parts: list[str]) -> None:
@@ -250,10 +256,9 @@ class Agent:
         back so the failed prompt isn't sent again with the next one.
         """
         conv = self.session.conversation
-        if turn.reasoning or turn.content:
-            conv.append(
-                {"role": "assistant", "content": turn.content or "(cut short)", "reasoning_content": turn.reasoning}
-            )
+        partial = wire.partial_message(turn)
+        if partial is not None:
+            conv.append(partial)
         elif result.requests == 1:
             conv.rollback(mark)
 
@@ -290,7 +295,7 @@ class Agent:
                 self.view.on_tool_start(call, result.steps)
                 if call.name == WEB_SEARCH:
                     # Kimi runs the search itself; the reply echoes the arguments unchanged.
-                    output = ToolOutput(text=call.arguments)
+                    output = ToolOutput(text=wire.web_search_reply(call)["content"])
                     searches += 1
                 elif self.registry is None:
                     output = ToolOutput(text=f"Error: unknown tool '{call.name}'. No tools are available.", ok=False)
@@ -299,6 +304,8 @@ class Agent:
                         output = self.registry.call(call.name, call.arguments, ctx)
                     except KeyboardInterrupt:  # e.g. while the approval prompt waited
                         output = ToolOutput(text="Interrupted by the user.", ok=False, interrupted=True)
+                    # A key or `Kimi.secrets` value never reaches the model (or the transcript).
+                    output.text = redact_all(output.text, ctx.secrets)
                 self.view.on_tool_output(call, output)
                 result.tool_calls.append(
                     ToolCallRecord(call.name, call.arguments, output.text, output.ok, output.outputs)
@@ -317,18 +324,11 @@ class Agent:
         are never edited (that would break the prefix cache), so once the cap is
         reached later figures go as their text notes only.
         """
-        msg: dict[str, Any] = {"role": "tool", "tool_call_id": call.id, "name": call.name}
-        info = models.lookup(settings.model)
-        vision = info is not None and info.vision and bool(output.images)
-        room = settings.max_images - _images_in(self.session.conversation.messages) if vision else 0
-        if room > 0:
-            parts: list[dict[str, Any]] = [{"type": "text", "text": output.text}]
-            for png in output.images[-room:]:
-                parts.append({"type": "image_url", "image_url": {"url": f"data:image/png;base64,{png}"}})
-            msg["content"] = parts
-        else:
-            msg["content"] = output.text
-        return msg
+        images: list[str] = []
+        if self._vision and output.images:
+            room = settings.max_images - _images_in(self.session.conversation.messages)
+            images = output.images[-room:] if room > 0 else []
+        return wire.tool_message(call, output.text, images)
 
 
 def _images_in(messages: list[dict[str, Any]]) -> int:

@@ -18,6 +18,8 @@ def chat(
     max_steps: int | None = None,
     max_tokens: int | None = None,
     temperature: float | None = None,
+    thinking: bool | None = None,
+    effort: str | None = None,
     system: str | None = None,
     format: str = "markdown",
     web_search: bool = False,
@@ -45,6 +47,8 @@ def chat(
         max_steps=max_steps,
         max_tokens=max_tokens,
         temperature=temperature,
+        thinking=thinking,
+        effort=effort,
     )
     shell = _shell()
     request = Request(

@@ -21,6 +21,8 @@ visible note, never queued silently (`SendGate`). It can arrive two ways:
 
 from __future__ import annotations
 
+from IPython.core.error import UsageError
+
 import datetime as _dt
 import html
 import threading
@@ -300,7 +302,7 @@ class ChatPanel(w.VBox):
             # is not run, and the model is told why.
             agent = Agent(self.session, view, default_registry, self._get_shell(), ask=lambda prompt: _DECLINE)
             result = agent.run(request)
-        except KimiError as exc:  # one short message, never a traceback
+        except (KimiError, UsageError) as exc:  # one short message, never a traceback
             view.close()
             self._add_note(str(exc), "error")
         except KeyboardInterrupt:  # ■ outside the stream (the agent handles it inside)

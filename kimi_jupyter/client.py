@@ -1,12 +1,15 @@
 """HTTP to the model: the openai SDK with `base_url`, error mapping and the retry policy.
 
-The SDK does the request, auth and status handling; we read the SSE body
-ourselves as plain JSON dicts (`with_streaming_response`), which keeps the hot
-path free of per-chunk pydantic models and lets `stream.py` stay pure.
+The SDK does the request, auth and status handling; the SSE body is decoded by
+httpx-sse (spec-complete: comments, `event:`/`id:` lines, blank and multi-line
+`data:`) into plain JSON dicts, which keeps the hot path free of per-chunk
+pydantic models and lets `stream.py` stay pure. The body comes from `wire.py`
+ready to send.
 
-Retries live here and only here. A request is retried only before its first
-byte arrives: once text has been shown, restarting silently would replace what
-the user saw.
+Retries live here and only here. A request is retried only before any text
+arrives: once text has been shown, restarting silently would replace what the
+user saw. An error event inside a 200 stream is mapped by its type exactly like
+the same error as an HTTP status, so a quota error is not retried either way.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
-from .config import Settings, is_moonshot
+from .config import Settings
 from .errors import (
     APIError,
     AuthenticationError,
@@ -32,12 +35,25 @@ from .errors import (
     RateLimitError,
     ServerError,
     StreamEndedEarly,
-    redact,
+    redact_all,
 )
 
 _clients: dict[tuple[str, str, float], Any] = {}
 _AFTER = re.compile(r"try again after (\d+(?:\.\d+)?) ?s", re.I)
 RetryHook = Callable[[float, str], None]
+# In-stream error events carry only a type; these are the statuses the same errors have over HTTP.
+_STATUS_OF_TYPE = {
+    "exceeded_current_quota_error": 429,
+    "rate_limit_reached_error": 429,
+    "engine_overloaded_error": 429,
+    "invalid_authentication_error": 401,
+    "incorrect_api_key_error": 401,
+    "permission_denied_error": 403,
+    "resource_not_found_error": 404,
+    "invalid_request_error": 400,
+    "content_filter": 400,
+    "server_error": 500,
+}
 
 
 def _make_client(settings: Settings) -> Any:
@@ -89,67 +105,97 @@ def _error_fields(err: Any) -> tuple[str, str]:
     return "", getattr(err, "message", "") or str(err)
 
 
+def _no_key_hint(settings: Settings) -> str:
+    return (
+        f"kimi-jupyter sent no key to {settings.base_url}: keys from MOONSHOT_API_KEY, KIMI_API_KEY and a "
+        "plain `%kimi login` go only to Moonshot's API. To give this server a key: "
+        f"`%kimi login --base-url {settings.base_url}`, or `Kimi.api_key` together with `Kimi.base_url`, "
+        "or KIMI_API_KEY together with KIMI_BASE_URL."
+    )
+
+
+def error_for(status: int, type_: str, message: str, settings: Settings, request_id: str | None = None) -> APIError:
+    """One of our errors, with a what-to-do hint, for an HTTP status or an in-stream error type."""
+    message = redact_all(message, settings.all_secrets())
+    if not status:
+        status = _STATUS_OF_TYPE.get(type_, 500)
+    err: APIError
+    if status == 429 and type_ == "exceeded_current_quota_error":
+        err = QuotaError(status, type_, message, "Your account is out of quota: check your plan and billing.")
+    elif status == 429:
+        err = RateLimitError(status, type_, message)
+    elif status >= 500:
+        err = ServerError(status, type_, message)
+    elif status == 401:
+        hint = (
+            _no_key_hint(settings)
+            if settings.api_key is None
+            else "Check your API key: `%kimi login`, or MOONSHOT_API_KEY / KIMI_API_KEY. "
+            "Keys of platform.moonshot.ai and platform.moonshot.cn are not interchangeable."
+        )
+        err = AuthenticationError(status, type_, message, hint)
+    elif status == 403:
+        err = PermissionDeniedError(status, type_, message, "This key may not use this model or endpoint.")
+    elif status == 404:
+        err = ModelNotFoundError(status, type_, message)
+    elif "token limit" in message or "context length" in message.lower():
+        err = ContextOverflowError(status, type_, message)
+    elif type_ == "content_filter":
+        err = BadRequestError(status, type_, message, "Rephrase the prompt and try again.")
+    else:
+        err = BadRequestError(status, type_, message)
+    err.request_id = request_id
+    return err
+
+
 def map_status_error(err: Any, settings: Settings) -> APIError:
-    """Turn an openai APIStatusError into one of ours with a what-to-do hint."""
+    """Turn an openai APIStatusError into one of ours."""
     status = int(getattr(err, "status_code", 0) or 0)
     type_, message = _error_fields(err)
-    message = redact(message, settings.api_key)
-    if status == 429 and type_ == "exceeded_current_quota_error":
-        return QuotaError(status, type_, message, "Your account is out of quota: check your plan and billing.")
-    if status == 429:
-        return RateLimitError(status, type_, message)
-    if status >= 500:
-        return ServerError(status, type_, message)
-    if status == 401:
-        return AuthenticationError(
-            status, type_, message, "Check your API key: `%kimi login`, or MOONSHOT_API_KEY / KIMI_API_KEY."
-        )
-    if status == 403:
-        return PermissionDeniedError(status, type_, message, "This key may not use this model or endpoint.")
-    if status == 404:
-        return ModelNotFoundError(status, type_, message)
-    if "token limit" in message or "context length" in message.lower():
-        return ContextOverflowError(status, type_, message)
-    if type_ == "content_filter":
-        return BadRequestError(status, type_, message, "Rephrase the prompt and try again.")
-    return BadRequestError(status, type_, message)
+    response = getattr(err, "response", None)
+    request_id = response.headers.get("msh-request-id") if response is not None else None
+    return error_for(status, type_, message, settings, request_id)
 
 
-def _iter_sse(response: Any) -> Iterator[dict[str, Any]]:
-    """Decode `data:` lines; stop at [DONE]. Mid-stream error events become APIError."""
-    for line in response.iter_lines():
-        if not line.startswith("data:"):
+def _has_text(chunk: dict[str, Any]) -> bool:
+    """Whether a chunk shows the user something (the opening role chunk does not)."""
+    for choice in chunk.get("choices") or ():
+        delta = choice.get("delta") or {}
+        if delta.get("content") or delta.get("reasoning_content") or delta.get("reasoning") or delta.get("tool_calls"):
+            return True
+    return False
+
+
+def iter_chunks(http_response: Any) -> Iterator[dict[str, Any]]:
+    """Decoded `data:` payloads of an SSE response, up to `[DONE]`.
+
+    httpx-sse handles the framing; empty `data:` events (keep-alives) are skipped.
+    """
+    from httpx_sse import EventSource
+
+    for event in EventSource(http_response).iter_sse():
+        data = event.data.strip()
+        if not data:
             continue
-        data = line[5:].strip()
         if data == "[DONE]":
             return
-        chunk = json.loads(data)
-        if "error" in chunk and not chunk.get("choices"):
-            err = chunk["error"] or {}
-            raise ServerError(500, str(err.get("type", "")), str(err.get("message", "")))
-        yield chunk
+        yield json.loads(data)
+
+
+class _StreamError(Exception):
+    """An error event inside a 200 stream (`data: {"error": …}`)."""
+
+    def __init__(self, type_: str, message: str) -> None:
+        self.type, self.message = type_, message
 
 
 class KimiClient:
-    """Streams one request into a callback, with the retry policy applied."""
+    """Streams requests for one cell into a callback, with the retry policy applied."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.policy = RetryPolicy(max_retries=settings.max_retries)
-
-    def body(self, messages: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "model": self.settings.model,
-            "messages": messages,
-            "temperature": self.settings.temperature,
-            "max_tokens": self.settings.max_tokens,
-            "stream": True,
-        }
-        if not is_moonshot(self.settings.base_url):
-            # vLLM/SGLang only report usage when asked; Moonshot puts it in the choice anyway.
-            body["stream_options"] = {"include_usage": True}
-        body.update({k: v for k, v in extra.items() if v is not None})
-        return body
+        self.request_ids: list[str] = []  # Moonshot's Msh-Request-Id of each response, for support
 
     def stream(
         self,
@@ -165,49 +211,58 @@ class KimiClient:
         import openai
 
         client = _make_client(self.settings)
-        # Everything but the model goes in `extra_body`, which the SDK sends as
-        # is. Passed as typed arguments, the SDK walks the whole message list on
-        # every request (`maybe_transform`): ~0.3 s a request by step 300 of a
-        # tool loop, quadratic over the loop.
+        # The SDK sends `extra_body` as is. Passed as typed arguments, it walks the
+        # whole message list on every request (`maybe_transform`): ~0.3 s a request
+        # by step 300 of a tool loop, quadratic over the loop.
         payload = dict(body)
-        payload.update(payload.pop("extra_body", None) or {})
         model = payload.pop("model")
         attempt = 0
         while True:
-            received = 0
+            shown = False
+            request_id: str | None = None
             try:
                 with client.chat.completions.with_streaming_response.create(
                     model=model, messages=[], stream=True, extra_body=payload
                 ) as response:
+                    request_id = response.headers.get("msh-request-id")
+                    if request_id:
+                        self.request_ids.append(request_id)
                     try:
-                        for chunk in _iter_sse(response):
-                            received += 1
+                        for chunk in iter_chunks(response.http_response):
+                            if "error" in chunk and not chunk.get("choices"):
+                                err = chunk.get("error") or {}
+                                raise _StreamError(str(err.get("type") or ""), str(err.get("message") or ""))
+                            shown = shown or _has_text(chunk)
                             on_chunk(chunk)
-                    except (KimiError, KeyboardInterrupt):
+                    except (KimiError, KeyboardInterrupt, _StreamError):
                         raise
                     except Exception as exc:  # noqa: BLE001 - httpx read errors, bad JSON: stream broke
                         raise StreamEndedEarly(
-                            f"The stream ended early ({type(exc).__name__}: {redact(str(exc), self.settings.api_key)})."
+                            f"The stream ended early ({type(exc).__name__}: "
+                            f"{redact_all(str(exc), self.settings.all_secrets())})."
                         ) from None
                 return
             except openai.APIStatusError as exc:
                 error: KimiError = map_status_error(exc, self.settings)
                 hint = _retry_hint(exc)
             except openai.APIConnectionError as exc:
-                if received:
+                if shown:
                     raise StreamEndedEarly("The connection dropped mid-stream.") from None
                 reason = "timed out" if isinstance(exc, openai.APITimeoutError) else "connection failed"
                 error = ConnectError(f"Could not reach {self.settings.base_url}: {reason}.")
                 hint = None
-            except ServerError as exc:
-                if received:
-                    raise StreamEndedEarly(f"The server reported an error mid-stream: {exc}") from None
-                error, hint = exc, None
+            except _StreamError as exc:
+                error = error_for(0, exc.type, exc.message, self.settings, request_id)
+                if shown and error.retryable:
+                    raise StreamEndedEarly(f"The server reported an error mid-stream: {error}") from None
+                hint = _retry_hint(error)
             if isinstance(error, ModelNotFoundError):
                 raise self._explain_missing_model(error)
             if not error.retryable or attempt >= self.policy.max_retries:
                 if error.retryable:
-                    error.args = (f"{error} (gave up after {attempt} retries; `Kimi.max_retries` is {self.policy.max_retries})",)
+                    error.args = (
+                        f"{error} (gave up after {attempt} retries; `Kimi.max_retries` is {self.policy.max_retries})",
+                    )
                 raise error
             delay = self.policy.delay(attempt, hint)
             attempt += 1
@@ -216,12 +271,23 @@ class KimiClient:
             time.sleep(delay)
 
     def _explain_missing_model(self, error: ModelNotFoundError) -> ModelNotFoundError:
-        available = self.list_models()
-        hint = f"The model '{self.settings.model}' is not available at {self.settings.base_url}."
-        if available:
-            hint += f" Available models: {', '.join(available)}."
-        hint += " Pick one with `%%kimi -m NAME` or `%config Kimi.model = \"NAME\"`."
-        return ModelNotFoundError(error.status, error.type, error.server_message, hint)
+        from .models import RETIRED, live_thinking_models
+
+        model, url = self.settings.model, self.settings.base_url
+        listing = self.model_listing()
+        hint = f"The model '{model}' is not available at {url}."
+        retired = RETIRED.get(model)
+        if retired is not None:
+            hint += f" Moonshot retired it on {retired.date}; use {retired.successor} instead."
+        if listing:
+            thinking = live_thinking_models(listing)
+            if thinking:
+                hint += f" Thinking models this server lists: {', '.join(thinking)}."
+            hint += f" All models: {', '.join(sorted(listing))}."
+        hint += ' Pick one with `%%kimi -m NAME` or `%config Kimi.model = "NAME"`.'
+        err = ModelNotFoundError(error.status, error.type, error.server_message, hint)
+        err.request_id = error.request_id
+        return err
 
     def estimate_tokens(self, messages: list[dict[str, Any]]) -> int | None:
         """Moonshot's own count for a conversation, or None where the endpoint doesn't exist."""
@@ -236,12 +302,21 @@ class KimiClient:
         except Exception:  # noqa: BLE001 - vLLM and others have no such endpoint
             return None
 
-    def list_models(self) -> list[str]:
+    def model_listing(self) -> dict[str, dict[str, Any]] | None:
+        """`GET /v1/models` as {id: entry}; None where the server has none (it is only advice).
+
+        A short timeout: a server that can't list its models in a few seconds
+        shouldn't hold up the request itself.
+        """
         client = _make_client(self.settings)
         try:
-            return sorted(m.id for m in client.models.list().data)
-        except Exception:  # noqa: BLE001 - a listing is a nicety inside an error message
-            return []
+            reply = client.with_options(timeout=min(self.settings.timeout, 10.0)).get("/models", cast_to=object)
+            return {str(m["id"]): m for m in reply.get("data", []) if isinstance(m, dict) and "id" in m}
+        except Exception:  # noqa: BLE001 - a listing is a nicety: the catalog decides without it
+            return None
+
+    def list_models(self) -> list[str]:
+        return sorted(self.model_listing() or {})
 
 
 def _reason(error: KimiError) -> str:

@@ -18,72 +18,89 @@ def _show(markdown: str) -> None:
 
 def run(magics: "KimiMagics", name: str, args: list[str], options: Any) -> Any:
     """Run a subcommand. `options` are the magic's parsed options (e.g. `%kimi -y fix`)."""
-    if name in ("fix", "export"):
-        return _HANDLERS[name](magics, args, options)
-    return _HANDLERS[name](magics, args)
+    return _HANDLERS[name](magics, args, options)
 
 
-def _help(magics: "KimiMagics", args: list[str]) -> None:
+def _help(magics: "KimiMagics", args: list[str], options: Any) -> None:
     print(magics.kimi.__doc__)
 
 
-def _login(magics: "KimiMagics", args: list[str]) -> None:
+def _login(magics: "KimiMagics", args: list[str], options: Any) -> None:
+    """Keep a key in memory. Without --base-url it goes to Moonshot's API only."""
     import getpass
 
     from IPython.core.error import StdinNotImplementedError
 
+    from .config import origin
+
+    url = options.base_url
+    where = f"the server at {url}" if url else "Moonshot's API (api.moonshot.ai / api.moonshot.cn)"
     try:
-        key = getpass.getpass("Moonshot API key (kept in memory only): ")
+        key = getpass.getpass(f"API key for {where} (kept in memory only): ")
     except (StdinNotImplementedError, EOFError):
         raise UsageError(
             "`%kimi login` needs an interactive prompt, and this kernel has no stdin. "
-            "Set MOONSHOT_API_KEY (or KIMI_API_KEY) in the environment instead."
+            "Set MOONSHOT_API_KEY (or KIMI_API_KEY, with KIMI_BASE_URL for another server) "
+            "in the environment instead."
         ) from None
     key = key.strip()
     if not key:
         raise UsageError("No key entered; nothing changed.")
-    magics.session.login_key = key
-    print("Key stored for this kernel session (not saved anywhere).")
+    if url:
+        # One key per server: a new login for the same host replaces the old one.
+        for other in [u for u in magics.session.logins if u is not None and origin(u) == origin(url)]:
+            del magics.session.logins[other]
+    magics.session.logins[url or None] = key
+    print(f"Key stored for {where}, for this kernel session only (not saved anywhere).")
 
 
-def _logout(magics: "KimiMagics", args: list[str]) -> None:
-    magics.session.login_key = None
-    print("Forgot the key from `%kimi login`.")
+def _logout(magics: "KimiMagics", args: list[str], options: Any) -> None:
+    n = len(magics.session.logins)
+    magics.session.logins.clear()
+    print(f"Forgot {n} key(s) from `%kimi login`.")
 
 
-def _config(magics: "KimiMagics", args: list[str]) -> None:
-    settings = magics.settings()
+def _config(magics: "KimiMagics", args: list[str], options: Any) -> None:
+    settings = magics.settings(base_url=options.base_url)
     rows = "\n".join(f"| {k} | `{v}` |" for k, v in settings.describe().items())
     _show(f"| setting | value |\n|---|---|\n{rows}")
 
 
-def _models(magics: "KimiMagics", args: list[str]) -> None:
+def _models(magics: "KimiMagics", args: list[str], options: Any) -> None:
+    """The server's models with what each accepts: /v1/models merged over the catalog."""
     from . import models as catalog
-    from .client import KimiClient
 
-    settings = magics.settings()
+    settings = magics.settings(base_url=options.base_url)
     settings.require_key()
-    ids = KimiClient(settings).list_models()
-    if not ids:
+    listing = magics.session.listing(settings)
+    if not listing:
         print(f"{settings.base_url} listed no models.")
         return
-    lines = ["| model | context | $/M in (hit / miss) | $/M out |", "|---|---|---|---|"]
-    for model_id in ids:
-        info = catalog.lookup(model_id)
-        context = f"{info.context_window:,}" if info else "?"
-        prices = (info.cache_hit, info.cache_miss, info.output) if info else (None, None, None)
-        hit, miss, out = ("?" if p is None else p for p in prices)
-        lines.append(f"| {model_id} | {context} | {hit} / {miss} | {out} |")
+    lines = [
+        "| model | context | thinking | efforts | vision | $/M in (hit / miss) | $/M out |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for model_id in sorted(listing):
+        info = catalog.resolve(settings.base_url, model_id, listing)
+        p = info.prices
+        prices = (f"{p.cache_hit:g} / {p.cache_miss:g}", f"{p.output:g}") if p else ("?", "?")
+        efforts = ", ".join(info.efforts) if info.efforts else ("?" if info.efforts is None else "—")
+        vision = "yes" if info.vision else "no"
+        lines.append(
+            f"| {model_id} | {info.context_window:,} | {info.thinking} | {efforts} | {vision} "
+            f"| {prices[0]} | {prices[1]} |"
+        )
+    lines.append(f"\nPrices from kimi-jupyter's catalog, checked {catalog.PRICES_CHECKED}; `?` where unknown.")
     _show("\n".join(lines))
 
 
-def _reset(magics: "KimiMagics", args: list[str]) -> None:
+def _reset(magics: "KimiMagics", args: list[str], options: Any) -> None:
     n = len(magics.session.conversation.messages)
     magics.session.reset()
     print(f"Started a new conversation (forgot {n} messages).")
 
 
-def _history(magics: "KimiMagics", args: list[str]) -> None:
+def _history(magics: "KimiMagics", args: list[str], options: Any) -> None:
     messages = magics.session.conversation.messages
     if not messages:
         print("The conversation is empty.")
@@ -103,7 +120,7 @@ def _history(magics: "KimiMagics", args: list[str]) -> None:
     print(f"{len(messages)} messages, about {magics.session.conversation.estimate_tokens():,} tokens.")
 
 
-def _usage(magics: "KimiMagics", args: list[str]) -> None:
+def _usage(magics: "KimiMagics", args: list[str], options: Any) -> None:
     s = magics.session
     u = s.usage
     cost = f"${s.cost_usd:.4f}"
@@ -139,7 +156,7 @@ def _export(magics: "KimiMagics", args: list[str], options: Any) -> None:
     print(f"Wrote {len(entries)} exchanges to {path}")
 
 
-def _chat(magics: "KimiMagics", args: list[str]) -> None:
+def _chat(magics: "KimiMagics", args: list[str], options: Any) -> None:
     from IPython.display import display
 
     from .chat_panel import ChatPanel

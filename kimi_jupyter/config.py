@@ -2,49 +2,119 @@
 
 Light on purpose: traitlets is already loaded by IPython, and nothing heavy is
 imported here, so `%load_ext kimi_jupyter` stays fast.
+
+Keys are scoped to a host. A key from `MOONSHOT_API_KEY`, `KIMI_API_KEY` or a
+plain `%kimi login` goes only to Moonshot's own API; a key for another server is
+given together with that server (`%kimi login --base-url URL`, `Kimi.api_key`
+with `Kimi.base_url`, `KIMI_API_KEY` with `KIMI_BASE_URL`). So a notebook
+written by someone else can point `--base-url` anywhere without collecting the
+reader's key.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
+from urllib.parse import urlsplit
 
-from traitlets import Bool, CaselessStrEnum, Float, Int, Unicode
+from traitlets import Bool, CaselessStrEnum, Float, Int, List, Unicode
 from traitlets.config import Configurable
 
 from .errors import MissingKeyError, mask
+from .models import MOONSHOT_HOSTS, is_moonshot
 
 DEFAULT_BASE_URL = "https://api.moonshot.ai/v1"
-DEFAULT_MODEL = "kimi-k2-thinking"
+DEFAULT_MODEL = "kimi-k2.6"
+# Sent as the bearer token where no key belongs: the SDK needs some value, and
+# without one it would fall back to OPENAI_API_KEY, a key for yet another host.
+NO_KEY = "no-key"
 
 
 class Kimi(Configurable):
     """Settings for `%%kimi`. Use `%config Kimi.model = "..."` or `c.Kimi.…` in ipython_config.py."""
 
     api_key = Unicode(
-        None, allow_none=True, help="Moonshot API key. Prefer `%kimi login` or MOONSHOT_API_KEY."
+        None, allow_none=True,
+        help="API key. Alone it goes to Moonshot's API only; with Kimi.base_url, to that server only.",
     ).tag(config=True)
     base_url = Unicode(None, allow_none=True, help="OpenAI-compatible endpoint, e.g. a vLLM server.").tag(
         config=True
     )
     model = Unicode(None, allow_none=True, help=f"Model id (default {DEFAULT_MODEL}).").tag(config=True)
+    thinking = Bool(True, help="Think before answering. Off is sent only to models that can switch it.").tag(
+        config=True
+    )
+    effort = Unicode(
+        None, allow_none=True, help="Reasoning effort, e.g. low | high | max (None: the model's default)."
+    ).tag(config=True)
+    keep_thinking = Bool(
+        True, help="Ask the server to use the reasoning kept in the history (`thinking.keep: \"all\"`)."
+    ).tag(config=True)
     auto_run = Bool(False, help="Run model-written code without asking.").tag(config=True)
     max_steps = Int(50, help="At most this many tool calls per cell.").tag(config=True)
     max_retries = Int(5, help="Retries for rate limits, overloads and 5xx answers.").tag(config=True)
     max_tool_output = Int(8000, help="Characters of tool output sent back to the model.").tag(config=True)
     max_tokens = Int(32_000, help="max_tokens per request (reasoning + answer must fit).").tag(config=True)
-    temperature = Float(1.0, help="Sampling temperature (Kimi recommends 1.0 for thinking models).").tag(
-        config=True
-    )
+    temperature = Float(
+        None, allow_none=True, help="Sampling temperature. None: not sent, so the model's fixed value applies."
+    ).tag(config=True)
     timeout = Float(600.0, help="Seconds to wait for the next bytes of a response.").tag(config=True)
     view = CaselessStrEnum(
         ["auto", "widget", "static", "terminal"], "auto", help="How a cell shows the stream."
     ).tag(config=True)
     max_images = Int(3, help="Figures kept as images in the history for vision models.").tag(config=True)
+    secrets = List(
+        Unicode(), help="Values (passwords, tokens) redacted from tool output before it is shown or sent."
+    ).tag(config=True)
 
     def __repr__(self) -> str:  # never show the key
         return f"<Kimi model={self.model!r} base_url={self.base_url!r} api_key={mask(self.api_key)}>"
+
+
+def origin(url: str) -> str:
+    """scheme://host:port, the unit a key is scoped to."""
+    parts = urlsplit(url)
+    scheme = (parts.scheme or "https").lower()
+    port = parts.port or (443 if scheme == "https" else 80)
+    return f"{scheme}://{(parts.hostname or '').lower()}:{port}"
+
+
+@dataclass(frozen=True)
+class KeySource:
+    """One place a key came from, and the host it may be sent to."""
+
+    name: str  # "%kimi login", "Kimi.api_key", "MOONSHOT_API_KEY", "KIMI_API_KEY"
+    key: str = field(repr=False)
+    base_url: str | None = None  # the server it was given with; None: Moonshot's API
+
+    def applies_to(self, base_url: str) -> bool:
+        if self.base_url is None:
+            return is_moonshot(base_url)
+        return origin(self.base_url) == origin(base_url)
+
+    @property
+    def host(self) -> str:
+        if self.base_url is None:
+            return " / ".join(MOONSHOT_HOSTS)
+        parts = urlsplit(self.base_url)
+        return parts.netloc or self.base_url
+
+
+def key_sources(
+    cfg: Kimi, logins: Mapping[str | None, str], env: Mapping[str, str]
+) -> list[KeySource]:
+    """Every configured key in precedence order (SPEC §1), each with its scope."""
+    out = [KeySource("%kimi login", key, url) for url, key in logins.items() if key and url is not None]
+    if logins.get(None):
+        out.append(KeySource("%kimi login", logins[None]))
+    if cfg.api_key:
+        out.append(KeySource("Kimi.api_key", cfg.api_key, cfg.base_url or None))
+    if env.get("MOONSHOT_API_KEY"):
+        out.append(KeySource("MOONSHOT_API_KEY", env["MOONSHOT_API_KEY"]))
+    if env.get("KIMI_API_KEY"):
+        out.append(KeySource("KIMI_API_KEY", env["KIMI_API_KEY"], env.get("KIMI_BASE_URL") or None))
+    return out
 
 
 @dataclass
@@ -58,29 +128,44 @@ class Settings:
     max_retries: int
     max_tool_output: int
     max_tokens: int
-    temperature: float
+    temperature: float | None
     timeout: float
     view: str
     max_images: int
+    thinking: bool = True
+    effort: str | None = None
+    keep_thinking: bool = True
+    # Which of thinking/effort/temperature this cell asked for itself (`--no-thinking`,
+    # `--effort`, `-t`): those are refused when the model can't take them, while a
+    # session-wide `Kimi.thinking = False` just isn't sent to a model that always thinks.
+    explicit: frozenset[str] = frozenset()
     api_key: str | None = field(default=None, repr=False)
+    key_source: KeySource | None = field(default=None, repr=False)
+    keys: tuple[KeySource, ...] = field(default=(), repr=False)
+    secrets: tuple[str, ...] = field(default=(), repr=False)
 
     def require_key(self) -> str:
-        """The key, or a clear error. Servers other than Moonshot's (a local vLLM) often need none."""
+        """The key for this host, or a clear error. Other servers (a local vLLM) often need none."""
         if self.api_key:
             return self.api_key
         if is_moonshot(self.base_url):
             raise MissingKeyError()
-        return "EMPTY"
+        return NO_KEY
+
+    def all_secrets(self) -> tuple[str, ...]:
+        """Everything to redact from what is shown, saved or sent to the model."""
+        return tuple(s.key for s in self.keys) + self.secrets
 
     def describe(self) -> dict[str, Any]:
-        """For `%kimi config`: every setting, the key masked."""
-        out = {k: v for k, v in self.__dict__.items() if k != "api_key"}
-        out["api_key"] = mask(self.api_key)
+        """For `%kimi config`: every setting, keys masked, and the host each key goes to."""
+        hidden = {"api_key", "key_source", "keys", "secrets", "explicit"}
+        out = {k: v for k, v in self.__dict__.items() if k not in hidden}
+        source = self.key_source
+        out["api_key"] = f"{mask(self.api_key)} (from {source.name})" if source else "(none for this host)"
+        for s in self.keys:
+            out[f"key: {s.name}"] = f"{mask(s.key)} → {s.host}"
+        out["secrets"] = f"{len(self.secrets)} value(s) redacted" if self.secrets else "(none)"
         return out
-
-
-def is_moonshot(base_url: str) -> bool:
-    return "moonshot.ai" in base_url or "moonshot.cn" in base_url
 
 
 def _first(*values: Any) -> Any:
@@ -93,21 +178,31 @@ def _first(*values: Any) -> Any:
 def resolve(
     cfg: Kimi,
     *,
-    login_key: str | None = None,
+    logins: Mapping[str | None, str] | None = None,
     base_url: str | None = None,
     model: str | None = None,
     auto_run: bool | None = None,
     max_steps: int | None = None,
     max_tokens: int | None = None,
     temperature: float | None = None,
-    env: dict[str, str] | None = None,
+    thinking: bool | None = None,
+    effort: str | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> Settings:
     """Apply SPEC §1: per-cell option, then `Kimi.*`, then environment, then default."""
     env = os.environ if env is None else env
+    url = (
+        _first(base_url, cfg.base_url, env.get("MOONSHOT_BASE_URL"), env.get("KIMI_BASE_URL")) or DEFAULT_BASE_URL
+    )
+    keys = key_sources(cfg, logins or {}, env)
+    source = next((s for s in keys if s.applies_to(url)), None)
+    given = {"thinking": thinking, "effort": effort, "temperature": temperature}
     return Settings(
-        api_key=_first(login_key, cfg.api_key, env.get("MOONSHOT_API_KEY"), env.get("KIMI_API_KEY")),
-        base_url=_first(base_url, cfg.base_url, env.get("MOONSHOT_BASE_URL"), env.get("KIMI_BASE_URL"))
-        or DEFAULT_BASE_URL,
+        api_key=source.key if source else None,
+        key_source=source,
+        keys=tuple(keys),
+        secrets=tuple(s for s in cfg.secrets if s),
+        base_url=url,
         model=_first(model, cfg.model, env.get("KIMI_MODEL")) or DEFAULT_MODEL,
         auto_run=bool(auto_run) or cfg.auto_run,
         max_steps=max_steps if max_steps is not None else cfg.max_steps,
@@ -115,6 +210,10 @@ def resolve(
         max_tool_output=cfg.max_tool_output,
         max_tokens=max_tokens if max_tokens is not None else cfg.max_tokens,
         temperature=temperature if temperature is not None else cfg.temperature,
+        thinking=thinking if thinking is not None else cfg.thinking,
+        effort=(effort or cfg.effort or None),
+        keep_thinking=cfg.keep_thinking,
+        explicit=frozenset(k for k, v in given.items() if v is not None),
         timeout=cfg.timeout,
         view=cfg.view,
         max_images=cfg.max_images,

@@ -317,9 +317,11 @@ def main(argv: list[str] | None = None) -> int:
     failed: list[str] = []
     with KimiServer(api_key=key, default_cps=args.pace or None) as server:
         # Kernels inherit these: they talk to the loopback server, never the internet.
-        for name in ("KIMI_API_KEY", "KIMI_BASE_URL", "KIMI_MODEL"):
+        # KIMI_API_KEY with KIMI_BASE_URL pairs the key with that server (a
+        # MOONSHOT_API_KEY would only ever be sent to Moonshot's own API).
+        for name in ("MOONSHOT_API_KEY", "MOONSHOT_BASE_URL", "KIMI_MODEL"):
             os.environ.pop(name, None)
-        os.environ.update(MOONSHOT_API_KEY=key, MOONSHOT_BASE_URL=server.base_url,
+        os.environ.update(KIMI_API_KEY=key, KIMI_BASE_URL=server.base_url,
                           KIMI_DEMO_VLLM_URL=server.vllm_base_url)
         os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
         print(f"Loopback Kimi server at {server.base_url} (offline replay, not the model)")

@@ -7,11 +7,18 @@ traceback through openai or httpx internals.
 
 from __future__ import annotations
 
+from typing import Any, Iterable
+
 
 class KimiError(Exception):
-    """Base class. `str(err)` is the complete user-facing message."""
+    """Base class. `str(err)` is the complete user-facing message.
+
+    `result` is the cell's partial Result when the error ended a cell, so nothing
+    that was shown is lost to a script (`except KimiError as e: e.result`).
+    """
 
     retryable = False
+    result: Any = None
 
 
 class MissingKeyError(KimiError):
@@ -32,13 +39,29 @@ class APIError(KimiError):
         self.type = type_
         self.server_message = server_message
         self.hint = hint
-        text = f"Kimi API error {status}"
-        if type_:
-            text += f" ({type_})"
-        text += f": {server_message}" if server_message else ""
-        if hint:
-            text += f"\n{hint}"
-        super().__init__(text)
+        self._request_id: str | None = None
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        text = f"Kimi API error {self.status}"
+        if self.type:
+            text += f" ({self.type})"
+        text += f": {self.server_message}" if self.server_message else ""
+        if self._request_id:
+            # What Moonshot support asks for when a request went wrong.
+            text += f" [Msh-Request-Id {self._request_id}]"
+        if self.hint:
+            text += f"\n{self.hint}"
+        return text
+
+    @property
+    def request_id(self) -> str | None:
+        return self._request_id
+
+    @request_id.setter
+    def request_id(self, value: str | None) -> None:
+        self._request_id = value
+        self.args = (self._text(),)
 
 
 class RateLimitError(APIError):
@@ -95,10 +118,20 @@ class Busy(KimiError):
         )
 
 
+REDACTED = "[redacted]"
+
+
 def redact(text: str, secret: str | None) -> str:
     """Remove a secret from text that may end up on screen or in a log."""
     if secret and len(secret) >= 4 and secret in text:
-        text = text.replace(secret, mask(secret))
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+def redact_all(text: str, secrets: Iterable[str]) -> str:
+    """`redact` for each secret, longest first (so a key containing another is masked whole)."""
+    for secret in sorted(set(secrets), key=len, reverse=True):
+        text = redact(text, secret)
     return text
 
 

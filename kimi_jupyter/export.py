@@ -7,10 +7,13 @@ without the model. The file is written with nbformat and validated.
 
 from __future__ import annotations
 
+import html
+
 import json
 from pathlib import Path
 from typing import Any
 
+from . import __version__, safe
 from .result import Result, ToolCallRecord
 
 
@@ -55,24 +58,31 @@ def conversation_notebook(entries: list[dict[str, Any]]) -> Any:
     cells = [v4.new_markdown_cell("# Conversation with Kimi\n\nExported by kimi-jupyter (`%kimi export`).")]
     for entry in entries:
         result: Result = entry["result"]
-        cells.append(v4.new_markdown_cell(f"**You:**\n\n{entry['prompt']}"))
+        # A prompt can carry interpolated data (a web page, a dataframe): rendered safely too.
+        cells.append(v4.new_markdown_cell(f"**You:**\n\n{safe.markdown_block(entry['prompt'])}"))
+        provenance = {"model": result.model, "version": __version__}
         for call in result.tool_calls:
             code = _code_of(call)
             if code is not None:
                 cell = v4.new_code_cell(code)
                 cell.outputs = _outputs(call.outputs)
+                cell.metadata["kimi_jupyter"] = {**provenance, "part": "code", "model_written": True}
                 cells.append(cell)
             else:
-                cells.append(v4.new_markdown_cell(
-                    f"*Tool call* `{call.name}`\n\n```json\n{call.arguments}\n```\n\n"
-                    f"```\n{call.output[:4000]}\n```"
-                ))
-        answer = f"**Kimi** ({result.model}):\n\n{result.content or '*(no answer)*'}"
+                cell = v4.new_markdown_cell(
+                    f"*Tool call* {safe.inline_code(call.name)}\n\n{safe.fence(call.arguments, 'json')}\n\n"
+                    f"{safe.fence(call.output[:4000])}"
+                )
+                cell.metadata["kimi_jupyter"] = {**provenance, "part": "tool_call"}
+                cells.append(cell)
+        answer = f"**Kimi** ({html.escape(result.model)}):\n\n"
+        answer += safe.markdown_block(result.content) if result.content else "*(no answer)*"
         if result.reasoning:
-            reasoning = result.reasoning.replace("<", "&lt;")
-            answer += f"\n\n<details><summary>Reasoning</summary>\n\n{reasoning}\n\n</details>"
-        answer += f"\n\n<sub>{result.footer()}</sub>"
-        cells.append(v4.new_markdown_cell(answer))
+            answer += f"\n\n<details><summary>Reasoning</summary>{safe.markdown_block(result.reasoning)}</details>"
+        answer += f"\n\n<sub>{html.escape(result.footer())}</sub>"
+        cell = v4.new_markdown_cell(answer)
+        cell.metadata["kimi_jupyter"] = {**result.metadata(), "part": "answer"}
+        cells.append(cell)
     nb.cells = cells
     return nb
 

@@ -15,6 +15,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from .config import Kimi
+from .errors import KimiError
 from .session import Session
 
 FORMATS = ("markdown", "code", "json", "text")
@@ -32,13 +33,16 @@ class KimiMagics(Magics):
         self.session = session
 
     @magic_arguments()
-    @argument("-m", "--model", help="Model for this cell (default: Kimi.model, KIMI_MODEL, kimi-k2-thinking).")
+    @argument("-m", "--model", help="Model for this cell (default: Kimi.model, KIMI_MODEL, kimi-k2.6).")
     @argument("-n", "--new", action="store_true", help="Start a new conversation.")
     @argument("-y", "--yes", action="store_true", help="Run model-written code without asking.")
     @argument("--no-tools", action="store_true", help="Offer no tools (plain chat).")
     @argument("--max-steps", type=int, help="At most N tool calls in this cell (default 50).")
     @argument("--max-tokens", type=int, help="max_tokens for each request (reasoning + answer).")
-    @argument("-t", "--temperature", type=float, help="Sampling temperature, 0-2 (Kimi recommends 1.0).")
+    @argument("-t", "--temperature", type=float,
+              help="Sampling temperature; sent only when given, and only where the model allows it.")
+    @argument("--no-thinking", action="store_true", help="Answer without thinking (models that can switch it).")
+    @argument("--effort", help="Reasoning effort: low | high | max, as the model accepts.")
     @argument("-s", "--system", help="System prompt.")
     @argument("-o", "--out", metavar="NAME", help="Store the Result object in this variable.")
     @argument("-f", "--format", default="markdown", help="markdown | code | json | text.")
@@ -49,7 +53,7 @@ class KimiMagics(Magics):
               "history, usage, fix, export PATH, chat) or a one-line prompt.")
     @line_cell_magic
     def kimi(self, line: str, cell: str | None = None) -> Any:
-        """Ask Kimi K2 Thinking. The cell body is the prompt; cells continue one conversation.
+        """Ask a Kimi thinking model. The cell body is the prompt; cells continue one conversation.
 
         `{name}`, `{obj.attr}`, `{In[3]}` and `{Out[3]}` in the prompt are replaced by values
         from your namespace; other braces stay as written.
@@ -97,8 +101,6 @@ class KimiMagics(Magics):
             raise UsageError(self._usage(f"-f/--format must be one of {', '.join(FORMATS)} (got {args.format!r})."))
         _positive_int("--max-steps", args.max_steps, 0)
         _positive_int("--max-tokens", args.max_tokens)
-        if args.temperature is not None and not 0.0 <= args.temperature <= 2.0:
-            raise UsageError(self._usage(f"-t/--temperature must be between 0 and 2 (got {args.temperature})."))
         if args.out is not None and not args.out.isidentifier():
             raise UsageError(f"-o/--out needs a variable name (got {args.out!r}).")
         if not args.no_interpolate:
@@ -110,6 +112,8 @@ class KimiMagics(Magics):
             max_steps=args.max_steps,
             max_tokens=args.max_tokens,
             temperature=args.temperature,
+            thinking=False if args.no_thinking else None,
+            effort=args.effort.lower() if args.effort else None,
         )
         request = Request(
             prompt=prompt,
@@ -121,14 +125,16 @@ class KimiMagics(Magics):
             fmt=fmt,
         )
         view = pick_view(settings.view, self.shell, fmt)
-        before = len(self.session.results)
         agent = Agent(self.session, view, default_registry, self.shell)
         try:
             result = agent.run(request)
-        finally:
+        except KimiError as exc:
             # `-o` keeps even a failed cell's partial result: nothing shown is lost.
-            if args.out and len(self.session.results) > before:
-                self.shell.user_ns[args.out] = self.session.results[-1]
+            if args.out and exc.result is not None:
+                self.shell.user_ns[args.out] = exc.result
+            raise
+        if args.out:
+            self.shell.user_ns[args.out] = result
         if fmt == "code":
             code = extract_code(result.content)
             if code:

@@ -32,7 +32,7 @@ class Result:
     messages: list[dict[str, Any]] = field(default_factory=list, repr=False)
     parsed: Any = None  # the decoded answer for `-f json`
     requests: int = 0  # model requests made in this cell
-    notes: list[str] = field(default_factory=list)
+    request_ids: list[str] = field(default_factory=list)  # the server's Msh-Request-Id per request
 
     def footer(self) -> str:
         """model · tokens in/out · cost · time · steps — the saved cell's last line."""
@@ -41,12 +41,16 @@ class Result:
         if u.cached_tokens:
             tokens += f" ({u.cached_tokens:,} cached)"
         tokens += f" / {u.completion_tokens:,} out"
+        if u.reasoning_tokens:
+            tokens += f" ({u.reasoning_tokens:,} reasoning)"
         cost = "cost n/a" if self.cost_usd is None else f"${self.cost_usd:.4f}"
         steps = f"{self.steps} tool call{'s' if self.steps != 1 else ''}"
         return f"{self.model} · {tokens} · {cost} · {self.elapsed_s:.1f} s · {steps}"
 
     def metadata(self) -> dict[str, Any]:
-        """Output metadata stored under the `kimi_jupyter` key."""
+        """Output metadata stored under the `kimi_jupyter` key (SPEC §3, provenance)."""
+        from . import __version__
+
         u = self.usage
         return {
             "model": self.model,
@@ -55,20 +59,28 @@ class Result:
                 "completion_tokens": u.completion_tokens,
                 "total_tokens": u.total_tokens,
                 "cached_tokens": u.cached_tokens,
+                "reasoning_tokens": u.reasoning_tokens,
             },
             "cost_usd": self.cost_usd,
             "elapsed_s": round(self.elapsed_s, 3),
             "steps": self.steps,
             "finish_reason": self.finish_reason,
+            "version": __version__,
+            "request_ids": list(self.request_ids),
         }
 
     def _repr_markdown_(self) -> str:
+        """Model text is untrusted: each part is one sanitized HTML block (see `safe`)."""
+        import html
+
+        from . import safe
+
         parts = []
         if self.reasoning:
-            parts.append(f"<details><summary>Reasoning</summary>\n\n{self.reasoning}\n\n</details>\n")
-        parts.append(self.content or "*(no answer)*")
-        parts.append(f"\n\n<sub>{self.footer()}</sub>")
-        return "\n".join(parts)
+            parts.append(f"<details><summary>Reasoning</summary>{safe.markdown_block(self.reasoning)}</details>")
+        parts.append(safe.markdown_block(self.content) if self.content else "*(no answer)*")
+        parts.append(f"<sub>{html.escape(self.footer())}</sub>")
+        return "\n\n".join(parts)
 
     def __str__(self) -> str:
         return self.content

@@ -11,6 +11,7 @@ from .conversation import Conversation
 from .stream import Usage
 
 if TYPE_CHECKING:
+    from .models import ModelInfo
     from .result import Result
 
 
@@ -18,8 +19,12 @@ if TYPE_CHECKING:
 class Session:
     config: Kimi = field(default_factory=Kimi)
     conversation: Conversation = field(default_factory=Conversation)
-    # `%kimi login` keeps the key here, in memory only; repr=False keeps it out of reprs.
-    login_key: str | None = field(default=None, repr=False)
+    # `%kimi login` keeps keys here, in memory only, by the base URL they were given
+    # for (None: Moonshot's API); repr=False keeps them out of reprs.
+    logins: dict[str | None, str] = field(default_factory=dict, repr=False)
+    # `GET /v1/models` per base URL, asked once a session: {id: entry}, or None when
+    # the server has no listing (then the catalog and defaults decide).
+    listings: dict[str, dict[str, dict[str, Any]] | None] = field(default_factory=dict, repr=False)
     results: list["Result"] = field(default_factory=list, repr=False)
     usage: Usage = field(default_factory=Usage)
     cost_usd: float = 0.0
@@ -33,7 +38,21 @@ class Session:
 
     def settings(self, **overrides: Any) -> Settings:
         """Effective settings: per-call overrides, then `Kimi.*`, env, defaults (SPEC §1)."""
-        return resolve(self.config, login_key=self.login_key, **overrides)
+        return resolve(self.config, logins=self.logins, **overrides)
+
+    def listing(self, settings: Settings) -> dict[str, dict[str, Any]] | None:
+        """The server's model listing, fetched on first use for each base URL."""
+        if settings.base_url not in self.listings:
+            from .client import KimiClient
+
+            self.listings[settings.base_url] = KimiClient(settings).model_listing()
+        return self.listings[settings.base_url]
+
+    def model_info(self, settings: Settings) -> "ModelInfo":
+        """What `settings.model` accepts at `settings.base_url`: resolved once per request."""
+        from .models import resolve as resolve_model
+
+        return resolve_model(settings.base_url, settings.model, self.listing(settings))
 
     def record(self, result: "Result", prompt: str) -> None:
         """Account for a finished (or failed) cell, and keep it for `%kimi export`."""

@@ -19,12 +19,14 @@ from typing import Any, Callable, Iterable
 
 @dataclass
 class Usage:
-    """Token counts. `cached_tokens` is the part of the prompt served from the prefix cache."""
+    """Token counts. `cached_tokens` is the part of the prompt served from the prefix cache;
+    `reasoning_tokens` the part of the completion spent thinking (where the server says)."""
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
     cached_tokens: int = 0
+    reasoning_tokens: int = 0
 
     def __add__(self, other: "Usage") -> "Usage":
         return Usage(
@@ -32,18 +34,37 @@ class Usage:
             self.completion_tokens + other.completion_tokens,
             self.total_tokens + other.total_tokens,
             self.cached_tokens + other.cached_tokens,
+            self.reasoning_tokens + other.reasoning_tokens,
         )
+
+    def merge(self, other: "Usage | None") -> "Usage":
+        """The same request's usage reported twice: keep the larger of each field.
+
+        Moonshot puts usage in the finish chunk's choice and, with
+        `stream_options.include_usage`, repeats it at the top level of a final
+        chunk with fewer fields. Overwriting would erase `cached_tokens`.
+        """
+        if other is None:
+            return self
+        return Usage(*(max(a, b) for a, b in zip(self.as_tuple(), other.as_tuple())))
+
+    def as_tuple(self) -> tuple[int, int, int, int, int]:
+        return (self.prompt_tokens, self.completion_tokens, self.total_tokens, self.cached_tokens,
+                self.reasoning_tokens)
 
     @classmethod
     def from_wire(cls, data: dict[str, Any] | None) -> "Usage | None":
+        """Moonshot's flat `cached_tokens` (left out at zero) or OpenAI's `prompt_tokens_details`."""
         if not data:
             return None
         cached = data.get("cached_tokens")
-        if cached is None:  # OpenAI/vLLM style
-            cached = (data.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+        if cached is None:
+            cached = (data.get("prompt_tokens_details") or {}).get("cached_tokens")
+        reasoning = (data.get("completion_tokens_details") or {}).get("reasoning_tokens")
         prompt = int(data.get("prompt_tokens") or 0)
         completion = int(data.get("completion_tokens") or 0)
-        return cls(prompt, completion, int(data.get("total_tokens") or prompt + completion), int(cached))
+        return cls(prompt, completion, int(data.get("total_tokens") or prompt + completion), int(cached or 0),
+                   int(reasoning or 0))
 
 
 @dataclass
@@ -124,16 +145,14 @@ class StreamFolder:
         self.finish_reason: str | None = None
         self.model: str | None = None
         self.id: str | None = None
-        self.chunks = 0
 
     def feed(self, chunk: dict[str, Any]) -> None:
-        self.chunks += 1
         if self.id is None:
             self.id = chunk.get("id")
             self.model = chunk.get("model")
         top_usage = chunk.get("usage")
         if top_usage:
-            self.usage = Usage.from_wire(top_usage)
+            self._merge_usage(top_usage)
         for choice in chunk.get("choices") or ():
             if choice.get("index", 0) != 0:
                 continue
@@ -155,7 +174,11 @@ class StreamFolder:
             if choice.get("finish_reason"):
                 self.finish_reason = choice["finish_reason"]
             if choice.get("usage"):
-                self.usage = Usage.from_wire(choice["usage"])
+                self._merge_usage(choice["usage"])
+
+    def _merge_usage(self, data: dict[str, Any]) -> None:
+        usage = Usage.from_wire(data)
+        self.usage = usage if self.usage is None else self.usage.merge(usage)
 
     def _feed_tool_call(self, tc: dict[str, Any]) -> None:
         index = tc.get("index", len(self._calls))

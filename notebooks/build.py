@@ -9,7 +9,7 @@ They are stored without outputs and with stable cell ids, so diffs stay small.
 
 Every notebook runs top to bottom with a real key (`MOONSHOT_API_KEY`) and,
 offline, against kimi-jupyter's loopback server (`kimi-jupyter demo`, and CI),
-which gets `MOONSHOT_BASE_URL`/`MOONSHOT_API_KEY` from the environment. Cells
+which gets `KIMI_BASE_URL`/`KIMI_API_KEY` (a key paired with its server) from the environment. Cells
 where the model runs code use `%%kimi -y`: headless runs have no stdin to ask.
 """
 
@@ -173,8 +173,8 @@ GETTING_STARTED = [
     ## 7. Tokens and cost
 
     `%kimi usage` adds up every cell of this session. Prices are per million tokens; for
-    `kimi-k2-thinking` that is $0.15 for cached prompt tokens, $0.60 for the rest of the prompt,
-    and $2.50 for output (reasoning included).
+    `kimi-k2.6` (the default) that is $0.16 for cached prompt tokens, $0.95 for the rest of the
+    prompt, and $4.00 for output (reasoning included).
     """),
     code("%kimi usage"),
     md("`%kimi models` lists the models your key can use, with their context window and prices:"),
@@ -187,7 +187,7 @@ GETTING_STARTED = [
     2. Put a variable into a prompt: set `topic = "superposition"`, then run
        `%%kimi` with the prompt `Explain {topic} in two sentences.` Braces that don't name a
        variable, such as JSON, are sent as written.
-    3. Rerun the first prompt with `-m kimi-k2-thinking-turbo -o fast` and compare
+    3. Rerun the first prompt with `--no-thinking -o fast` and compare
        `fast.elapsed_s` and `fast.cost_usd` with `short`'s.
     4. Interrupt a long answer with ■ and look at what `-o` kept.
     """),
@@ -206,8 +206,8 @@ PUZZLES = [
     - how to pose a puzzle that needs planning rather than recall;
     - how to read the reasoning, in the notebook and as data (`result.reasoning`);
     - how to push back on an answer and get the reasons behind it;
-    - how to compare `kimi-k2-thinking` with `kimi-k2-thinking-turbo` on time, tokens and cost in
-      a small table.
+    - how to compare `kimi-k2.6`, `kimi-k3` and `kimi-k2.6` with thinking off on time, tokens and
+      cost in a small table.
     """),
     code("%load_ext kimi_jupyter"),
     md("""
@@ -265,19 +265,21 @@ PUZZLES = [
     Why not put the eggs on top, where nothing presses on them?
     """),
     md("""
-    ## 4. kimi-k2-thinking or kimi-k2-thinking-turbo?
+    ## 4. kimi-k2.6, kimi-k3, or no thinking at all?
 
-    Both are Kimi K2 Thinking; the turbo version is served faster and costs more per token
-    ($1.15 instead of $0.60 per million uncached prompt tokens, $8.00 instead of $2.50 per million
-    output tokens). Send the same puzzle to both. `kimi_jupyter.chat(..., new=True)` starts each
-    in a fresh conversation, so neither sees the other's answer.
+    `kimi-k2.6` is the default: it thinks, and can be told not to (`--no-thinking`, or
+    `thinking=False` from Python). `kimi-k3` always thinks, has a 1M-token context and costs more
+    per token ($3.00 instead of $0.95 per million uncached prompt tokens, $15.00 instead of $4.00
+    per million output tokens). Send the same puzzle to all three. `kimi_jupyter.chat(...,
+    new=True)` starts each in a fresh conversation, so none sees another's answer.
     """),
     code("""
     import kimi_jupyter
 
     runs = {}
-    for model in ["kimi-k2-thinking", "kimi-k2-thinking-turbo"]:
-        runs[model] = kimi_jupyter.chat(puzzle, model=model, new=True, tools=False)
+    for label, model, thinking in [("kimi-k2.6", "kimi-k2.6", True), ("kimi-k3", "kimi-k3", True),
+                                   ("kimi-k2.6 --no-thinking", "kimi-k2.6", False)]:
+        runs[label] = kimi_jupyter.chat(puzzle, model=model, thinking=thinking, new=True, tools=False)
     """),
     code("""
     from IPython.display import Markdown, display
@@ -764,8 +766,8 @@ TOOLS_AND_JSON = [
 RAW_STREAM_CODE = '''
 from openai import OpenAI
 
-# vLLM checks the key only when started with --api-key; kimi-jupyter sends MOONSHOT_API_KEY if set.
-client = OpenAI(base_url=VLLM_URL, api_key=os.environ.get("MOONSHOT_API_KEY", "EMPTY"))
+# vLLM checks a key only when started with --api-key; never hand it your Moonshot key.
+client = OpenAI(base_url=VLLM_URL, api_key="EMPTY")
 stream = client.chat.completions.create(
     model=VLLM_MODEL,
     messages=[{"role": "user", "content": "What is 17 * 23?"}],
@@ -793,7 +795,7 @@ AB_TABLE_CODE = '''
 from IPython.display import Markdown, display
 
 rows = [
-    "| | model | time (s) | completion tokens | reasoning (chars) | cost at Moonshot prices | answer |",
+    "| | model | time (s) | completion tokens | reasoning (chars) | cost | answer |",
     "|---|---|---:|---:|---:|---:|---|",
 ]
 for (label, url, model), r in zip(CANDIDATES, ab.values()):
@@ -852,7 +854,7 @@ ANY_SERVER = [
     import os
 
     VLLM_URL = os.environ.get("KIMI_DEMO_VLLM_URL", "http://localhost:8000/v1")
-    VLLM_MODEL = os.environ.get("KIMI_DEMO_VLLM_MODEL", "moonshotai/Kimi-K2-Thinking")
+    VLLM_MODEL = os.environ.get("KIMI_DEMO_VLLM_MODEL", "moonshotai/Kimi-K2.6")
     print("server:", VLLM_URL, "· model:", VLLM_MODEL)
     """),
     md("""
@@ -868,9 +870,11 @@ ANY_SERVER = [
     """),
     md("""
     Everything works as with Moonshot's API: reasoning, answer, usage and the `Result`. A word on
-    keys: a self-hosted server usually needs none, but if `MOONSHOT_API_KEY` is set, kimi-jupyter
-    sends it to whatever server you point it at. That is fine for your own server; don't aim
-    `--base-url` at a server you don't trust while a key is set.
+    keys: `MOONSHOT_API_KEY`, `KIMI_API_KEY` and a plain `%kimi login` are only ever sent to
+    Moonshot's own API, so pointing `--base-url` at another server (or opening someone else's
+    notebook that does) sends it no key. A self-hosted server usually needs none; if yours does,
+    give it its own: `%kimi login --base-url URL`, or `Kimi.api_key` together with
+    `Kimi.base_url`, or `KIMI_API_KEY` together with `KIMI_BASE_URL`.
     """),
     code("""
     print("model:    ", local.model)
@@ -887,7 +891,8 @@ ANY_SERVER = [
     code("%kimi models"),
     code("%config Kimi.base_url = None"),
     md("""
-    Setting it back to `None` returns to `MOONSHOT_BASE_URL`, or Moonshot's API by default.
+    Setting it back to `None` returns to `MOONSHOT_BASE_URL` or `KIMI_BASE_URL`, or Moonshot's API
+    by default.
 
     ## 4. `reasoning` or `reasoning_content`?
 
@@ -903,16 +908,16 @@ ANY_SERVER = [
 
     Same prompt, fresh conversation for each (`new=True`), then a table. Edit `CANDIDATES` to
     compare any two endpoints or models: your server against Moonshot's API (the default below,
-    which needs a Moonshot key), two quantisations, or the thinking model against
-    `moonshotai/Kimi-K2-Instruct-0905`.
+    which needs a Moonshot key), two quantisations, or thinking on against thinking off
+    (`thinking=False`).
     """),
     code("""
     import kimi_jupyter
 
-    MOONSHOT_URL = os.environ.get("MOONSHOT_BASE_URL", "https://api.moonshot.ai/v1")
+    MOONSHOT_URL = os.environ.get("KIMI_BASE_URL") or os.environ.get("MOONSHOT_BASE_URL", "https://api.moonshot.ai/v1")
     CANDIDATES = [  # (label, base URL, model)
         ("self-hosted", VLLM_URL, VLLM_MODEL),
-        ("Moonshot API", MOONSHOT_URL, "kimi-k2-thinking"),
+        ("Moonshot API", MOONSHOT_URL, "kimi-k2.6"),
     ]
     PROMPT = "Is 2^31 - 1 a prime number? Answer yes or no, then give the reason in one sentence."
 
@@ -922,15 +927,15 @@ ANY_SERVER = [
     """),
     code(AB_TABLE_CODE),
     md("""
-    The cost column prices every row at Moonshot's rates for the same model, which makes it a
-    reference for the self-hosted row rather than a bill: there, you pay for GPUs, not tokens.
+    The self-hosted row has no cost (`n/a`): Moonshot's prices apply only to Moonshot's API, and
+    on your own server you pay for GPUs, not tokens.
 
     ## Exercises
 
-    1. Serve `moonshotai/Kimi-K2-Instruct-0905` next to the thinking model and A/B them on five
-       prompts. When does thinking pay for its extra tokens?
+    1. A/B the same model with thinking on and off (`thinking=False`) on five prompts. When does
+       thinking pay for its extra tokens?
     2. Run each candidate five times and report the median time and output tokens per second.
-    3. Point the raw-stream cell at Moonshot's API (`MOONSHOT_URL`, model `kimi-k2-thinking`) and
+    3. Point the raw-stream cell at Moonshot's API (`MOONSHOT_URL`, model `kimi-k2.6`, your key) and
        compare the delta fields you see.
     4. Turn the A/B cell into a tiny eval: ten prompts with known answers, and a column that
        says whether each answer is right.

@@ -39,8 +39,11 @@ def run_notebook(cells: list[str], tmp_path: Path, *, timeout: int = 60, allow_e
     return saved
 
 
-def output_text(cell: Any, mimes: tuple[str, ...] = ("text/markdown", "text/html", "text/plain")) -> str:
+def output_text(cell: Any, mimes: tuple[str, ...] = ("text/html", "text/plain", "text/markdown")) -> str:
     """Everything a reader sees in a cell's saved outputs, ANSI codes removed.
+
+    Answers are read from `text/plain`, their markdown source (the `text/markdown`
+    beside it is the same answer rendered into one sanitized HTML block).
 
     Stream text is joined as written (one print may arrive in two messages);
     other outputs are separated by a newline.
@@ -81,10 +84,12 @@ def _private_ipython_dir(tmp_path_factory: pytest.TempPathFactory) -> Any:
 @pytest.fixture
 def kimi_kernel_env(kimi_server: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     """The loopback server, and an environment that points new kernels at it."""
-    monkeypatch.setenv("MOONSHOT_API_KEY", API_KEY)
-    monkeypatch.setenv("MOONSHOT_BASE_URL", kimi_server.base_url)
-    monkeypatch.delenv("KIMI_API_KEY", raising=False)
-    monkeypatch.delenv("KIMI_BASE_URL", raising=False)
+    # Paired (SPEC §1): KIMI_API_KEY goes to KIMI_BASE_URL; MOONSHOT_API_KEY would
+    # only ever be sent to Moonshot's own hosts.
+    monkeypatch.setenv("KIMI_API_KEY", API_KEY)
+    monkeypatch.setenv("KIMI_BASE_URL", kimi_server.base_url)
+    monkeypatch.delenv("MOONSHOT_API_KEY", raising=False)
+    monkeypatch.delenv("MOONSHOT_BASE_URL", raising=False)
     monkeypatch.delenv("KIMI_MODEL", raising=False)
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     return kimi_server

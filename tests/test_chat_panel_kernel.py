@@ -14,7 +14,7 @@ import os
 import pytest
 
 from kimi_jupyter.chat_panel import CellTracker, SendGate
-from kimi_jupyter.testing.pytest_plugin import API_KEY
+from kimi_jupyter.testing.pytest_plugin import API_KEY, loopback_env
 
 # ---------------------------------------------------------------- the send rules
 
@@ -92,10 +92,10 @@ class Kernel:
 
 @pytest.fixture
 def kernel(kimi_server):
-    env = dict(os.environ, MOONSHOT_API_KEY=API_KEY, MOONSHOT_BASE_URL=kimi_server.base_url,
-               MPLBACKEND="module://matplotlib_inline.backend_inline")
-    for name in ("KIMI_API_KEY", "KIMI_BASE_URL", "KIMI_MODEL"):
+    env = dict(os.environ, MPLBACKEND="module://matplotlib_inline.backend_inline")
+    for name in ("MOONSHOT_API_KEY", "MOONSHOT_BASE_URL", "KIMI_MODEL"):
         env.pop(name, None)
+    env.update(loopback_env(kimi_server))
     k = Kernel(env)
     k.run("%load_ext kimi_jupyter\nfrom kimi_jupyter.chat_panel import ChatPanel\npanel = ChatPanel()")
     k.run(
@@ -121,8 +121,8 @@ def test_panel_shares_the_conversation_with_kimi_cells(kernel, kimi_server):
     assert "Session: 3 replies" in kernel.value("panel._usage.value")
     assert kernel.value("len(panel.session.transcript)") == 3  # `%kimi export` sees the panel's turns
     assert kernel.value("panel._repr_mimebundle_()['text/plain']").startswith("Kimi chat panel")
-    assert kernel.value("panel._model.value") == "kimi-k2-thinking"
-    assert "kimi-k2-thinking" in kernel.value("list(panel._model.options)")
+    assert kernel.value("panel._model.value") == "kimi-k2.6"
+    assert "kimi-k2.6" in kernel.value("list(panel._model.options)")
 
 
 def test_panel_shows_errors_as_notes_and_keeps_working(kernel, kimi_server):

@@ -10,7 +10,7 @@ import nbformat
 from conftest import output_text, outputs_with, run_notebook
 
 from kimi_jupyter.testing import Scenario, ToolCallSpec, Turn
-from kimi_jupyter.testing.pytest_plugin import API_KEY
+from kimi_jupyter.testing.pytest_plugin import API_KEY, loopback_env
 
 
 def _tool_messages(request: dict) -> list[dict]:
@@ -35,7 +35,9 @@ def test_gradient_descent_plots_inline_and_the_model_reads_the_output(kimi_kerne
     requests = kimi_kernel_env.requests
     assert len(requests) == 2
     (tool_msg,) = _tool_messages(requests[1])
-    assert "final x =" in tool_msg["content"] and "[figure 1" in tool_msg["content"]
+    content = tool_msg["content"]  # kimi-k2.6 sees images: text first, then the figures
+    sent = content if isinstance(content, str) else content[0]["text"]
+    assert "final x =" in sent and "[figure 1" in sent
     assistant = [m for m in requests[1]["messages"] if m["role"] == "assistant"][0]
     assert assistant["reasoning_content"] and "content" not in assistant
     assert assistant["tool_calls"][0]["id"] == tool_msg["tool_call_id"]
@@ -195,7 +197,7 @@ def test_user_tool_web_search_export_and_fix(kimi_kernel_env, tmp_path):
 def test_format_code_puts_the_answer_code_in_the_next_cell(kimi_server):
     from jupyter_client.manager import start_new_kernel
 
-    env = dict(os.environ, MOONSHOT_API_KEY=API_KEY, MOONSHOT_BASE_URL=kimi_server.base_url)
+    env = dict(os.environ, **loopback_env(kimi_server))
     km, kc = start_new_kernel(kernel_name="python3", env=env)
     try:
         kc.execute_interactive("%load_ext kimi_jupyter", timeout=60)
@@ -212,15 +214,15 @@ def test_vision_models_get_the_figures_up_to_the_cap(kimi_kernel_env, tmp_path):
         [
             "%load_ext kimi_jupyter",
             "%config Kimi.max_images = 1",
-            "%%kimi -y -m kimi-k2.5\nVisualize gradient descent.",
-            "%%kimi -y -m kimi-k2.5\nVisualize gradient descent again.",
+            "%%kimi -y -m kimi-k2.6\nVisualize gradient descent.",
+            "%%kimi -y -m kimi-k2.6\nVisualize gradient descent again.",
         ],
         tmp_path,
     )
     reqs = kimi_kernel_env.requests
     first_reply = _tool_messages(reqs[1])[0]["content"]
     assert isinstance(first_reply, list) and first_reply[1]["image_url"]["url"].startswith("data:image/png;base64,")
-    assert reqs[1]["thinking"] == {"type": "enabled"}
+    assert reqs[1]["thinking"] == {"type": "enabled", "keep": "all"}
     # The cap is reached: the second figure goes as its text note, and the first
     # message is unchanged (the prefix cache depends on it).
     later = _tool_messages(reqs[-1])
@@ -236,7 +238,7 @@ def test_interrupt_during_model_code_stops_the_whole_cell(kimi_server):
         Turn(reasoning="Again.", tool_calls=[ToolCallSpec("python", '{"code": "print(1)"}')]),
         Turn(content="Done."),
     ], match=r"sleep for a while"))
-    env = dict(os.environ, MOONSHOT_API_KEY=API_KEY, MOONSHOT_BASE_URL=kimi_server.base_url)
+    env = dict(os.environ, **loopback_env(kimi_server))
     km, kc = start_new_kernel(kernel_name="python3", env=env)
     try:
         kc.execute_interactive("%load_ext kimi_jupyter", timeout=60)

@@ -8,7 +8,7 @@ import time
 import nbformat
 from conftest import notebook_json, output_text, run_notebook
 
-from kimi_jupyter.testing.pytest_plugin import API_KEY
+from kimi_jupyter.testing.pytest_plugin import API_KEY, loopback_env
 
 FOLLOW_UP = "%%kimi\nWhat was my first question?"
 
@@ -53,7 +53,7 @@ def test_final_errors_are_one_clear_message_and_the_next_cell_works(kimi_kernel_
     faults = [("", "quota"), ("", "content_filter"), ("-m kimi-k1-retired", "echo")]
     nb, cells = _run_faults(tmp_path, faults, extra=[
         "%%kimi -n\n[[scenario:echo]] hi",
-        "import os\nos.environ['MOONSHOT_API_KEY'] = 'sk-wrong-key-0000000000'",
+        "import os\nos.environ['KIMI_API_KEY'] = 'sk-wrong-key-0000000000'",
         "%%kimi -n\nhello",
         "print('kernel alive')",
     ])
@@ -63,8 +63,8 @@ def test_final_errors_are_one_clear_message_and_the_next_cell_works(kimi_kernel_
     filtered = _errors(cells["content_filter"][0])
     assert filtered and "high risk" in filtered[0] and "Rephrase" in filtered[0]
     missing = _errors(cells["echo"][0])
-    assert missing and "kimi-k1-retired" in missing[0] and "kimi-k2-thinking" in missing[0]
-    assert "Available models" in missing[0]
+    assert missing and "kimi-k1-retired" in missing[0] and "kimi-k2.6" in missing[0]
+    assert "All models" in missing[0] and "Thinking models this server lists" in missing[0]
     auth = _errors(nb.cells[-2])
     assert auth and "401" in auth[0] and "%kimi login" in auth[0]
     for cell in (cells["quota"][0], cells["content_filter"][0], cells["echo"][0], nb.cells[-2]):
@@ -129,7 +129,7 @@ def test_bad_input_and_a_prompt_too_large(kimi_kernel_env, tmp_path):
 def test_interrupt_stops_within_a_second_and_keeps_what_was_shown(kimi_server):
     from jupyter_client.manager import start_new_kernel
 
-    env = dict(os.environ, MOONSHOT_API_KEY=API_KEY, MOONSHOT_BASE_URL=kimi_server.base_url)
+    env = dict(os.environ, **loopback_env(kimi_server))
     km, kc = start_new_kernel(kernel_name="python3", env=env)
     try:
         kc.execute_interactive("%load_ext kimi_jupyter\nimport ipywidgets", timeout=60)
@@ -173,7 +173,7 @@ def test_interrupt_stops_within_a_second_and_keeps_what_was_shown(kimi_server):
 def test_the_key_never_appears_on_any_failure_path(kimi_kernel_env, tmp_path, monkeypatch, capfd):
     secret = "sk-DISTINCTIVE-failure-0123456789abcdef"
     kimi_kernel_env.api_key = secret
-    monkeypatch.setenv("MOONSHOT_API_KEY", secret)
+    monkeypatch.setenv("KIMI_API_KEY", secret)
     monkeypatch.setenv("OPENAI_LOG", "debug")  # the SDK logs requests at debug level
     export_path = tmp_path / "conv.ipynb"
     faults = ["rate_limit", "quota", "content_filter", "drop_midstream", "no_finish", "length", "server_error"]
@@ -186,7 +186,7 @@ def test_the_key_never_appears_on_any_failure_path(kimi_kernel_env, tmp_path, mo
         "%kimi config",
         "from kimi_jupyter.session import default_session\nprint(default_session())",
         "%config Kimi",
-        "import os\nos.environ['MOONSHOT_API_KEY'] = 'sk-wrong-0000'\n",
+        "import os\nos.environ['KIMI_API_KEY'] = 'sk-wrong-0000'\n",
         "%%kimi\nhello",
     ]
     nb = run_notebook(cells, tmp_path, timeout=120)

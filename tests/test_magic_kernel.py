@@ -27,14 +27,16 @@ def test_saved_notebook_holds_static_reasoning_answer_and_footer(kimi_kernel_env
     cell = nb.cells[1]
     html = outputs_with(cell, "text/html")
     assert any("<details" in o["data"]["text/html"] for o in html), "reasoning is not a <details> block"
-    markdown = [o["data"]["text/markdown"] for o in outputs_with(cell, "text/markdown")]
-    assert any("## " in m for m in markdown), "the answer is not saved as markdown"
+    markdown = [o["data"] for o in outputs_with(cell, "text/markdown")]
+    # Rendered from markdown into one sanitized block; the markdown source stays in text/plain.
+    assert any("<h2>" in m["text/markdown"] and "## " in m["text/plain"] for m in markdown), \
+        "the answer is not saved as markdown"
     # Static outputs, not only widget state: nothing in the cell needs the widget manager.
     assert not outputs_with(cell, "application/vnd.jupyter.widget-view+json")
     footer = [o for o in cell.outputs if "kimi_jupyter" in o.get("metadata", {})]
-    assert footer and footer[-1]["metadata"]["kimi_jupyter"]["model"] == "kimi-k2-thinking"
+    assert footer and footer[-1]["metadata"]["kimi_jupyter"]["model"] == "kimi-k2.6"
     assert footer[-1]["metadata"]["kimi_jupyter"]["usage"]["total_tokens"] > 0
-    assert "kimi-k2-thinking ·" in output_text(cell)
+    assert "kimi-k2.6 ·" in output_text(cell)
 
     # The follow-up remembers the conversation; --new forgets it.
     assert "Your first question was: Explain quantum entanglement." in output_text(nb.cells[2])
@@ -49,7 +51,7 @@ def test_saved_notebook_holds_static_reasoning_answer_and_footer(kimi_kernel_env
     assert second[len(first)]["role"] == "assistant" and "reasoning_content" in second[len(first)]
 
     total, cost, model, finish = output_text(nb.cells[4]).split()
-    assert int(total) > 0 and float(cost) > 0 and model == "kimi-k2-thinking" and finish == "stop"
+    assert int(total) > 0 and float(cost) > 0 and model == "kimi-k2.6" and finish == "stop"
 
 
 def test_interpolation_and_no_interpolate(kimi_kernel_env, tmp_path):
@@ -83,7 +85,7 @@ def test_out_totals_usage_and_cost_over_the_cell(kimi_kernel_env, tmp_path):
     assert int(n) == len(kimi_kernel_env.requests) >= 2
     assert int(total) == int(prompt) + int(completion)
     assert int(cached) > 0  # later steps extend earlier requests: the emulated prefix cache hits
-    expected = (int(cached) * 0.15 + (int(prompt) - int(cached)) * 0.60 + int(completion) * 2.50) / 1e6
+    expected = (int(cached) * 0.16 + (int(prompt) - int(cached)) * 0.95 + int(completion) * 4.00) / 1e6  # K2.6
     assert abs(float(cost) - expected) < 1e-9
 
 
@@ -103,8 +105,8 @@ def test_vllm_flavour_reasoning_field_and_top_level_usage(kimi_kernel_env, tmp_p
 
 
 def test_missing_key_gives_a_clear_message_and_the_kernel_goes_on(kimi_kernel_env, tmp_path, monkeypatch):
-    monkeypatch.delenv("MOONSHOT_API_KEY")
-    monkeypatch.delenv("MOONSHOT_BASE_URL")
+    monkeypatch.delenv("KIMI_API_KEY")
+    monkeypatch.delenv("KIMI_BASE_URL")
     nb = run_notebook(["%load_ext kimi_jupyter", "%%kimi\nhello", "print('still alive')"], tmp_path)
     text = output_text(nb.cells[1])
     assert "MOONSHOT_API_KEY" in text and "KIMI_API_KEY" in text and "%kimi login" in text
@@ -116,7 +118,7 @@ def test_missing_key_gives_a_clear_message_and_the_kernel_goes_on(kimi_kernel_en
 def test_key_never_appears_in_saved_notebook_or_config(kimi_kernel_env, tmp_path, monkeypatch):
     secret = "sk-DISTINCTIVE-0123456789abcdef"
     kimi_kernel_env.api_key = secret
-    monkeypatch.setenv("MOONSHOT_API_KEY", secret)
+    monkeypatch.setenv("KIMI_API_KEY", secret)
     nb = run_notebook(
         [
             "%load_ext kimi_jupyter",
@@ -174,7 +176,7 @@ def test_subcommands_history_reset_usage_models(kimi_kernel_env, tmp_path):
     history = output_text(nb.cells[2])
     assert "user" in history and "Explain quantum entanglement." in history and "assistant" in history
     assert "1 cells" in output_text(nb.cells[3]) and "$" in output_text(nb.cells[3])
-    assert "kimi-k2-thinking" in output_text(nb.cells[4]) and "262,144" in output_text(nb.cells[4])
+    assert "kimi-k2.6" in output_text(nb.cells[4]) and "262,144" in output_text(nb.cells[4])
     assert "forgot 3 messages" in output_text(nb.cells[5]) or "forgot 2 messages" in output_text(nb.cells[5])
     assert "empty" in output_text(nb.cells[6])
     assert "--new" in output_text(nb.cells[7])
@@ -193,4 +195,4 @@ def test_terminal_ipython_prints_plain_text(kimi_kernel_env, tmp_path):
     assert "Quantum entanglement" in proc.stdout
     assert "Thinking" in proc.stdout
     assert "<IPython.core.display" not in proc.stdout + proc.stderr
-    assert "kimi-k2-thinking ·" in proc.stdout
+    assert "kimi-k2.6 ·" in proc.stdout

@@ -1,37 +1,108 @@
+"""The catalog, `models.resolve()` over /v1/models listings, settings precedence and key scoping."""
+
 import pytest
 
 from kimi_jupyter import models
-from kimi_jupyter.config import DEFAULT_BASE_URL, Kimi, resolve
-from kimi_jupyter.errors import MissingKeyError, redact
+from kimi_jupyter.config import DEFAULT_BASE_URL, DEFAULT_MODEL, NO_KEY, Kimi, resolve
+from kimi_jupyter.errors import MissingKeyError, redact, redact_all
 from kimi_jupyter.result import Result
 from kimi_jupyter.stream import Usage
 
+MOONSHOT = "https://api.moonshot.ai/v1"
 
-def test_cost_uses_cache_hit_miss_and_output_prices():
+
+def test_default_model_is_live_and_costs_the_k26_price():
+    assert DEFAULT_MODEL == "kimi-k2.6" and DEFAULT_MODEL not in models.RETIRED
     usage = Usage(prompt_tokens=1_000_000, completion_tokens=1_000_000, total_tokens=2_000_000,
                   cached_tokens=400_000)
-    # 0.4M * 0.15 + 0.6M * 0.60 + 1M * 2.50
-    assert models.cost_usd("kimi-k2-thinking", usage) == pytest.approx(0.06 + 0.36 + 2.50)
-    assert models.cost_usd("kimi-k2-thinking-turbo", usage) == pytest.approx(0.06 + 0.69 + 8.00)
-    assert models.cost_usd("kimi-k2-thinking", usage, web_searches=2) == pytest.approx(2.93)
-    assert models.cost_usd("my-finetune", usage) is None
-    assert models.lookup("moonshotai/kimi-k2-thinking") is models.CATALOG["kimi-k2-thinking"]
+    k26 = models.resolve(MOONSHOT, "kimi-k2.6")
+    # 0.4M * 0.16 (cache hit) + 0.6M * 0.95 (miss) + 1M * 4.00 (output)
+    assert models.cost_usd(k26, usage) == pytest.approx(0.064 + 0.57 + 4.00)
+    assert models.cost_usd(k26, usage, web_searches=2) == pytest.approx(4.644)
+    k3 = models.resolve(MOONSHOT, "kimi-k3")
+    assert models.cost_usd(k3, usage) == pytest.approx(0.12 + 1.80 + 15.00)
+    assert models.cost_usd(models.resolve(MOONSHOT, "my-finetune"), usage) is None
+
+
+def test_catalog_holds_live_models_and_retirements_with_successors():
+    k3 = models.CATALOG["kimi-k3"]
+    assert (k3.context_window, k3.thinking, k3.vision) == (1_048_576, "only", True)
+    assert models.CATALOG["kimi-k2.6"].thinking == "switchable"
+    assert models.CATALOG["moonshot-v1-8k"].thinking == "none"
+    for old in ("kimi-k2-thinking", "kimi-k2-thinking-turbo", "kimi-k2-0905-preview", "kimi-k2-turbo-preview"):
+        assert old not in models.CATALOG
+        assert models.RETIRED[old].date == "2026-05-25" and "kimi-k2.6" in models.RETIRED[old].successor
+    assert models.PRICES_CHECKED.startswith("2026-")
+
+
+def test_listing_overrides_catalog_and_self_hosted_gets_no_moonshot_rules():
+    listing = {
+        "kimi-k2.6": {"id": "kimi-k2.6", "context_length": 131_072, "supports_image_in": False,
+                      "supports_thinking_type": "both",
+                      "think_efforts": {"support": True, "valid_efforts": ["low"], "default_effort": "low"}},
+        "kimi-k9": {"id": "kimi-k9", "context_length": 2_000_000, "supports_thinking_type": "only"},
+    }
+    info = models.resolve("http://127.0.0.1:9/v1", "kimi-k2.6", listing)
+    assert (info.context_window, info.vision, info.efforts, info.moonshot) == (131_072, False, ("low",), True)
+    assert info.prices == models.CATALOG["kimi-k2.6"].prices  # what the listing leaves out stays
+    new = models.resolve("http://127.0.0.1:9/v1", "kimi-k9", listing)
+    assert (new.context_window, new.thinking, new.prices) == (2_000_000, "only", None)
+    assert models.live_thinking_models(listing) == ["kimi-k2.6", "kimi-k9"]
+    # vLLM serving the open weights: its own context, no Moonshot prices or rules.
+    vllm = models.resolve("http://gpu:8000/v1", "moonshotai/Kimi-K2.6",
+                          {"moonshotai/Kimi-K2.6": {"id": "moonshotai/Kimi-K2.6", "max_model_len": 65_536}})
+    assert (vllm.context_window, vllm.prices, vllm.moonshot, vllm.thinking) == (65_536, None, False, "unknown")
+    # A catalog id on another host isn't billed at Moonshot's prices either.
+    assert models.resolve("http://gpu:8000/v1", "kimi-k2.6").prices is None
+
+
+def test_is_moonshot_checks_the_host_not_a_substring():
+    assert models.is_moonshot("https://api.moonshot.cn/v1")
+    assert not models.is_moonshot("https://evil.example/api.moonshot.ai/v1")
+    assert not models.is_moonshot("https://api.moonshot.ai.evil.example/v1")
 
 
 def test_precedence_option_then_config_then_env_then_default():
     cfg = Kimi()
-    env = {"MOONSHOT_API_KEY": "env-moonshot", "KIMI_API_KEY": "env-kimi", "KIMI_MODEL": "env-model",
-           "KIMI_BASE_URL": "http://kimi-base/v1"}
+    env = {"MOONSHOT_API_KEY": "env-moonshot", "KIMI_API_KEY": "env-kimi", "KIMI_MODEL": "env-model"}
     s = resolve(cfg, env=env)
-    assert (s.api_key, s.model, s.base_url) == ("env-moonshot", "env-model", "http://kimi-base/v1")
-    cfg.api_key, cfg.model, cfg.base_url = "cfg-key", "cfg-model", "http://cfg/v1"
-    s = resolve(cfg, env=env)
-    assert (s.api_key, s.model, s.base_url) == ("cfg-key", "cfg-model", "http://cfg/v1")
-    s = resolve(cfg, login_key="login-key", model="opt-model", base_url="http://opt/v1", env=env)
-    assert (s.api_key, s.model, s.base_url) == ("login-key", "opt-model", "http://opt/v1")
+    assert (s.api_key, s.model, s.base_url) == ("env-moonshot", "env-model", DEFAULT_BASE_URL)
+    cfg.model, cfg.base_url = "cfg-model", MOONSHOT
+    s = resolve(cfg, model="opt-model", env=env)
+    assert (s.model, s.base_url) == ("opt-model", MOONSHOT)
     s = resolve(Kimi(), env={"KIMI_API_KEY": "only-kimi"})
-    assert (s.api_key, s.model, s.base_url, s.max_steps, s.auto_run) == (
-        "only-kimi", "kimi-k2-thinking", DEFAULT_BASE_URL, 50, False)
+    assert (s.api_key, s.model, s.base_url, s.max_steps, s.auto_run, s.temperature, s.thinking) == (
+        "only-kimi", "kimi-k2.6", DEFAULT_BASE_URL, 50, False, None, True)
+    s = resolve(cfg, logins={None: "login-key"}, env=env)
+    assert (s.api_key, s.key_source.name) == ("login-key", "%kimi login")
+
+
+def test_env_and_plain_login_keys_go_only_to_moonshot_hosts():
+    env = {"MOONSHOT_API_KEY": "env-moonshot", "KIMI_API_KEY": "env-kimi"}
+    other = "http://notebook-author.example:8000/v1"
+    s = resolve(Kimi(), base_url=other, logins={None: "login-key"}, env=env)
+    assert s.api_key is None and s.key_source is None and s.require_key() == NO_KEY
+    s = resolve(Kimi(), env={**env, "MOONSHOT_BASE_URL": other})
+    assert s.base_url == other and s.api_key is None
+    # Kimi.api_key alone is a Moonshot key too.
+    assert resolve(Kimi(api_key="cfg-key"), base_url=other, env={}).api_key is None
+
+
+def test_paired_keys_reach_their_own_host_only():
+    server = "http://127.0.0.1:8765/v1"
+    # KIMI_API_KEY with KIMI_BASE_URL, in the same environment.
+    env = {"KIMI_API_KEY": "env-kimi", "KIMI_BASE_URL": server, "MOONSHOT_API_KEY": "env-moonshot"}
+    assert resolve(Kimi(), env=env).api_key == "env-kimi"
+    assert resolve(Kimi(), base_url=MOONSHOT, env=env).api_key == "env-moonshot"
+    assert resolve(Kimi(), base_url="http://127.0.0.1:9999/v1", env=env).api_key is None  # another port
+    # Kimi.api_key with Kimi.base_url.
+    cfg = Kimi(api_key="cfg-key", base_url=server)
+    assert resolve(cfg, env={}).api_key == "cfg-key"
+    assert resolve(cfg, base_url=MOONSHOT, env={}).api_key is None
+    # `%kimi login --base-url URL`: for that server; a plain login for Moonshot's.
+    logins = {server: "login-server", None: "login-moonshot"}
+    assert resolve(Kimi(), base_url=server + "/", logins=logins, env={}).api_key == "login-server"
+    assert resolve(Kimi(), base_url=MOONSHOT, logins=logins, env={}).api_key == "login-moonshot"
 
 
 def test_missing_key_names_both_env_vars_and_login():
@@ -40,24 +111,30 @@ def test_missing_key_names_both_env_vars_and_login():
         s.require_key()
     text = str(info.value)
     assert "MOONSHOT_API_KEY" in text and "KIMI_API_KEY" in text and "%kimi login" in text
-    # A self-hosted server usually has no key: it is not required there.
-    assert resolve(Kimi(), base_url="http://127.0.0.1:8000/v1", env={}).require_key() == "EMPTY"
 
 
 def test_key_is_masked_everywhere_it_could_show():
     secret = "sk-SECRET-abcdefghijklmnop"
-    cfg = Kimi(api_key=secret)
-    s = resolve(cfg, env={})
+    cfg = Kimi(api_key=secret, secrets=["db-password-123"])
+    s = resolve(cfg, env={"KIMI_API_KEY": "sk-other-key-xxxxxxxxxxxx"})
     assert secret not in repr(cfg)
     assert secret not in repr(s)
-    assert secret not in str(s.describe())
+    described = str(s.describe())
+    assert secret not in described and "db-password-123" not in described
+    assert "api.moonshot.ai" in described  # which host each key goes to
     assert secret not in redact(f"bad key {secret}", secret)
+    text = redact_all(f"{secret} and db-password-123", s.all_secrets())
+    assert secret not in text and "db-password-123" not in text and "[redacted]" in text
 
 
 def test_result_footer_and_metadata():
-    r = Result(content="hi", model="kimi-k2-thinking", usage=Usage(1200, 300, 1500, 1000), cost_usd=0.00123,
-               elapsed_s=2.5, steps=2)
-    assert r.footer() == "kimi-k2-thinking · 1,200 in (1,000 cached) / 300 out · $0.0012 · 2.5 s · 2 tool calls"
+    r = Result(content="hi", model="kimi-k2.6", usage=Usage(1200, 300, 1500, 1000, 200), cost_usd=0.00123,
+               elapsed_s=2.5, steps=2, request_ids=["req-1"])
+    assert r.footer() == (
+        "kimi-k2.6 · 1,200 in (1,000 cached) / 300 out (200 reasoning) · $0.0012 · 2.5 s · 2 tool calls"
+    )
     md = r.metadata()
-    assert md["usage"]["cached_tokens"] == 1000 and md["cost_usd"] == 0.00123 and md["elapsed_s"] == 2.5
+    assert md["usage"]["cached_tokens"] == 1000 and md["usage"]["reasoning_tokens"] == 200
+    assert md["cost_usd"] == 0.00123 and md["elapsed_s"] == 2.5 and md["request_ids"] == ["req-1"]
+    assert md["version"]
     assert "hi" in r._repr_markdown_()

@@ -21,7 +21,7 @@ import pytest
 
 from conftest import output_text, outputs_with
 from kimi_jupyter.demo import notebook_client
-from kimi_jupyter.testing.pytest_plugin import API_KEY
+from kimi_jupyter.testing.pytest_plugin import API_KEY, loopback_env
 from kimi_jupyter.testing.scenarios import builtin_scenarios, select
 from kimi_jupyter.testing.server import KimiServer
 
@@ -51,10 +51,10 @@ def executed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
     results: dict[str, Any] = {}
     with KimiServer(api_key=API_KEY) as server, pytest.MonkeyPatch.context() as mp:
-        for name in ("KIMI_API_KEY", "KIMI_BASE_URL", "KIMI_MODEL"):
+        for name in ("MOONSHOT_API_KEY", "MOONSHOT_BASE_URL", "KIMI_MODEL"):
             mp.delenv(name, raising=False)
-        mp.setenv("MOONSHOT_API_KEY", API_KEY)
-        mp.setenv("MOONSHOT_BASE_URL", server.base_url)
+        for name, value in loopback_env(server).items():
+            mp.setenv(name, value)
         mp.setenv("KIMI_DEMO_VLLM_URL", server.vllm_base_url)
         mp.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
         for stem in STEMS:
@@ -92,7 +92,13 @@ def printed(cell: Any) -> str:
 
 
 def markdown_outputs(cell: Any) -> str:
-    return "\n".join(str(o["data"]["text/markdown"]) for o in outputs_with(cell, "text/markdown"))
+    """The markdown source of a cell's markdown outputs.
+
+    Model answers are saved as a sanitized HTML block in `text/markdown`, with their
+    source in `text/plain`; other markdown outputs (a table the code displayed) as is.
+    """
+    return "\n".join(str(o["data"]["text/plain"] if o["data"]["text/markdown"].startswith('<div class="kimi-md">')
+                          else o["data"]["text/markdown"]) for o in outputs_with(cell, "text/markdown"))
 
 
 # ---------------------------------------------------------------- stored files
@@ -155,7 +161,7 @@ def test_01_getting_started(executed):
     assert "## Quantum entanglement" in markdown_outputs(cell_with(nb, "%%kimi\nExplain"))
     assert "gloves" in markdown_outputs(cell_with(nb, "%%kimi\nGive me an everyday analogy"))
     fields = printed(cell_with(nb, 'cost = "n/a"'))
-    assert "answer:    Entanglement is like" in fields and "model:     kimi-k2-thinking" in fields
+    assert "answer:    Entanglement is like" in fields and "model:     kimi-k2.6" in fields
     assert "<details>" in markdown_outputs(cell_with(nb, "short"))  # Result._repr_markdown_
     assert "Einstein" in markdown_outputs(cell_with(nb, "import kimi_jupyter"))
     usage = output_text(cell_with(nb, "%kimi usage"))
@@ -169,10 +175,12 @@ def test_02_comparison_table(executed):
     assert "reasoning:" in printed(cell_with(nb, "import textwrap"))
     table = markdown_outputs(cell_with(nb, "from IPython.display import Markdown"))
     assert "| model |" in table and "|---|" in table
-    assert "`kimi-k2-thinking`" in table and "`kimi-k2-thinking-turbo`" in table
-    rows = [line for line in table.splitlines() if line.startswith("| `kimi")]
-    costs = [float(line.rsplit("$", 1)[1].strip(" |")) for line in rows]
-    assert len(costs) == 2 and costs[1] > costs[0]  # same tokens, turbo's prices are higher
+    assert "`kimi-k2.6`" in table and "`kimi-k3`" in table and "`kimi-k2.6 --no-thinking`" in table
+    rows = {line.split("`")[1]: line for line in table.splitlines() if line.startswith("| `kimi")}
+    costs = {label: float(line.rsplit("$", 1)[1].strip(" |")) for label, line in rows.items()}
+    reasoning = {label: int(line.split("|")[6].strip().replace(",", "")) for label, line in rows.items()}
+    assert costs["kimi-k3"] > costs["kimi-k2.6"] > costs["kimi-k2.6 --no-thinking"]  # K3's prices; no reasoning
+    assert reasoning["kimi-k2.6 --no-thinking"] == 0 and reasoning["kimi-k2.6"] > 0
 
 
 def test_03_inline_plots_and_export(executed):
@@ -219,9 +227,10 @@ def test_06_other_server_and_ab_table(executed):
     nb, _ = run(executed, "06-any-openai-server")
     raw = printed(cell_with(nb, "from openai import OpenAI"))
     assert "'reasoning'" in raw and "reasoning_content" not in raw and "answer:    17 × 23 = **391**" in raw
-    assert "moonshotai/Kimi-K2-Thinking" in output_text(cell_with(nb, "%kimi models"))
+    assert "moonshotai/Kimi-K2.6" in output_text(cell_with(nb, "%kimi models"))
     table = markdown_outputs(cell_with(nb, "from IPython.display import Markdown"))
     assert "|---|" in table and "**self-hosted**" in table and "**Moonshot API**" in table
+    assert table.count("n/a") == 1  # only Moonshot's API is billed at Moonshot's prices
     assert table.count("**Yes.**") == 2
 
 

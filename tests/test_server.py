@@ -7,6 +7,8 @@ import json
 import os
 import re
 import signal
+import socket
+import string
 import subprocess
 import sys
 import time
@@ -20,7 +22,8 @@ from openai import OpenAI
 
 from kimi_jupyter.testing import Fault, KimiServer, Scenario, ToolCallSpec, Turn, long_reasoning_scenario
 from kimi_jupyter.testing.pytest_plugin import API_KEY  # the fixtures come from the pytest11 entry point
-from kimi_jupyter.testing.wire import compact
+from kimi_jupyter.testing.rules import MESSAGES
+from kimi_jupyter.testing.wire import RETIRED_MODELS, compact
 
 PY_TOOL = {
     "type": "function",
@@ -31,7 +34,8 @@ PY_TOOL = {
     },
 }
 WEB_SEARCH = {"type": "builtin_function", "function": {"name": "$web_search"}}
-MODEL = "kimi-k2-thinking"
+MODEL = "kimi-k2.6"
+NO_THINKING = {"thinking": {"type": "disabled"}}
 
 
 def sdk(srv: KimiServer, base_url: str | None = None) -> OpenAI:
@@ -55,6 +59,22 @@ def call(url: str, body: Any = None, key: str | None = API_KEY, method: str | No
             return resp.status, resp.headers, resp.read()
     except urllib.error.HTTPError as err:
         return err.code, err.headers, err.read()
+
+
+def sse_spec(raw: bytes) -> list[str]:
+    """The data of each event, decoded as the SSE spec says (for the noisy streams)."""
+    out: list[str] = []
+    data: list[str] = []
+    for line in raw.decode().split("\n"):
+        if not line:
+            if data:  # an event with no data is not dispatched
+                out.append("\n".join(data))
+            data = []
+            continue
+        field, _, value = line.partition(":")
+        if field == "data":
+            data.append(value[1:] if value.startswith(" ") else value)
+    return out
 
 
 def sse(raw: bytes) -> tuple[list[dict[str, Any]], bool]:
@@ -97,7 +117,8 @@ def test_moonshot_stream_shape(kimi_server: KimiServer) -> None:
     reasoning = "".join(d.get("reasoning_content", "") for d in ds)
     assert usage["completion_tokens"] == len(reasoning + content) // 4
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
-    assert usage["cached_tokens"] == 0
+    assert "cached_tokens" not in usage  # left out when nothing was cached
+    assert usage["completion_tokens_details"] == {"reasoning_tokens": len(reasoning) // 4}
     assert all(c["choices"][0]["finish_reason"] is None for c in chunks[:-1])
 
 
@@ -109,7 +130,7 @@ def test_sdk_sees_usage_in_choice_and_chunk_usage_none(kimi_server: KimiServer) 
     content = "".join(c.choices[0].delta.content or "" for c in chunks)
     assert "hello loopback" in reasoning and content.startswith("You said:\n\n> hello loopback")
     usage = chunks[-1].choices[0].model_extra["usage"]
-    assert set(usage) == {"prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens"}
+    assert set(usage) == {"prompt_tokens", "completion_tokens", "total_tokens", "completion_tokens_details"}
 
 
 def test_tool_call_deltas(kimi_server: KimiServer) -> None:
@@ -136,7 +157,7 @@ def test_tool_loop_advances_and_templates(kimi_server: KimiServer) -> None:
     msg = first.choices[0].message
     assert first.choices[0].finish_reason == "tool_calls" and msg.tool_calls[0].id == "python:0"
     assert msg.model_extra["reasoning_content"].startswith("The user wants to see gradient descent")
-    assert first.usage.model_extra["cached_tokens"] == 0
+    assert "cached_tokens" not in first.usage.model_extra
     messages += [
         {"role": "assistant", "reasoning_content": msg.model_extra["reasoning_content"],
          "tool_calls": [tc.model_dump(exclude_none=True) for tc in msg.tool_calls]},
@@ -171,12 +192,15 @@ def test_loop300_ends_with_step_count(kimi_server: KimiServer) -> None:
 
 # ------------------------------------------------------------------ vLLM flavour
 def test_vllm_flavour(kimi_server: KimiServer) -> None:
-    body = {"messages": user("think about gradient descent"), "tools": [PY_TOOL],
+    body = {"model": "moonshotai/Kimi-K2.6", "messages": user("think about gradient descent"), "tools": [PY_TOOL],
             "stream_options": {"include_usage": True}}
     chunks, done = stream_chat(kimi_server, body, base_url=kimi_server.vllm_base_url)
     assert done
     ds = deltas(chunks)
-    assert any("reasoning" in d for d in ds) and not any("reasoning_content" in d for d in ds)
+    assert any("reasoning" in d for d in ds)
+    # Newer vLLM sends the old name too, as null: a client must not add None to the text.
+    text_deltas = [d for d in ds[1:] if "reasoning" in d or "content" in d]
+    assert text_deltas and all(d["reasoning_content"] is None for d in text_deltas)
     assert "usage" not in chunks[-2]["choices"][0] and chunks[-2]["choices"][0]["finish_reason"] == "tool_calls"
     final = chunks[-1]
     assert final["choices"] == [] and final["usage"]["prompt_tokens_details"] == {"cached_tokens": 0}
@@ -186,7 +210,8 @@ def test_vllm_flavour(kimi_server: KimiServer) -> None:
     history = user("hi") + [{"role": "assistant", "content": "", "tool_calls": [
         {"id": "x:0", "type": "function", "function": {"name": "python", "arguments": "{}"}}]},
         {"role": "tool", "tool_call_id": "x:0", "content": "ok"}]
-    chunks, done = stream_chat(kimi_server, {"messages": history}, base_url=kimi_server.vllm_base_url)
+    chunks, done = stream_chat(kimi_server, {"model": "moonshotai/Kimi-K2-Thinking", "messages": history},
+                               base_url=kimi_server.vllm_base_url)
     assert done and all("usage" not in c and "usage" not in c["choices"][0] for c in chunks)
 
 
@@ -203,10 +228,11 @@ def test_auth(kimi_server: KimiServer) -> None:
 
 
 def test_not_found(kimi_server: KimiServer) -> None:
-    status, _, raw = call(kimi_server.base_url + "/chat/completions", {"model": "moonshot-v1-8k", "messages": user("hi")})
-    assert status == 404
-    assert json.loads(raw)["error"] == {"type": "resource_not_found_error",
-                                        "message": "Not found the model moonshot-v1-8k or Permission denied"}
+    for model in (*RETIRED_MODELS, "kimi-k1"):
+        status, _, raw = call(kimi_server.base_url + "/chat/completions", {"model": model, "messages": user("hi")})
+        assert status == 404
+        assert json.loads(raw) == {"error": {"type": "resource_not_found_error",
+                                             "message": f"Not found the model {model} or Permission denied"}}
     with pytest.raises(openai.NotFoundError):
         sdk(kimi_server).chat.completions.create(model="kimi-k1", messages=user("hi"))
     status, _, raw = call(kimi_server.base_url + "/nope")
@@ -245,20 +271,22 @@ def test_validation_400(kimi_server: KimiServer, body: dict[str, Any], message: 
 def test_valid_history_passes(kimi_server: KimiServer) -> None:
     ok = user("a") + [{"role": "assistant", "reasoning_content": "", "tool_calls": [_tc()]},
                       {"role": "tool", "tool_call_id": "python:0", "content": "ok"}]
-    tools = [PY_TOOL, WEB_SEARCH]
-    assert call(kimi_server.base_url + "/chat/completions", {"model": MODEL, "messages": ok, "tools": tools})[0] == 200
-    # Non-thinking models don't need reasoning_content, and emit none.
+    url = kimi_server.base_url + "/chat/completions"
+    assert call(url, {"model": MODEL, "messages": ok, "tools": [PY_TOOL]})[0] == 200
+    assert call(url, {"model": MODEL, "messages": ok, "tools": [PY_TOOL, WEB_SEARCH], **NO_THINKING})[0] == 200
+    # Non-thinking models (and K2.6 with thinking off) don't need reasoning_content, and emit none.
     no_reasoning = [{k: v for k, v in m.items() if k != "reasoning_content"} for m in ok]
-    chunks, _ = stream_chat(kimi_server, {"model": "kimi-k2-0905-preview", "messages": no_reasoning})
-    assert not any("reasoning_content" in d for d in deltas(chunks))
+    for body in ({"model": "moonshot-v1-8k"}, {"model": MODEL, **NO_THINKING}):
+        chunks, _ = stream_chat(kimi_server, {**body, "messages": no_reasoning})
+        assert not any("reasoning_content" in d for d in deltas(chunks))
 
 
 def test_web_search_needs_declaration(kimi_server: KimiServer) -> None:
     url = kimi_server.base_url + "/chat/completions"
     status, _, raw = call(url, {"model": MODEL, "messages": user("search the web for kimi"), "tools": [PY_TOOL]})
-    assert status == 400 and "$web_search" in json.loads(raw)["error"]["message"]
+    assert status == 400 and json.loads(raw)["error"]["message"] == MESSAGES["web_search_undeclared"]
     reply = sdk(kimi_server).chat.completions.create(
-        model=MODEL, messages=user("search the web for kimi"), tools=[WEB_SEARCH])
+        model=MODEL, messages=user("search the web for kimi"), tools=[WEB_SEARCH], extra_body=NO_THINKING)
     tool_call = reply.choices[0].message.tool_calls[0]
     assert tool_call.function.name == "$web_search"
     assert json.loads(tool_call.function.arguments)["search_result"] == {"search_id": "loopback-1"}
@@ -276,7 +304,7 @@ def test_prefix_cache(kimi_server: KimiServer) -> None:
     system = {"role": "system", "content": "You are a careful assistant. " * 40}
     first = [system, *user("hello there")]
     r1 = client.chat.completions.create(model=MODEL, messages=first)
-    assert r1.usage.model_extra["cached_tokens"] == 0
+    assert "cached_tokens" not in r1.usage.model_extra
     extended = first + [{"role": "assistant", "content": r1.choices[0].message.content,
                          "reasoning_content": r1.choices[0].message.model_extra["reasoning_content"]},
                         *user("and again")]
@@ -285,10 +313,10 @@ def test_prefix_cache(kimi_server: KimiServer) -> None:
     assert r2.usage.model_extra["cached_tokens"] > 0.5 * r2.usage.prompt_tokens
     rewritten = [{"role": "system", "content": "Changed. " + system["content"]}, *extended[1:]]
     r3 = client.chat.completions.create(model=MODEL, messages=rewritten)
-    assert r3.usage.model_extra["cached_tokens"] < 10
+    assert r3.usage.model_extra.get("cached_tokens", 0) < 10
     # Cache entries are per model.
-    r4 = client.chat.completions.create(model="kimi-k2-turbo-preview", messages=extended)
-    assert r4.usage.model_extra["cached_tokens"] == 0
+    r4 = client.chat.completions.create(model="kimi-k3", messages=extended)
+    assert "cached_tokens" not in r4.usage.model_extra
 
 
 # ------------------------------------------------------------------ faults
@@ -443,9 +471,9 @@ def test_long_reasoning_helper(kimi_server: KimiServer) -> None:
 # ------------------------------------------------------------------ other endpoints
 def test_models_estimate_balance(kimi_server: KimiServer) -> None:
     models = sdk(kimi_server).models.list().data
-    assert {m.id for m in models} == {"kimi-k2-thinking", "kimi-k2-thinking-turbo", "kimi-k2-0905-preview",
-                                      "kimi-k2-turbo-preview", "kimi-k2.5"}
-    assert all(m.owned_by == "moonshot" and m.model_extra["context_length"] == 262144 for m in models)
+    assert [m.id for m in models] == ["kimi-k2.6", "kimi-k3", "kimi-k2.7-code", "kimi-k2.7-code-highspeed",
+                                      "moonshot-v1-8k", "moonshot-v1-32k", "moonshot-v1-128k"]
+    assert all(m.owned_by == "moonshot" for m in models)
     messages = user("count my tokens please, there are a few of them")
     status, _, raw = call(kimi_server.base_url + "/tokenizers/estimate-token-count", {"model": MODEL, "messages": messages})
     assert status == 200
@@ -453,7 +481,7 @@ def test_models_estimate_balance(kimi_server: KimiServer) -> None:
     status, _, raw = call(kimi_server.base_url + "/users/me/balance")
     assert json.loads(raw)["data"]["available_balance"] == 49.5
     status, _, raw = call(kimi_server.vllm_base_url + "/models")
-    assert status == 200 and "moonshotai/Kimi-K2-Thinking" in {m["id"] for m in json.loads(raw)["data"]}
+    assert status == 200 and {"moonshotai/Kimi-K2.6", "moonshotai/Kimi-K2-Thinking"} <= {m["id"] for m in json.loads(raw)["data"]}
 
 
 def test_session_fixture_and_context_manager(kimi_server_session: KimiServer) -> None:
@@ -479,3 +507,254 @@ def test_cli_prints_url_and_stops_on_ctrl_c() -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+# ------------------------------------------------------------------ today's lineup and its rules
+def chat(srv: KimiServer, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    status, _, raw = call(srv.base_url + "/chat/completions", {"model": MODEL, "messages": user("hi"), **body})
+    return status, json.loads(raw)
+
+
+def test_models_listing_fields(kimi_server: KimiServer) -> None:
+    status, _, raw = call(kimi_server.base_url + "/models")
+    entries = {m["id"]: m for m in json.loads(raw)["data"]}
+    assert status == 200 and not set(RETIRED_MODELS) & set(entries)
+    fields = {"id", "object", "created", "owned_by", "context_length", "supports_image_in", "supports_video_in",
+              "supports_reasoning", "supports_thinking_type", "think_efforts", "reasoning_efforts"}
+    assert all(set(m) == fields and m["object"] == "model" for m in entries.values())
+    k26, k3, code, v1 = (entries[i] for i in ("kimi-k2.6", "kimi-k3", "kimi-k2.7-code", "moonshot-v1-8k"))
+    assert (k26["context_length"], k26["supports_thinking_type"], k26["supports_video_in"]) == (262_144, "both", True)
+    assert k26["think_efforts"] == k26["reasoning_efforts"] == {
+        "support": False, "valid_efforts": [], "default_effort": None}  # K2.6: thinking on or off only
+    assert (k3["context_length"], k3["supports_thinking_type"]) == (1_048_576, "only")
+    assert k3["reasoning_efforts"] == {"support": True, "valid_efforts": ["low", "high", "max"], "default_effort": "max"}
+    no_efforts = {"support": False, "valid_efforts": [], "default_effort": None}
+    assert (code["supports_thinking_type"], code["supports_image_in"], code["think_efforts"]) == ("only", False, no_efforts)
+    assert (v1["context_length"], v1["supports_thinking_type"], v1["supports_reasoning"]) == (8_192, "no", False)
+    assert v1["reasoning_efforts"] == no_efforts
+    assert [entries[f"moonshot-v1-{n}"]["context_length"] for n in ("32k", "128k")] == [32_768, 131_072]
+    # vLLM lists only its own fields.
+    status, _, raw = call(kimi_server.vllm_base_url + "/models")
+    assert all(set(m) == {"id", "object", "created", "owned_by", "root", "parent", "max_model_len"}
+               for m in json.loads(raw)["data"])
+
+
+RULES = [  # (body, exact message)
+    ({"model": "kimi-k3", "temperature": 0.7}, "invalid temperature: only 1 is allowed for this model"),
+    ({"model": "kimi-k2.7-code", "temperature": 0.6}, "invalid temperature: only 1 is allowed for this model"),
+    ({"temperature": 0.6}, "invalid temperature: only 1 is allowed for this model when thinking is enabled"),
+    ({"temperature": 1.0, **NO_THINKING},
+     "invalid temperature: only 0.6 is allowed for this model when thinking is disabled"),
+    ({"model": "moonshot-v1-8k", "temperature": 2.5},
+     "Invalid request: temperature 2.5 is out of range, it must be in [0, 2]"),
+    ({"model": "kimi-k3", **NO_THINKING}, "invalid thinking: only type=enabled is allowed for this model"),
+    ({"model": "kimi-k2.7-code-highspeed", **NO_THINKING}, "invalid thinking: only type=enabled is allowed for this model"),
+    ({"model": "moonshot-v1-32k", "thinking": {"type": "enabled"}}, "thinking is not supported for this model"),
+    ({"thinking": "enabled"}, 'invalid thinking: must be an object like {"type": "enabled"} or {"type": "disabled"}'),
+    ({"thinking": {"type": "auto"}}, 'invalid thinking type "auto": must be "enabled" or "disabled"'),
+    ({"thinking": {}}, 'invalid thinking type null: must be "enabled" or "disabled"'),
+    ({"model": "kimi-k3", "thinking": {"type": "enabled", "effort": "extreme"}},
+     'invalid reasoning effort "extreme": valid efforts for this model are low, high, max'),
+    ({"thinking": {"type": "enabled", "effort": "max"}}, "reasoning effort is not supported for this model"),
+    ({"reasoning_effort": "max"}, "reasoning effort is not supported for this model"),
+    ({"model": "moonshot-v1-8k", "reasoning_effort": "low"}, "reasoning effort is not supported for this model"),
+    ({"model": "kimi-k2.7-code", "thinking": {"type": "enabled", "effort": "high"}},
+     "reasoning effort is not supported for this model"),
+    ({"model": "kimi-k3", "thinking": {"type": "disabled"}, "reasoning_effort": "low"},
+     "invalid thinking: only type=enabled is allowed for this model"),
+    ({"thinking": {"type": "enabled", "keep": "last"}}, 'invalid thinking.keep "last": only "all" is allowed'),
+    ({"tools": [PY_TOOL], "tool_choice": "required"},
+     "Invalid request: tool_choice \"required\" is not supported, use 'auto' or 'none'"),
+    ({"model": "kimi-k3", "tools": [PY_TOOL], "tool_choice": "any"},
+     "Invalid request: tool_choice \"any\" is not supported, use 'auto', 'none' or 'required'"),
+]
+
+
+@pytest.mark.parametrize(("body", "message"), RULES)
+def test_model_rules_400(kimi_server: KimiServer, body: dict[str, Any], message: str) -> None:
+    status, reply = chat(kimi_server, body)
+    assert (status, reply) == (400, {"error": {"type": "invalid_request_error", "message": message}})
+    assert in_table(message)
+
+
+def in_table(message: str) -> bool:
+    """The message comes from rules.MESSAGES (the table docs and clients cite)."""
+    def pattern(template: str) -> str:
+        parts = string.Formatter().parse(template)
+        return "".join(re.escape(lit) + (".+" if field is not None else "") for lit, field, _, _ in parts)
+    return any(re.fullmatch(pattern(t), message) for t in MESSAGES.values())
+
+
+ACCEPTED = [
+    {"model": "kimi-k3", "temperature": 1},
+    {"model": "kimi-k3", "temperature": 1.0, "thinking": {"type": "enabled", "effort": "max", "keep": "all"}},
+    {"model": "kimi-k3", "tools": [PY_TOOL], "tool_choice": "required"},
+    {"model": "kimi-k3", "tools": [WEB_SEARCH]},  # the thinking-off rule is for switchable models only
+    {"temperature": 1.0},
+    {"temperature": 0.6, **NO_THINKING},
+    {"model": "kimi-k3", "reasoning_effort": "low"},
+    {"tools": [WEB_SEARCH]},  # Moonshot's docs: K2.6 searches with thinking on too
+    {"tools": [PY_TOOL, WEB_SEARCH], "tool_choice": "none", **NO_THINKING},
+    {"model": "kimi-k2.7-code", "temperature": 1, "tools": [PY_TOOL], "tool_choice": "auto"},
+    {"model": "moonshot-v1-8k", "temperature": 0.3, "tools": [WEB_SEARCH]},
+]
+
+
+@pytest.mark.parametrize("body", ACCEPTED)
+def test_model_rules_accept(kimi_server: KimiServer, body: dict[str, Any]) -> None:
+    status, reply = chat(kimi_server, body)
+    assert status == 200, reply
+
+
+def test_k26_thinking_disabled_has_no_reasoning(kimi_server: KimiServer) -> None:
+    chunks, done = stream_chat(kimi_server, {"messages": user("quantum entanglement"), **NO_THINKING})
+    assert done and not any("reasoning_content" in d for d in deltas(chunks))
+    assert "".join(d.get("content", "") for d in deltas(chunks)).startswith("## Quantum entanglement")
+    assert "completion_tokens_details" not in chunks[-1]["choices"][0]["usage"]
+    status, reply = chat(kimi_server, NO_THINKING)
+    assert status == 200 and set(reply["choices"][0]["message"]) == {"role", "content"}
+
+
+def _long_conversation(chars: int) -> list[dict[str, Any]]:
+    piece = "The quick brown fox jumps over the lazy dog; " * 450  # 20k characters
+    messages: list[dict[str, Any]] = []
+    while len(compact(messages)) < chars:
+        messages += [{"role": "user", "content": piece}, {"role": "assistant", "content": piece}]
+    return messages + user("summarise")
+
+
+def test_k3_takes_a_400k_token_conversation_and_k26_refuses_it(kimi_server: KimiServer) -> None:
+    messages = _long_conversation(1_600_000)
+    assert 400_000 <= len(compact(messages)) // 4 < 262_144 * 2
+    t0 = time.monotonic()
+    status, reply = chat(kimi_server, {"model": "kimi-k3", "messages": messages})
+    assert status == 200 and reply["usage"]["prompt_tokens"] >= 400_000
+    status, reply = chat(kimi_server, {"model": "kimi-k3", "messages": messages + [
+        {"role": "assistant", "content": "ok"}, *user("again")]})
+    assert status == 200 and reply["usage"]["cached_tokens"] > 399_000  # prefix cache over megabytes
+    status, reply = chat(kimi_server, {"model": MODEL, "messages": messages})
+    assert status == 400 and reply["error"]["message"] == "Invalid request: Your request exceeded model token limit: 262144"
+    assert time.monotonic() - t0 < 3  # validation, estimate and prefix cache stay linear
+
+
+def test_cached_tokens_and_trailing_include_usage_chunk(kimi_server: KimiServer) -> None:
+    body = {"messages": [{"role": "system", "content": "Be brief. " * 100}, *user("hello")],
+            "stream_options": {"include_usage": True}}
+    chunks, done = stream_chat(kimi_server, body)
+    finish, trailing = chunks[-2], chunks[-1]
+    assert done and "cached_tokens" not in finish["choices"][0]["usage"]
+    chunks, done = stream_chat(kimi_server, body)  # the same prefix again: a cache hit
+    finish, trailing = chunks[-2], chunks[-1]
+    inner = finish["choices"][0]["usage"]
+    assert inner["cached_tokens"] == inner["prompt_tokens"]
+    assert inner["completion_tokens_details"]["reasoning_tokens"] > 0
+    # The trailing chunk repeats usage at the top level with fewer fields: merge, don't overwrite.
+    assert trailing["choices"] == [] and trailing["id"] == finish["id"]
+    assert trailing["usage"] == {k: inner[k] for k in ("prompt_tokens", "completion_tokens", "total_tokens")}
+    # Without include_usage there is no trailing chunk.
+    chunks, _ = stream_chat(kimi_server, {"messages": body["messages"]})
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+
+
+def test_keep_all_counts_earlier_reasoning(kimi_server: KimiServer) -> None:
+    earlier = {"role": "assistant", "content": "4", "reasoning_content": "Two plus two is four. " * 200}
+    messages = user("What is 2 + 2?") + [earlier] + user("And 3 + 3?")
+    without_rc = [{k: v for k, v in m.items() if k != "reasoning_content"} for m in messages]
+    _, dropped = chat(kimi_server, {"messages": messages})
+    _, kept = chat(kimi_server, {"messages": messages, "thinking": {"type": "enabled", "keep": "all"}})
+    assert dropped["usage"]["prompt_tokens"] == len(compact(without_rc)) // 4
+    assert kept["usage"]["prompt_tokens"] == len(compact(messages)) // 4
+    # Reasoning of the current turn's tool loop is always part of the prompt.
+    loop = user("a") + [{"role": "assistant", "reasoning_content": "r" * 400, "tool_calls": [_tc()]},
+                        {"role": "tool", "tool_call_id": "python:0", "content": "ok"}]
+    _, reply = chat(kimi_server, {"messages": loop, "tools": [PY_TOOL]})
+    assert reply["usage"]["prompt_tokens"] == (len(compact(loop)) + len(compact([PY_TOOL]))) // 4
+
+
+def test_msh_request_id_on_every_response(kimi_server: KimiServer) -> None:
+    base = kimi_server.base_url
+    responses = [
+        call(base + "/chat/completions", {"model": MODEL, "messages": user("hi"), "stream": True}),  # stream
+        call(base + "/chat/completions", {"model": MODEL, "messages": user("hi")}),  # JSON
+        call(base + "/chat/completions", {"model": "kimi-k3", "messages": user("hi"), "temperature": 0}),  # 400
+        call(base + "/chat/completions", {"model": MODEL, "messages": user("[[scenario:rate_limit]]")}),  # 429
+        call(base + "/models", key=None),  # 401
+        call(base + "/chat/completions", {"model": "kimi-k2.5", "messages": user("hi")}),  # 404
+        call(base + "/models"),
+        call(base + "/tokenizers/estimate-token-count", {"model": MODEL, "messages": user("hi")}),
+        call(base + "/users/me/balance"),
+    ]
+    ids = [headers["Msh-Request-Id"] for _, headers, _ in responses]
+    assert [status for status, _, _ in responses] == [200, 200, 400, 429, 401, 404, 200, 200, 200]
+    assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids) and len(set(ids)) == len(ids)
+    assert list(kimi_server.request_ids) == ids
+    with pytest.raises(openai.BadRequestError) as err:  # the SDK exposes it to the client
+        sdk(kimi_server).chat.completions.create(model="kimi-k3", messages=user("hi"), temperature=0.7)
+    assert err.value.response.headers["msh-request-id"] == kimi_server.request_ids[-1]
+    assert "Msh-Request-Id" not in call(kimi_server.vllm_base_url + "/models")[1]  # vLLM sends none
+
+
+def test_k3_tool_ids_use_underscore(kimi_server: KimiServer) -> None:
+    chunks, _ = stream_chat(kimi_server, {"model": "kimi-k3", "messages": user("run two in parallel"), "tools": [PY_TOOL]})
+    starts = [d["tool_calls"][0] for d in deltas(chunks) if "tool_calls" in d and "id" in d["tool_calls"][0]]
+    assert [s["id"] for s in starts] == ["python_0", "python_1"]
+
+
+def test_stream_error_fault(kimi_server: KimiServer) -> None:
+    status, _, raw = call(kimi_server.base_url + "/chat/completions",
+                          {"model": MODEL, "stream": True, "messages": user("[[scenario:stream_error]]")})
+    chunks, done = sse(raw)
+    assert status == 200 and not done
+    assert chunks[-1] == {"error": {"type": "engine_overloaded_error",
+                                    "message": "The engine is currently overloaded, please try again later"}}
+    assert 300 <= sum(len(d.get("reasoning_content", "")) for d in deltas(chunks[:-1])) < 310
+    kimi_server.add_scenario(Scenario("quota_mid", [Turn(reasoning="r" * 100, content="c" * 50, fault=Fault(
+        "stream_error", type="exceeded_current_quota_error", message="quota exceeded", after_chars=120, times=2))]))
+    got: list[str] = []
+    with pytest.raises(openai.APIError) as err:
+        for chunk in sdk(kimi_server).chat.completions.create(
+                model=MODEL, messages=user("[[scenario:quota_mid]]"), stream=True):
+            got.append(chunk.choices[0].delta.content or "")
+    assert err.value.body == {"type": "exceeded_current_quota_error", "message": "quota exceeded"}
+    assert "".join(got) == "c" * 20
+    with pytest.raises(openai.RateLimitError):  # non-streamed: the same error as an HTTP status
+        sdk(kimi_server).chat.completions.create(model=MODEL, messages=user("[[scenario:quota_mid]]"))
+    assert sdk(kimi_server).chat.completions.create(
+        model=MODEL, messages=user("[[scenario:quota_mid]]")).choices[0].message.content == "c" * 50
+
+
+def test_sse_noise_is_valid_sse(kimi_server: KimiServer) -> None:
+    status, _, raw = call(kimi_server.base_url + "/chat/completions",
+                          {"model": MODEL, "stream": True, "messages": user("[[scenario:sse_noise]]")})
+    text = raw.decode()
+    assert status == 200 and ": keep-alive\n" in text and "event: message\nid: " in text and "\ndata:\n" in text
+    assert re.search(r'data: \{"id":"chatcmpl-[0-9a-f]{24}"\ndata: ,"object"', text)  # a payload over two lines
+    events = sse_spec(raw)
+    assert events[-1] == "[DONE]"
+    noisy = [json.loads(e) for e in events[:-1]]
+    plain, _ = stream_chat(kimi_server, {"messages": user("tell me about quantum entanglement")})
+
+    def texts(chunks: list[dict[str, Any]]) -> tuple[str, str]:
+        ds = deltas(chunks)
+        return "".join(d.get("reasoning_content", "") for d in ds), "".join(d.get("content", "") for d in ds)
+
+    assert texts(noisy) == texts(plain) and texts(plain)[1].startswith("## Quantum")
+    # The openai SDK's own SSE reader gets the same text.
+    chunks = list(sdk(kimi_server).chat.completions.create(
+        model=MODEL, messages=user("[[scenario:sse_noise]]"), stream=True))
+    content = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    reasoning = "".join((c.choices[0].delta.model_extra or {}).get("reasoning_content", "") for c in chunks if c.choices)
+    assert (reasoning, content) == texts(plain)
+    assert chunks[-1].choices[0].finish_reason == "stop"
+
+
+def test_cli_port_in_use_is_one_line() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = subprocess.run([sys.executable, "-m", "kimi_jupyter.testing.server", "--port", str(port)],
+                              capture_output=True, text=True, timeout=20)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr == (f"kimi-loopback: port {port} is in use; pick another with --port N "
+                           "or --port 0 for a free one\n")

@@ -4,7 +4,7 @@ from kimi_jupyter.stream import StreamFolder, Turn, Usage, fold
 
 
 def chunk(delta=None, finish=None, usage=None, top_usage=None, choices=True):
-    c = {"id": "chatcmpl-abc", "model": "kimi-k2-thinking"}
+    c = {"id": "chatcmpl-abc", "model": "kimi-k2.6"}
     if choices:
         choice = {"index": 0, "delta": delta or {}, "finish_reason": finish}
         if usage:
@@ -105,3 +105,77 @@ def test_folding_is_linear_in_text_length():
     for _ in range(200_000):
         folder.feed(c)
     assert len(folder.turn().reasoning) == 200_000
+
+
+# ---------------------------------------------------------------- usage merging and real recordings
+import json  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from kimi_jupyter.client import iter_chunks  # noqa: E402
+from kimi_jupyter.stream import Usage, fold  # noqa: E402
+
+FIXTURES = Path(__file__).parent / "fixtures" / "streams"
+
+
+def _fixture(name: str) -> dict:
+    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+
+
+def test_trailing_top_level_usage_with_fewer_fields_keeps_cached_and_reasoning_tokens():
+    base = {"id": "chatcmpl-x", "model": "kimi-k2.6"}
+    chunks = [
+        {**base, "choices": [{"index": 0, "delta": {"reasoning_content": "hm"}}]},
+        {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop", "usage": {
+            "prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120, "cached_tokens": 80,
+            "completion_tokens_details": {"reasoning_tokens": 15}}}]},
+        {**base, "choices": [], "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}},
+    ]
+    assert fold(chunks).usage == Usage(100, 20, 120, 80, 15)
+
+
+def test_real_kimi_k3_stream_folds_reasoning_content_and_merged_usage():
+    rec = _fixture("kimi_k3_reasoning_usage_excerpt.json")
+    turn = fold(rec["chunks"])
+    assert turn.model == "kimi-k3" and turn.finish_reason == "stop"
+    assert turn.reasoning and turn.content and not turn.tool_calls
+    assert turn.usage == Usage(92, 1331, 1423, 92, 983)
+
+
+def test_real_kosong_finish_chunk_usage_in_the_choice():
+    turn = fold(_fixture("kosong_k2_turbo_finish_usage.json")["chunks"])
+    assert turn.usage == Usage(8, 11, 19, 8, 0) and turn.finish_reason == "stop"
+
+
+def test_real_moonshot_tool_call_deltas_fold_into_one_call_per_index():
+    turn = fold(_fixture("moonpalace_v1_tool_calls_n2.json")["chunks"])  # two choices: index 0 is ours
+    assert [(c.id, c.name) for c in turn.tool_calls] == [("search:0", "search")]
+    assert turn.tool_calls[0].arguments.startswith('{\n    "query": "Context Cachin')
+    assert turn.finish_reason == "tool_calls"
+
+
+class _FakeResponse:
+    """An httpx-like response: iter_text over raw SSE, as the network would cut it."""
+
+    headers = {"content-type": "text/event-stream"}
+
+    def __init__(self, raw: str, size: int = 7) -> None:
+        self.raw, self.size = raw, size
+
+    def iter_text(self):
+        for i in range(0, len(self.raw), self.size):
+            yield self.raw[i : i + self.size]
+
+
+def test_sse_decoder_ignores_comments_ids_blank_data_and_joins_multiline_data():
+    raw = (
+        ": keep-alive\n\n"
+        "event: message\nid: 1\ndata: {\"choices\": [{\"index\": 0,\n"
+        "data: \"delta\": {\"content\": \"Hel\"}}]}\n\n"
+        "data:\n\n"
+        "retry: 100\r\ndata: {\"choices\": [{\"index\": 0, \"delta\": {\"content\": \"lo\"},"
+        " \"finish_reason\": \"stop\"}]}\r\n\r\n"
+        "data: [DONE]\n\n"
+        "data: {\"never\": 1}\n\n"
+    )
+    chunks = list(iter_chunks(_FakeResponse(raw)))
+    assert fold(chunks).content == "Hello" and len(chunks) == 2

@@ -13,7 +13,7 @@ import os
 import pytest
 
 from kimi_jupyter.testing import long_reasoning_scenario
-from kimi_jupyter.testing.pytest_plugin import API_KEY
+from kimi_jupyter.testing.pytest_plugin import API_KEY, loopback_env
 
 
 def iopub_bytes_for(cell: str, env: dict[str, str], setup: list[str], timeout: float = 120) -> tuple[int, int, str]:
@@ -50,7 +50,7 @@ def iopub_bytes_for(cell: str, env: dict[str, str], setup: list[str], timeout: f
 def test_widget_stream_traffic_is_linear(kimi_server):
     chars = 40_000
     kimi_server.add_scenario(long_reasoning_scenario("long40k", chars=chars, cps=4_000, match=r"think for 40k"))
-    env = dict(os.environ, MOONSHOT_API_KEY=API_KEY, MOONSHOT_BASE_URL=kimi_server.base_url)
+    env = dict(os.environ, **loopback_env(kimi_server))
     size, count, text = iopub_bytes_for(
         "%%kimi\nPlease think for 40k characters.",
         env,

@@ -3,8 +3,9 @@
 Streams use HTTP/1.1 chunked encoding on purpose: closing the socket before the
 final zero-length chunk is exactly what a client sees when a real connection
 drops mid-stream, so the ``drop`` fault raises on the client like the real thing.
-State (scenarios, fault counters, prefix cache) lives on `KimiServer`; a handler
-reaches it as ``self.server.kimi``.
+State (scenarios, fault counters, prefix cache, request ids) lives on `KimiServer`;
+a handler reaches it as ``self.server.kimi``. Which requests are refused, and with
+what message, is `.rules`; the bytes are `.wire`.
 """
 
 from __future__ import annotations
@@ -14,14 +15,16 @@ import socket
 import socketserver
 import sys
 import time
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import urlsplit
 
-from .scenarios import Conversation, Fault, render, select, template_vars
+from . import rules
+from .scenarios import STREAM_ERROR_STATUS, Conversation, Fault, render, select, template_vars
 from .wire import (
-    DONE, Encoder, Flavor, ModelInfo, RequestError, Usage, WireCall, compact, declares_web_search,
-    error_body, estimate_tokens, model_not_found, thinking_enabled, validate_chat,
+    DONE, Encoder, Flavor, RequestError, ServedModel, UsageCounts, WireCall, compact, error_body, estimate_tokens,
+    model_entry, model_not_found,
 )
 
 if TYPE_CHECKING:
@@ -97,6 +100,7 @@ class _Handler(BaseHTTPRequestHandler):
     sys_version = ""
     disable_nagle_algorithm = True  # small paced events must not wait for delayed ACKs
     server: LoopbackHTTPServer
+    _request_id: str | None = None
 
     def setup(self) -> None:
         super().setup()
@@ -122,17 +126,25 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._dispatch()
 
+    def send_response(self, code: int, message: str | None = None) -> None:
+        # Every Moonshot response names itself (support asks for the id); vLLM sends none.
+        super().send_response(code, message)
+        if self._request_id is not None:
+            self.send_header("Msh-Request-Id", self._request_id)
+            self.server.kimi._note_request_id(self._request_id)
+
     # ------------------------------------------------------------ plumbing
     def _dispatch(self) -> None:
         raw = self._read_body()
         path = urlsplit(self.path).path.rstrip("/")
         flavor: Flavor = "vllm" if path.startswith("/vllm/") else "moonshot"
+        self._request_id = uuid.uuid4().hex if flavor == "moonshot" else None  # fresh per request
         prefix = "/vllm/v1/" if flavor == "vllm" else "/v1/"
         route = _ROUTES.get((self.command, path[len(prefix) - 1 :])) if path.startswith(prefix) else None
         try:
             if route is None:
                 raise RequestError(404, "resource_not_found_error", f"Not found: {self.command} {path}")
-            key = self._check_auth()
+            key = self._check_auth(flavor)
             route(self, flavor, key, raw)
         except RequestError as err:
             self._send_json(err.status, error_body(err.status, err.type, err.message, flavor))
@@ -152,10 +164,13 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
-    def _check_auth(self) -> str:
+    def _check_auth(self, flavor: Flavor) -> str:
         header = self.headers.get("Authorization", "")
         key = header[7:].strip() if header[:7].lower() == "bearer " else ""
-        expected = self.server.kimi.api_key
+        self.server.kimi.record_key(key)
+        if flavor == "vllm" and self.server.kimi.vllm_api_key is None:
+            return key or "anonymous"  # like `vllm serve` without --api-key: no auth at all
+        expected = self.server.kimi.api_key if flavor == "moonshot" else self.server.kimi.vllm_api_key
         if not key or (expected is not None and key != expected):
             raise RequestError(401, "invalid_authentication_error", "Invalid Authentication")
         return key
@@ -187,7 +202,7 @@ class _Handler(BaseHTTPRequestHandler):
             raise RequestError(400, "invalid_request_error", "Invalid request: body must be a JSON object")
         return body
 
-    def _model(self, flavor: Flavor, body: dict[str, Any]) -> ModelInfo:
+    def _model(self, flavor: Flavor, body: dict[str, Any]) -> ServedModel:
         model = body.get("model")
         info = self.server.kimi.models[flavor].get(model) if isinstance(model, str) else None
         if info is None:
@@ -196,14 +211,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ------------------------------------------------------------ endpoints
     def _models(self, flavor: Flavor, key: str, raw: bytes) -> None:
-        data = []
-        for m in self.server.kimi.models[flavor].values():
-            entry: dict[str, Any] = {"id": m.id, "object": "model", "created": m.created}
-            if flavor == "vllm":
-                entry.update(owned_by="vllm", root=m.id, parent=None, max_model_len=m.context_length)
-            else:
-                entry.update(owned_by="moonshot", context_length=m.context_length)
-            data.append(entry)
+        data = [model_entry(m, flavor) for m in self.server.kimi.models[flavor].values()]
         self._send_json(200, {"object": "list", "data": data})
 
     def _estimate(self, flavor: Flavor, key: str, raw: bytes) -> None:
@@ -222,30 +230,42 @@ class _Handler(BaseHTTPRequestHandler):
         kimi = self.server.kimi
         body = self._json_body(raw)
         kimi._record(body)
-        info = self._model(flavor, body)
-        thinking = thinking_enabled(info, body)
-        validate_chat(body, info.context_length, thinking, flavor)
-        messages: list[dict[str, Any]] = body["messages"]
+        model = self._model(flavor, body)
+        messages = rules.check_messages_shape(body)
+        thinking = rules.check_thinking(model, body, flavor)
+        # One dump of the (possibly multi-MB) messages serves the estimate, the context
+        # check and the prefix cache.
+        messages_json = compact(messages)
+        tools_json = compact(body["tools"]) if body.get("tools") else ""
+        dropped = rules.dropped_reasoning_chars(messages, thinking.keep_all)
+        prompt_tokens = max(1, (len(messages_json) + len(tools_json) - dropped) // 4)
+        if flavor == "moonshot":
+            rules.validate_chat(model, body, thinking, prompt_tokens)
         conv = Conversation.from_messages(messages)
         scenario = select(kimi.ordered_scenarios(), kimi.scenarios, conv.last_user)
         flat, turn = scenario.turn_at(conv.step)
-        values = template_vars(conv, info.id)
+        values = template_vars(conv, model.id)
         id_prefix = "functions." if flavor == "vllm" else ""  # vLLM's kimi_k2 tool parser style
         calls = [
-            WireCall(f"{id_prefix}{spec.name}:{conv.prior_tool_calls + i}", spec.name, render(spec.arguments, values))
+            WireCall(f"{id_prefix}{spec.name}{model.tool_id_sep}{conv.prior_tool_calls + i}", spec.name,
+                     render(spec.arguments, values))
             for i, spec in enumerate(turn.tool_calls)
         ]
-        if any(c.name == "$web_search" for c in calls) and not declares_web_search(body):
-            raise RequestError(400, "invalid_request_error", "Invalid request: $web_search is called but not declared in tools")
+        if any(c.name == "$web_search" for c in calls) and not rules.declares_web_search(body):
+            raise rules.bad("web_search_undeclared")
         content = render(turn.content, values)
         if calls and (not body.get("tools") or body.get("tool_choice") == "none"):
             # A real model can't call tools it wasn't offered (e.g. `%%kimi --no-tools`).
             calls, content = [], content or _NO_TOOLS_ANSWER
-        reasoning = render(turn.reasoning, values) if thinking else ""
+        reasoning = render(turn.reasoning, values) if thinking.enabled else ""
         finish = turn.finish_reason or ("tool_calls" if calls else "stop")
         fault = turn.fault if turn.fault and kimi._take_fault((scenario.name, flat), turn.fault) else None
         headers = {"X-Loopback-Scenario": f"{scenario.name}:{flat}"}  # which script answered, for debugging
 
+        if fault is not None and fault.kind == "stream_error" and not body.get("stream"):
+            status = fault.status or STREAM_ERROR_STATUS.get(fault.type, 500)
+            self._send_json(status, error_body(status, fault.type, fault.message, flavor), headers)
+            return
         if fault is not None and fault.kind == "http_error":
             if fault.retry_after is not None:
                 headers["Retry-After"] = f"{fault.retry_after:g}"
@@ -255,21 +275,20 @@ class _Handler(BaseHTTPRequestHandler):
             self._abort()
             return
 
-        messages_json = compact(messages)
-        prompt = messages_json + (compact(body["tools"]) if body.get("tools") else "")
-        usage = Usage(
-            prompt_tokens=estimate_tokens(prompt),
+        usage = UsageCounts(
+            prompt_tokens=prompt_tokens,
             completion_tokens=estimate_tokens(reasoning + content + "".join(c.arguments for c in calls)),
-            cached_tokens=kimi._cached_tokens(key, flavor, info.id, messages_json),
+            cached_tokens=min(prompt_tokens, kimi._cached_tokens(key, flavor, model.id, messages_json)),
+            reasoning_tokens=len(reasoning) // 4 if thinking.enabled else None,
         )
-        enc = Encoder(flavor, info.id)
+        enc = Encoder(flavor, model.id, noise=scenario.sse_noise)
         if body.get("stream"):
             cps = next((c for c in (turn.cps, scenario.cps, kimi.default_cps) if c is not None), None)
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
             self._stream(enc, reasoning, content, calls, finish, usage, fault, cps, scenario.chunk_chars,
                          include_usage, headers)
             return
-        completion = enc.completion(reasoning, content, calls, finish, usage, thinking)
+        completion = enc.completion(reasoning, content, calls, finish, usage, thinking.enabled)
         if fault is not None and fault.kind == "stall":
             time.sleep(fault.seconds)
         elif fault is not None and fault.kind == "no_finish":
@@ -286,7 +305,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(200, completion, headers)
 
     def _stream(
-        self, enc: Encoder, reasoning: str, content: str, calls: list[WireCall], finish: str, usage: Usage,
+        self, enc: Encoder, reasoning: str, content: str, calls: list[WireCall], finish: str, usage: UsageCounts,
         fault: Fault | None, cps: float | None, chunk_chars: int, include_usage: bool, headers: dict[str, str],
     ) -> None:
         self.send_response(200)
@@ -303,19 +322,19 @@ class _Handler(BaseHTTPRequestHandler):
             fault.after_chars if fault else 0)
         for kind, data, chars in enc.stream(reasoning, content, calls, chunk_chars):
             if fault is not None and kind == "text" and out.chars >= at:
-                if not self._fire(out, fault):
+                if not self._fire(out, enc, fault):
                     return
                 fault = None
             out.write(data, chars)
-        if fault is not None and not self._fire(out, fault):
+        if fault is not None and not self._fire(out, enc, fault):
             return
         out.write(enc.finish(finish, usage))
-        if enc.flavor == "vllm" and include_usage:
+        if include_usage:  # both flavours: a trailing `choices: []` chunk with top-level usage
             out.write(enc.usage_chunk(usage))
         out.write(DONE)
         out.end()
 
-    def _fire(self, out: _ChunkedWriter, fault: Fault) -> bool:
+    def _fire(self, out: _ChunkedWriter, enc: Encoder, fault: Fault) -> bool:
         """Apply a stream fault; False when it ended the response."""
         if fault.kind == "stall":
             out.stall(fault.seconds)
@@ -323,9 +342,14 @@ class _Handler(BaseHTTPRequestHandler):
         if fault.kind == "no_finish":
             out.end()  # a clean end of the HTTP body, with no finish chunk and no [DONE]
             return False
+        if fault.kind == "stream_error":
+            out.write(enc.error_event(fault.type, fault.message))
+            out.end()  # the error is the last event: no finish chunk, no [DONE]
+            return False
         out.flush()
         self._abort()  # "drop"
         return False
+
 
 _ROUTES = {
     ("POST", "/chat/completions"): _Handler._chat,

@@ -17,6 +17,11 @@ if TYPE_CHECKING:
 API_KEY = "sk-test-loopback"
 
 
+def loopback_env(server: "KimiServer", key: str = API_KEY) -> dict[str, str]:
+    """Environment variables that point a kernel at `server`, key and URL paired (SPEC §1)."""
+    return {"KIMI_API_KEY": key, "KIMI_BASE_URL": server.base_url}
+
+
 def _serve() -> "KimiServer":
     from .server import KimiServer
 
@@ -45,7 +50,13 @@ def kimi_server_session() -> Iterator["KimiServer"]:
 
 @pytest.fixture
 def kimi_env(kimi_server: "KimiServer", monkeypatch: pytest.MonkeyPatch) -> "KimiServer":
-    """`kimi_server`, with MOONSHOT_API_KEY / MOONSHOT_BASE_URL pointing at it."""
-    monkeypatch.setenv("MOONSHOT_API_KEY", API_KEY)
-    monkeypatch.setenv("MOONSHOT_BASE_URL", kimi_server.base_url)
+    """`kimi_server`, with KIMI_API_KEY / KIMI_BASE_URL pointing at it.
+
+    The pair matters: a key from MOONSHOT_API_KEY is only ever sent to Moonshot's own
+    API, while KIMI_API_KEY set together with KIMI_BASE_URL goes to that server.
+    """
+    monkeypatch.delenv("MOONSHOT_API_KEY", raising=False)
+    monkeypatch.delenv("MOONSHOT_BASE_URL", raising=False)
+    monkeypatch.setenv("KIMI_API_KEY", API_KEY)
+    monkeypatch.setenv("KIMI_BASE_URL", kimi_server.base_url)
     return kimi_server

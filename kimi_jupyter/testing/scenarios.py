@@ -19,7 +19,10 @@ from typing import Any, Iterable
 
 from . import texts
 
-FAULT_KINDS = ("http_error", "drop", "no_finish", "stall", "refuse")
+FAULT_KINDS = ("http_error", "drop", "no_finish", "stall", "refuse", "stream_error")
+# The HTTP status a `stream_error` answers a non-streamed request with, by error type.
+STREAM_ERROR_STATUS = {"exceeded_current_quota_error": 429, "rate_limit_reached_error": 429,
+                       "engine_overloaded_error": 429, "server_error": 500}
 _TAG = re.compile(r"\[\[scenario:([\w.\-]+)\]\]")
 
 
@@ -39,7 +42,10 @@ class Fault:
     closed after `after_chars` characters of text), ``no_finish`` (clean end with no
     finish chunk and no [DONE]; after `after_chars` chars, or after all text when 0),
     ``stall`` (pause `seconds` after `after_chars` chars, then go on), ``refuse``
-    (connection closed before any response byte).
+    (connection closed before any response byte), ``stream_error`` (inside the 200
+    stream, after `after_chars` chars: ``data: {"error": {"type": type, "message":
+    message}}``, then the body ends with no finish chunk and no [DONE]; a non-streamed
+    request gets it as an HTTP error, `status` or the type's usual one).
     """
 
     kind: str
@@ -76,6 +82,9 @@ class Scenario:
     match: str | None = None  # regex, searched case-insensitively in the last user message
     cps: float | None = None
     chunk_chars: int = 4
+    # Dress every event in spec-valid SSE extras (comments, event:/id: fields, blank and
+    # split data: lines) that a correct decoder ignores or joins; see `wire.noisy_event`.
+    sse_noise: bool = False
 
     def matches(self, text: str) -> bool:
         return self.match is not None and re.search(self.match, text, re.I) is not None
@@ -299,6 +308,10 @@ def fault_scenarios() -> list[Scenario]:
                                          fault=Fault("drop", after_chars=300))]),
         Scenario("no_finish", [Turn(reasoning=long_r, content=texts.DROP_CONTENT,
                                     fault=Fault("no_finish", after_chars=len(long_r) + 40))]),
+        Scenario("stream_error", [Turn(reasoning=long_r, content=texts.DROP_CONTENT, fault=Fault(
+            "stream_error", type="engine_overloaded_error",
+            message="The engine is currently overloaded, please try again later", after_chars=300))]),
+        Scenario("sse_noise", [Turn(reasoning=texts.MARKDOWN_REASONING, content=texts.MARKDOWN_CONTENT)], sse_noise=True),
         Scenario("stall", [Turn(reasoning=long_r, content=texts.DROP_CONTENT, fault=Fault("stall", after_chars=200, seconds=3))]),
         Scenario("length", [Turn(reasoning=texts.LENGTH_REASONING, content=texts.LENGTH_CONTENT, finish_reason="length")]),
         Scenario("reasoning_only", [Turn(reasoning=long_r, content="")]),

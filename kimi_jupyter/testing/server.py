@@ -5,13 +5,15 @@ anywhere the package is installed::
 
     python -m kimi_jupyter.testing.server --port 8765     # prints the base URL
 
-`KimiServer` holds the state (scenarios, fault counters, recorded requests, the
-prefix cache); `.handler` speaks HTTP; `.wire` knows the byte format.
+`KimiServer` holds the state (scenarios, fault counters, recorded requests and
+response ids, the prefix cache); `.handler` speaks HTTP; `.wire` knows the lineup
+and the byte format; `.rules` knows what Moonshot refuses.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import socket
 import sys
 import threading
@@ -20,9 +22,10 @@ from typing import Any, Iterable
 
 from .handler import LoopbackHTTPServer
 from .scenarios import Fault, Scenario, builtin_scenarios
-from .wire import MOONSHOT_MODELS, VLLM_MODELS, Flavor, ModelInfo, common_prefix_len
+from .wire import MOONSHOT_MODELS, VLLM_MODELS, Flavor, ServedModel, common_prefix_len
 
 _CACHE_DEPTH = 64  # earlier prompts remembered per (key, model) for the prefix cache
+_REQUEST_IDS = 1000  # Msh-Request-Ids remembered, newest last
 
 
 class KimiServer:
@@ -42,13 +45,21 @@ class KimiServer:
         scenarios: Iterable[Scenario] = (),
         builtins: bool = True,
         verbose: bool = False,
+        vllm_api_key: str | None = None,
     ) -> None:
         self.api_key = api_key
+        # The vLLM flavour checks a key only when given one, like `vllm serve --api-key`.
+        self.vllm_api_key = vllm_api_key
+        # Every bearer key received ("" for none), so tests can check where keys went.
+        self.keys_seen: list[str] = []
         self.host = host
         self.default_cps = default_cps
         self.verbose = verbose
         self.requests: list[dict[str, Any]] = []  # chat bodies, in arrival order
-        self.models: dict[Flavor, dict[str, ModelInfo]] = {
+        # The Msh-Request-Id of every Moonshot-flavour response sent (errors and /models
+        # included), newest last; a client's error message can be matched against it.
+        self.request_ids: deque[str] = deque(maxlen=_REQUEST_IDS)
+        self.models: dict[Flavor, dict[str, ServedModel]] = {
             "moonshot": {m.id: m for m in MOONSHOT_MODELS},
             "vllm": {m.id: m for m in VLLM_MODELS},
         }
@@ -134,16 +145,26 @@ class KimiServer:
             custom = list(self._custom.values())
         return custom + [s for s in self._builtin.values() if s.name not in {c.name for c in custom}]
 
+    def record_key(self, key: str) -> None:
+        with self._lock:
+            self.keys_seen.append(key)
+
     def reset(self) -> None:
-        """Forget recorded requests, fault counters and the prefix cache."""
+        """Forget recorded requests and response ids, fault counters and the prefix cache."""
         with self._lock:
             self.requests.clear()
+            self.request_ids.clear()
+            self.keys_seen.clear()
             self._fault_hits.clear()
             self._cache.clear()
 
     def _record(self, body: dict[str, Any]) -> None:
         with self._lock:
             self.requests.append(body)
+
+    def _note_request_id(self, request_id: str) -> None:
+        with self._lock:
+            self.request_ids.append(request_id)
 
     def _take_fault(self, key: tuple[str, int], fault: Fault) -> bool:
         """True while this turn's fault still has hits left."""
@@ -178,8 +199,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="which base URL to print; both are always served")
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     args = parser.parse_args(argv)
-    srv = KimiServer(api_key=args.api_key, port=args.port, default_cps=args.pace, host=args.host,
-                     verbose=args.verbose).start()
+    try:
+        srv = KimiServer(api_key=args.api_key, port=args.port, default_cps=args.pace, host=args.host,
+                         verbose=args.verbose).start()
+    except OSError as exc:  # one line, no traceback: this is a usage problem, not a bug
+        if exc.errno == errno.EADDRINUSE:
+            print(f"kimi-loopback: port {args.port} is in use; pick another with --port N "
+                  "or --port 0 for a free one", file=sys.stderr)
+        else:
+            print(f"kimi-loopback: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     print(srv.vllm_base_url if args.flavor == "vllm" else srv.base_url, flush=True)
     print(f"Kimi loopback server ({args.flavor}); API key {args.api_key!r}; Ctrl-C to stop.", file=sys.stderr, flush=True)
     try:

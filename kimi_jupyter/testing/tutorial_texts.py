@@ -446,8 +446,8 @@ architecture:
 - **Native INT4** inference, trained with quantization-aware training, for faster serving.
 - **Long-horizon tool use**: it interleaves reasoning with tool calls and stays coherent over
   200–300 sequential calls.
-- **Open weights** under a modified MIT license, and an OpenAI-compatible API on Moonshot's
-  platform (`kimi-k2-thinking`, plus a faster `kimi-k2-thinking-turbo`).
+- **Open weights** under a modified MIT license. On Moonshot's platform its ids were retired on
+  2026-05-25; the live thinking models there are `kimi-k2.6` and `kimi-k3`.
 
 Sources: the model card at huggingface.co/moonshotai/Kimi-K2-Thinking and Moonshot's platform
 documentation at platform.moonshot.ai."""

@@ -1,62 +1,118 @@
-"""The Kimi wire format, as the loopback server speaks it (SPEC §7).
+"""The Kimi wire format, as the loopback server speaks it (SPEC §7): the lineup and the bytes.
 
-Kept apart from the HTTP plumbing so the byte layout of a chunk, the error bodies
-and the request validation can be read (and changed) in one place. Two flavours:
+Kept apart from the HTTP plumbing so the models served, the byte layout of a chunk
+and the error bodies can be read (and changed) in one place; the request rules
+built on this data are in `.rules`. Two flavours:
 
-- ``moonshot``: ``delta.reasoning_content``, usage *inside* ``choices[0]`` of the
-  finish chunk with a flat ``cached_tokens``, Moonshot's 400 validation rules.
-- ``vllm``: ``delta.reasoning``, usage only as a final top-level chunk when the
-  request asks for ``stream_options.include_usage``, no Kimi-specific validation.
+- ``moonshot``: today's Moonshot lineup with its ``/v1/models`` fields,
+  ``delta.reasoning_content``, usage *inside* ``choices[0]`` of the finish chunk,
+  an optional trailing ``choices: []`` usage chunk with fewer fields, and a
+  ``Msh-Request-Id`` header on every response.
+- ``vllm``: the open weights under their Hugging Face ids, ``delta.reasoning``
+  next to ``"reasoning_content": null`` (newer vLLM), usage only as a final
+  top-level chunk when the request asks for ``stream_options.include_usage``.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import secrets
 import time
 from dataclasses import dataclass
 from typing import Any, Iterator, Literal
 
 Flavor = Literal["moonshot", "vllm"]
-CONTEXT_LENGTH = 262_144
+ThinkingType = Literal["only", "both", "no"]  # Moonshot's `supports_thinking_type`
+
+
+# ---------------------------------------------------------------- the lineup (data)
+@dataclass(frozen=True)
+class Efforts:
+    """A model's `think_efforts` / `reasoning_efforts`: which `effort` values it takes."""
+
+    valid: tuple[str, ...]
+    default: str
+
+    def listing(self) -> dict[str, Any]:
+        return {"support": True, "valid_efforts": list(self.valid), "default_effort": self.default}
+
+
+# Models without effort support still list both objects, with support false (one shape
+# for clients to read, rather than sometimes-missing keys).
+NO_EFFORTS: dict[str, Any] = {"support": False, "valid_efforts": [], "default_effort": None}
+
+# The effort values, in one place. Moonshot's docs (2026-08 copy): kimi-k3 takes a
+# top-level `reasoning_effort` low | high | max (default max); the K2 line has none.
+K2_6_EFFORTS = None
+K3_EFFORTS = Efforts(valid=("low", "high", "max"), default="max")
+
+# Whether declaring `$web_search` needs thinking off on a switchable ("both") model.
+# Moonshot's docs now say "kimi-k2.6 can also perform web search with thinking enabled".
+WEB_SEARCH_NEEDS_THINKING_OFF = False
 
 
 @dataclass(frozen=True)
-class ModelInfo:
-    """One catalog entry. `toggle`: thinking can be switched off per request."""
+class ServedModel:
+    """One model the loopback server serves, with the rules it enforces.
+
+    `temperature_thinking` / `temperature_instant`: the one temperature accepted with
+    thinking on / off (None: any value in [0, 2]). `tool_id_sep` joins name and index
+    in tool-call ids (``python:0`` on K2.x, ``python_0`` on K3).
+    """
 
     id: str
-    thinking: bool
     created: int
-    context_length: int = CONTEXT_LENGTH
-    toggle: bool = False
+    context_length: int
+    thinking: ThinkingType
+    image_in: bool = False
+    video_in: bool = False
+    efforts: Efforts | None = None
+    temperature_thinking: float | None = None
+    temperature_instant: float | None = None
+    tool_choice_required: bool = False
+    tool_id_sep: str = ":"
 
 
+_V = dict(image_in=True, video_in=True)
 # Data, so a model launch is a one-line change.
-MOONSHOT_MODELS: tuple[ModelInfo, ...] = (
-    ModelInfo("kimi-k2-thinking", True, 1762214400),
-    ModelInfo("kimi-k2-thinking-turbo", True, 1762214400),
-    ModelInfo("kimi-k2-0905-preview", False, 1757030400),
-    ModelInfo("kimi-k2-turbo-preview", False, 1754006400),
-    ModelInfo("kimi-k2.5", True, 1769385600, toggle=True),
+MOONSHOT_MODELS: tuple[ServedModel, ...] = (
+    ServedModel("kimi-k2.6", 1776643200, 262_144, "both", **_V, efforts=K2_6_EFFORTS, temperature_thinking=1.0, temperature_instant=0.6),
+    ServedModel("kimi-k3", 1784505600, 1_048_576, "only", **_V, efforts=K3_EFFORTS, temperature_thinking=1.0, tool_choice_required=True, tool_id_sep="_"),
+    ServedModel("kimi-k2.7-code", 1781222400, 262_144, "only", temperature_thinking=1.0),
+    ServedModel("kimi-k2.7-code-highspeed", 1781222400, 262_144, "only", temperature_thinking=1.0),
+    ServedModel("moonshot-v1-8k", 1712102400, 8_192, "no"),
+    ServedModel("moonshot-v1-32k", 1712102400, 32_768, "no"),
+    ServedModel("moonshot-v1-128k", 1712102400, 131_072, "no"),
 )
-# A self-hosted server is usually started with the Hugging Face repo id as model name.
-VLLM_MODELS: tuple[ModelInfo, ...] = MOONSHOT_MODELS + (
-    ModelInfo("moonshotai/Kimi-K2-Thinking", True, 1762214400),
-    ModelInfo("moonshotai/Kimi-K2-Instruct-0905", False, 1757030400),
+# Answered like any unknown id (404), and not listed. Kept for tests and docs.
+RETIRED_MODELS: tuple[str, ...] = (
+    "kimi-k2-thinking", "kimi-k2-thinking-turbo", "kimi-k2-0905-preview", "kimi-k2-0711-preview",
+    "kimi-k2-turbo-preview", "kimi-latest", "kimi-k2.5",
+)
+# A self-hosted server is started with the Hugging Face repo id as model name; the
+# `kimi-k2.6` alias is what `--served-model-name moonshotai/Kimi-K2.6 kimi-k2.6` gives,
+# so a client configured with Moonshot's default id also works against it. vLLM
+# always thinks here (its chat_template_kwargs switch is not imitated).
+VLLM_MODELS: tuple[ServedModel, ...] = (
+    ServedModel("moonshotai/Kimi-K2.6", 1776643200, 262_144, "only"),
+    ServedModel("kimi-k2.6", 1776643200, 262_144, "only"),
+    ServedModel("moonshotai/Kimi-K2-Thinking", 1762214400, 262_144, "only"),
 )
 
 
-def thinking_enabled(info: ModelInfo, body: dict[str, Any]) -> bool:
-    """Kimi K2.5+ switch thinking with ``thinking: {"type": "enabled"|"disabled"}``."""
-    if not info.thinking:
-        return False
-    if info.toggle:
-        thinking = body.get("thinking")
-        if isinstance(thinking, dict) and thinking.get("type") == "disabled":
-            return False
-    return True
+def model_entry(m: ServedModel, flavor: Flavor) -> dict[str, Any]:
+    """One `/v1/models` entry. vLLM sends only its own fields, none of Moonshot's."""
+    entry: dict[str, Any] = {"id": m.id, "object": "model", "created": m.created}
+    if flavor == "vllm":
+        entry.update(owned_by="vllm", root=m.id, parent=None, max_model_len=m.context_length)
+        return entry
+    efforts = m.efforts.listing() if m.efforts else NO_EFFORTS
+    entry.update(
+        owned_by="moonshot", context_length=m.context_length, supports_image_in=m.image_in,
+        supports_video_in=m.video_in, supports_reasoning=m.thinking != "no",
+        supports_thinking_type=m.thinking, think_efforts=efforts, reasoning_efforts=dict(efforts),
+    )
+    return entry
 
 
 # ---------------------------------------------------------------- token maths
@@ -98,26 +154,37 @@ def common_prefix_len(a: str, b: str) -> int:
 
 
 @dataclass
-class Usage:
+class UsageCounts:
+    """Token counts of one reply. `reasoning_tokens` None: the model didn't think."""
+
     prompt_tokens: int
     completion_tokens: int
     cached_tokens: int
+    reasoning_tokens: int | None = None
 
-    def moonshot(self) -> dict[str, int]:
+    def _base(self) -> dict[str, Any]:
         return {
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "total_tokens": self.prompt_tokens + self.completion_tokens,
-            "cached_tokens": self.cached_tokens,
         }
+
+    def moonshot(self) -> dict[str, Any]:
+        """Inside choices[0] of the finish chunk (and a completion's usage): the full set."""
+        usage = self._base()
+        if self.cached_tokens > 0:  # Moonshot leaves the key out when nothing was cached
+            usage["cached_tokens"] = self.cached_tokens
+        if self.reasoning_tokens is not None:
+            usage["completion_tokens_details"] = {"reasoning_tokens": self.reasoning_tokens}
+        return usage
+
+    def moonshot_trailing(self) -> dict[str, Any]:
+        """The top-level usage of the trailing include_usage chunk: fewer fields, on purpose,
+        so a client that overwrites instead of merging loses cached_tokens."""
+        return self._base()
 
     def openai(self) -> dict[str, Any]:
-        return {
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "total_tokens": self.prompt_tokens + self.completion_tokens,
-            "prompt_tokens_details": {"cached_tokens": self.cached_tokens},
-        }
+        return {**self._base(), "prompt_tokens_details": {"cached_tokens": self.cached_tokens}}
 
 
 # ---------------------------------------------------------------- errors
@@ -143,80 +210,6 @@ def model_not_found(model: str, flavor: Flavor) -> RequestError:
     return RequestError(404, "resource_not_found_error", f"Not found the model {model} or Permission denied")
 
 
-# ---------------------------------------------------------------- validation
-_TOOL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9-_]{0,63}$")
-
-
-def _bad(message: str) -> RequestError:
-    return RequestError(400, "invalid_request_error", message)
-
-
-def validate_chat(body: dict[str, Any], context_length: int, thinking: bool, flavor: Flavor) -> None:
-    """Reject what Moonshot rejects, with its messages. vLLM only checks the shape."""
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
-        raise _bad("Invalid request: messages must be a non-empty list of objects")
-    if flavor == "vllm":
-        return
-    choice = body.get("tool_choice")
-    if choice is not None and choice not in ("auto", "none"):
-        raise _bad(f"Invalid request: tool_choice {compact(choice)} is not supported, use 'auto' or 'none'")
-    _validate_tools(body.get("tools"))
-    temperature = body.get("temperature")
-    if temperature is not None and (not isinstance(temperature, (int, float)) or not 0 <= temperature <= 2):
-        raise _bad(f"Invalid request: temperature {temperature} is out of range, it must be in [0, 2]")
-    max_tokens = body.get("max_tokens", body.get("max_completion_tokens"))
-    if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
-        raise _bad(f"Invalid request: max_tokens {max_tokens} must be at least 1")
-    seen_ids: set[str] = set()
-    for index, msg in enumerate(messages):
-        role = msg.get("role")
-        if role == "assistant" and msg.get("tool_calls"):
-            if thinking and "reasoning_content" not in msg:
-                raise _bad(
-                    "thinking is enabled but reasoning_content is missing in assistant tool call "
-                    f"message at index {index}"
-                )
-            if msg.get("content") == "":
-                raise _bad("text content is empty")
-            seen_ids.update(str(c.get("id")) for c in msg["tool_calls"] if isinstance(c, dict))
-        elif role == "tool" and msg.get("tool_call_id") not in seen_ids:
-            raise _bad(f"Invalid request: tool_call_id {msg.get('tool_call_id')} is not found")
-    tokens = estimate_tokens(prompt_text(messages, body.get("tools")))
-    if tokens + (max_tokens or 0) > context_length:
-        raise _bad(f"Invalid request: Your request exceeded model token limit: {context_length}")
-
-
-def _validate_tools(tools: Any) -> None:
-    if tools is None:
-        return
-    if not isinstance(tools, list):
-        raise _bad("Invalid request: tools must be a list")
-    for tool in tools:
-        fn = tool.get("function") if isinstance(tool, dict) else None
-        if not isinstance(fn, dict):
-            raise _bad("Invalid request: each tool needs a function object")
-        name = fn.get("name")
-        if tool.get("type") == "builtin_function":
-            if name != "$web_search":
-                raise _bad(f"Invalid request: unknown builtin function {name}")
-            continue
-        if tool.get("type") != "function":
-            raise _bad(f"Invalid request: tool type {tool.get('type')} is not supported")
-        if not isinstance(name, str) or not _TOOL_NAME.match(name):
-            raise _bad(f"Invalid request: function name is invalid, must match ^[a-zA-Z_][a-zA-Z0-9-_]{{0,63}}$, got {name}")
-        params = fn.get("parameters")
-        if params is not None and (not isinstance(params, dict) or params.get("type") != "object"):
-            raise _bad(f"Invalid request: function {name} parameters must have an object root (\"type\": \"object\")")
-
-
-def declares_web_search(body: dict[str, Any]) -> bool:
-    return any(
-        isinstance(t, dict) and t.get("type") == "builtin_function" and (t.get("function") or {}).get("name") == "$web_search"
-        for t in body.get("tools") or ()
-    )
-
-
 # ---------------------------------------------------------------- encoding
 @dataclass
 class WireCall:
@@ -233,6 +226,32 @@ def split_text(text: str, size: int) -> Iterator[str]:
         yield text[i : i + size]
 
 
+def noisy_event(payload: str, n: int) -> bytes:
+    """Event `n` of a stream with SSE noise: the same payload, dressed in spec-valid extras.
+
+    Comments, ``event:``/``id:`` fields, a blank ``data:`` line (the decoder joins data
+    lines with "\\n", and JSON allows a newline between tokens) and a payload split over
+    two ``data:`` lines. Standalone comment-only events go out only before the first
+    ``id:`` line: the openai SDK dispatches an empty event (and fails to parse it)
+    once it has seen an id, which the SSE spec says not to do.
+    """
+    lines: list[str] = []
+    if n == 0:
+        lines += [": keep-alive", "", ": keep-alive", ""]
+    if n % 5 == 1:
+        lines.append(": keep-alive")
+    if n % 7 == 3:
+        lines += ["event: message", f"id: {n}"]
+    if n % 4 == 2:
+        lines.append("data:")
+    cut = payload.find(',"') if n % 3 == 0 else -1
+    if cut > 0:
+        lines += ["data: " + payload[:cut], "data: " + payload[cut:]]
+    else:
+        lines.append("data: " + payload)
+    return ("\n".join(lines) + "\n\n").encode("utf-8")
+
+
 class Encoder:
     """Builds the bytes of one response (one completion id).
 
@@ -240,9 +259,11 @@ class Encoder:
     serialised once: an 800k-character stream is 200k chunks.
     """
 
-    def __init__(self, flavor: Flavor, model: str) -> None:
+    def __init__(self, flavor: Flavor, model: str, noise: bool = False) -> None:
         self.flavor = flavor
         self.model = model
+        self.noise = noise
+        self._events = 0
         self.id = "chatcmpl-" + secrets.token_hex(12)
         self.created = int(time.time())
         self.fingerprint = "fpv0_" + secrets.token_hex(4)
@@ -253,9 +274,13 @@ class Encoder:
             tail += f',"system_fingerprint":"{self.fingerprint}"'
         self._suffix = tail + "}"
         self.reasoning_field = "reasoning" if flavor == "vllm" else "reasoning_content"
+        # Newer vLLM sends the old field name too, as null, next to `reasoning`.
+        self._text_extra: dict[str, Any] = {"reasoning_content": None} if flavor == "vllm" else {}
 
-    @staticmethod
-    def event(payload: str) -> bytes:
+    def event(self, payload: str) -> bytes:
+        if self.noise:
+            self._events += 1
+            return noisy_event(payload, self._events - 1)
         return b"data: " + payload.encode("utf-8") + b"\n\n"
 
     def delta(self, delta: dict[str, Any]) -> bytes:
@@ -271,13 +296,18 @@ class Encoder:
         obj.update(extra)
         return self.event(compact(obj))
 
-    def finish(self, reason: str, usage: Usage) -> bytes:
+    def finish(self, reason: str, usage: UsageCounts) -> bytes:
         if self.flavor == "vllm":
             return self._chunk([{"index": 0, "delta": {}, "logprobs": None, "finish_reason": reason, "stop_reason": None}])
         return self._chunk([{"index": 0, "delta": {}, "finish_reason": reason, "usage": usage.moonshot()}])
 
-    def usage_chunk(self, usage: Usage) -> bytes:
-        return self._chunk([], usage=usage.openai())
+    def usage_chunk(self, usage: UsageCounts) -> bytes:
+        """The trailing `choices: []` chunk sent when the request set stream_options.include_usage."""
+        return self._chunk([], usage=usage.openai() if self.flavor == "vllm" else usage.moonshot_trailing())
+
+    def error_event(self, type: str, message: str) -> bytes:
+        """An error inside a 200 stream, as Moonshot sends it when generation fails midway."""
+        return self.event(compact({"error": {"type": type, "message": message}}))
 
     def stream(
         self, reasoning: str, content: str, calls: list[WireCall], chunk_chars: int
@@ -288,10 +318,11 @@ class Encoder:
         Order is Kimi's: all reasoning, then content, then tool calls.
         """
         yield "meta", self.delta({"role": "assistant", "content": ""}), 0
+        extra = self._text_extra
         for piece in split_text(reasoning, chunk_chars):
-            yield "text", self.delta({self.reasoning_field: piece}), len(piece)
+            yield "text", self.delta({self.reasoning_field: piece, **extra}), len(piece)
         for piece in split_text(content, chunk_chars):
-            yield "text", self.delta({"content": piece}), len(piece)
+            yield "text", self.delta({"content": piece, **extra}), len(piece)
         for i, call in enumerate(calls):
             first = {"index": i, "id": call.id, "type": "function", "function": {"name": call.name, "arguments": ""}}
             yield "text", self.delta({"tool_calls": [first]}), 0
@@ -299,12 +330,14 @@ class Encoder:
                 yield "text", self.delta({"tool_calls": [{"index": i, "function": {"arguments": piece}}]}), len(piece)
 
     def completion(
-        self, reasoning: str, content: str, calls: list[WireCall], finish: str | None, usage: Usage, thinking: bool
+        self, reasoning: str, content: str, calls: list[WireCall], finish: str | None, usage: UsageCounts,
+        thinking: bool,
     ) -> dict[str, Any]:
-        """A non-streamed chat.completion."""
+        """A non-streamed chat.completion. With thinking off there is no reasoning key at all."""
         message: dict[str, Any] = {"role": "assistant", "content": content}
         if thinking:
             message[self.reasoning_field] = reasoning
+            message.update(self._text_extra)
         if calls:
             message["tool_calls"] = [
                 {"index": i, "id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
@@ -322,4 +355,4 @@ class Encoder:
         return body
 
 
-DONE = b"data: [DONE]\n\n"
+DONE = b"data: [DONE]\n\n"  # never dressed in noise: the openai SDK matches its data exactly

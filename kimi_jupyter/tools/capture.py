@@ -14,6 +14,7 @@ import base64
 import sys
 from typing import Any, Callable
 
+from ..errors import redact_all
 from .output import HeadTailBuffer, cap_output, png_size
 
 # Cap for one non-text display (HTML or markdown source) in the model's copy.
@@ -23,8 +24,13 @@ _MAX_DISPLAY_SOURCE = 2000
 class OutputTee:
     """Context manager recording stdout, stderr and displays while they still show."""
 
-    def __init__(self, shell: Any, limit: int, max_echo: int | None = None) -> None:
+    def __init__(
+        self, shell: Any, limit: int, max_echo: int | None = None, secrets: tuple[str, ...] = ()
+    ) -> None:
         self.shell = shell
+        # Keys and `Kimi.secrets`: model code that prints os.environ must show neither
+        # the user nor the model the key.
+        self.secrets = secrets
         # Keep a little more than the limit so the final cap can still say exactly how
         # much it cut, with the model's extra lines (Out, error) appended.
         self.buffer = HeadTailBuffer(max(limit, 0))
@@ -75,6 +81,8 @@ class OutputTee:
         def write(data: Any, *args: Any, **kwargs: Any) -> Any:
             if not tee.active:  # someone kept our wrapper past the call: pass through
                 return original(data, *args, **kwargs)
+            if tee.secrets and isinstance(data, str):
+                data = redact_all(data, tee.secrets)
             if isinstance(data, str) and data and not tee._machinery_writing():
                 tee.buffer.write(data)
             before = tee.echoed

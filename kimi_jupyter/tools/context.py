@@ -34,5 +34,7 @@ class ToolContext:
     """Called with the code before approval and before it runs, so the view can show it."""
     max_echo: int | None = DEFAULT_MAX_ECHO
     """Characters of stdout/stderr echoed to the user per call; None means no limit."""
+    secrets: tuple[str, ...] = ()
+    """Keys and `Kimi.secrets`, redacted from what model code prints, before it is shown or sent."""
     no_stdin: bool = False
     """Set by the python tool once it finds there is no stdin to ask for approval."""

@@ -84,7 +84,7 @@ def run_python(code: str, ctx: ToolContext) -> ToolOutput:
             if refusal is not None:
                 return refusal
         shell = _get_shell(ctx)
-        tee = OutputTee(shell, limit=ctx.max_output, max_echo=ctx.max_echo)
+        tee = OutputTee(shell, limit=ctx.max_output, max_echo=ctx.max_echo, secrets=ctx.secrets)
         with _preserve_shell_state(shell), _async_runner_for(shell, code), \
                 _semicolon_quiet(shell, code), tee:
             result = shell.run_cell(code, store_history=False, silent=False)

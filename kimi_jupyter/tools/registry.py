@@ -68,7 +68,9 @@ class ToolRegistry:
         out: list[dict[str, Any]] = [PYTHON_SCHEMA] if python else []
         out.extend(spec.openai_schema() for spec in self._tools.values())
         if web_search:
-            out.append({"type": "builtin_function", "function": {"name": WEB_SEARCH_TOOL}})
+            from ..wire import WEB_SEARCH_TOOL as declaration
+
+            out.append(declaration)
         return out
 
     def call(self, name: str, arguments: str, ctx: ToolContext) -> ToolOutput:

@@ -25,9 +25,15 @@ if TYPE_CHECKING:
 _STATUS_INTERVAL_S = 2.0
 
 
-def publish(bundle: render.Bundle, *, metadata: dict[str, Any] | None = None, display_id: bool = False) -> Any:
+def publish(
+    bundle: render.Bundle, *, metadata: dict[str, Any] | None = None, display_id: bool = False, part: str | None = None
+) -> Any:
+    """Display a bundle; `part` (reasoning, answer, code, tool_call, …) goes in its `kimi_jupyter` metadata."""
     from IPython.display import display
 
+    if part is not None:
+        metadata = dict(metadata or {})
+        metadata["kimi_jupyter"] = {**metadata.get("kimi_jupyter", {}), "part": part}
     return display(bundle, raw=True, metadata=metadata, display_id=display_id)
 
 
@@ -52,13 +58,14 @@ class StaticView(BaseView):
             text = render.status_text(self._phase, now - self._step_started, self._tokens)
             self._handle.update({"text/plain": text}, raw=True)
 
-    def _live_end(self, first: render.Bundle) -> None:
+    def _live_end(self, first: render.Bundle, part: str | None = None) -> None:
         """Swap the live display for the first static bundle of the reply."""
+        metadata = {"kimi_jupyter": {"part": part}} if part else None
         if self._handle is not None:
-            self._handle.update(first, raw=True)
+            self._handle.update(first, raw=True, metadata=metadata)
             self._handle = None
         else:
-            publish(first)
+            publish(first, part=part)
 
     # -- View events ----------------------------------------------------------
 
@@ -83,32 +90,33 @@ class StaticView(BaseView):
         self._phase = f"Calling {call.name}"
 
     def on_step_end(self, turn: "Turn", elapsed_s: float) -> None:
-        bundles: list[render.Bundle] = []
+        bundles: list[tuple[render.Bundle, str]] = []
         if turn.reasoning:
-            bundles.append(render.reasoning_bundle(turn.reasoning, elapsed_s, self._reasoning_tokens))
+            bundles.append((render.reasoning_bundle(turn.reasoning, elapsed_s, self._reasoning_tokens), "reasoning"))
         if turn.content:
-            bundles.append(render.answer_bundle(turn.content, self.fmt))
-        self._live_end(bundles[0] if bundles else {"text/plain": ""})
-        for bundle in bundles[1:]:
-            publish(bundle)
+            bundles.append((render.answer_bundle(turn.content, self.fmt), "answer"))
+        first, part = bundles[0] if bundles else ({"text/plain": ""}, None)
+        self._live_end(first, part)
+        for bundle, part in bundles[1:]:
+            publish(bundle, part=part)
 
     def show_code(self, code: str) -> None:
-        publish(render.code_bundle(code, "Kimi runs Python"))
+        publish(render.code_bundle(code, "Kimi runs Python"), part="code")
 
     def on_tool_start(self, call: "ToolCall", step: int) -> None:
         if call.name != "python":
-            publish(render.tool_call_bundle(call.name, call.arguments, f"Tool call {step}:"))
+            publish(render.tool_call_bundle(call.name, call.arguments, f"Tool call {step}:"), part="tool_call")
 
     def on_tool_output(self, call: "ToolCall", output: "ToolOutput") -> None:
         # The python tool's outputs are already ordinary cell outputs.
         if call.name != "python":
-            publish(render.tool_output_bundle(call.name, output.text, output.ok))
+            publish(render.tool_output_bundle(call.name, output.text, output.ok), part="tool_output")
 
     def on_retry(self, seconds: float, reason: str) -> None:
-        publish(render.notice_bundle(f"Retrying in {seconds:.0f} s ({reason})…", "info"))
+        publish(render.notice_bundle(f"Retrying in {seconds:.0f} s ({reason})…", "info"), part="notice")
 
     def on_notice(self, text: str, level: str = "warning") -> None:
-        publish(render.notice_bundle(text, level))
+        publish(render.notice_bundle(text, level), part="notice")
 
     def on_finish(self, result: "Result") -> None:
-        publish(render.footer_bundle(result.footer()), metadata={"kimi_jupyter": result.metadata()})
+        publish(render.footer_bundle(result.footer()), metadata={"kimi_jupyter": result.metadata()}, part="footer")

@@ -3,12 +3,20 @@
 Every bundle has a `text/plain` fallback so terminals, `nbconvert --to
 markdown` and GitHub's renderer all show something sensible, and none of them
 needs a kernel or widget state.
+
+Model text is untrusted (SPEC §3): it goes through `safe` on its way into any
+rich mime type. Answers become one sanitized HTML block inside `text/markdown`
+(markdown still renders, math still typesets, nothing from the model is live);
+code and tool arguments sit in fences they cannot close; anything put into HTML
+by hand is escaped.
 """
 
 from __future__ import annotations
 
 import html
 from typing import Any
+
+from .. import safe
 
 Bundle = dict[str, Any]
 
@@ -32,14 +40,13 @@ def answer_bundle(content: str, fmt: str = "markdown") -> Bundle:
     if fmt == "text":
         return {"text/plain": content}
     if fmt == "json":
-        return {"text/markdown": f"```json\n{content}\n```", "text/plain": content}
-    return {"text/markdown": content, "text/plain": content}
+        return {"text/markdown": safe.fence(content, "json"), "text/plain": content}
+    return {"text/markdown": safe.markdown_block(content), "text/plain": content}
 
 
 def code_bundle(code: str, label: str) -> Bundle:
-    fence = "````" if "```" in code else "```"
     return {
-        "text/markdown": f"**{label}**\n\n{fence}python\n{code}\n{fence}",
+        "text/markdown": f"**{label}**\n\n{safe.fence(code, 'python')}",
         "text/plain": f"{label}:\n{code}",
     }
 
@@ -47,7 +54,7 @@ def code_bundle(code: str, label: str) -> Bundle:
 def tool_call_bundle(name: str, arguments: str, label: str) -> Bundle:
     args = arguments if len(arguments) <= 500 else arguments[:500] + " …"
     return {
-        "text/markdown": f"**{label}** `{name}`\n\n```json\n{args}\n```",
+        "text/markdown": f"**{label}** {safe.inline_code(name)}\n\n{safe.fence(args, 'json')}",
         "text/plain": f"{label} {name}({args})",
     }
 
@@ -68,7 +75,9 @@ _ICONS = {"warning": "⚠️", "error": "❌", "info": "ℹ️"}
 
 
 def notice_bundle(text: str, level: str = "warning") -> Bundle:
-    return {"text/markdown": f"> {_ICONS.get(level, '')} {text}", "text/plain": f"[{level}] {text}"}
+    # Notices quote server text (error messages), so they are rendered like model text.
+    icon = _ICONS.get(level, "")
+    return {"text/markdown": safe.markdown_block(f"> {icon} {text}"), "text/plain": f"[{level}] {text}"}
 
 
 def footer_bundle(footer: str) -> Bundle:

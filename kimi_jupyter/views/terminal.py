@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from typing import IO, TYPE_CHECKING
 
+from .. import safe
 from .base import BaseView
 
 if TYPE_CHECKING:
@@ -30,6 +31,8 @@ class TerminalView(BaseView):
         return f"{DIM}{text}{RESET}" if self.color else text
 
     def _write(self, text: str) -> None:
+        # Model text can carry escape sequences (cursor moves, OSC 52 clipboard writes):
+        # `safe.plain` drops them; our own dimming is added by `_dim` after it.
         self.out.write(text)
         self.out.flush()
 
@@ -40,37 +43,37 @@ class TerminalView(BaseView):
         if self._phase != "reasoning":
             self._phase = "reasoning"
             self._write(self._dim("Thinking…\n"))
-        self._write(self._dim(delta))
+        self._write(self._dim(safe.plain(delta)))
 
     def on_content(self, delta: str) -> None:
         if self._phase != "content":
             if self._phase == "reasoning":
                 self._write("\n\n")
             self._phase = "content"
-        self._write(delta)
+        self._write(safe.plain(delta))
 
     def on_step_end(self, turn: "Turn", elapsed_s: float) -> None:
         if self._phase:
             self._write("\n")
 
     def show_code(self, code: str) -> None:
-        self._write(f"\n--- Kimi runs Python ---\n{code}\n------------------------\n")
+        self._write(f"\n--- Kimi runs Python ---\n{safe.plain(code)}\n------------------------\n")
 
     def on_tool_start(self, call: "ToolCall", step: int) -> None:
         if call.name != "python":
-            self._write(f"\n[tool call {step}] {call.name}({call.arguments})\n")
+            self._write(safe.plain(f"\n[tool call {step}] {call.name}({call.arguments})\n"))
 
     def on_tool_output(self, call: "ToolCall", output: "ToolOutput") -> None:
         if call.name != "python":
-            self._write(self._dim(output.text[:2000]) + "\n")
+            self._write(self._dim(safe.plain(output.text[:2000])) + "\n")
 
     def on_retry(self, seconds: float, reason: str) -> None:
         self.err.write(f"Retrying in {seconds:.0f} s ({reason})…\n")
         self.err.flush()
 
     def on_notice(self, text: str, level: str = "warning") -> None:
-        self.err.write(f"[{level}] {text}\n")
+        self.err.write(f"[{level}] {safe.plain(text)}\n")
         self.err.flush()
 
     def on_finish(self, result: "Result") -> None:
-        self._write(self._dim(result.footer()) + "\n")
+        self._write(self._dim(safe.plain(result.footer())) + "\n")

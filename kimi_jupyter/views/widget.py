@@ -101,10 +101,10 @@ class WidgetView(StaticView):
         super().on_tool_call(call)
         self._set_status()
 
-    def _live_end(self, first: render.Bundle) -> None:
+    def _live_end(self, first: render.Bundle, part: str | None = None) -> None:
         self._leave()
         self._early = []  # never shown live: the static outputs carry the text
-        super()._live_end(first)
+        super()._live_end(first, part)
 
     def on_finish(self, result: Any) -> None:
         if self._live is not None:

@@ -154,7 +154,7 @@ def check_live_streaming(page: Any, server: Any, kimi: Any, label: str) -> dict[
     assert heading.inner_text().strip().startswith("Paced answer heading")
     assert out.locator(".jp-RenderedMarkdown strong").first.inner_text() == "markdown"
     assert out.locator(".jupyter-widgets").count() == 0, "the live widget is still in the output"
-    assert "kimi-k2-thinking ·" in out.inner_text()  # the footer
+    assert "kimi-k2.6 ·" in out.inner_text()  # the footer
     screenshot(page, f"{label}-finished-cell", cell(page, 1))
 
     figures = {

@@ -25,7 +25,7 @@ from .harness import (
     screenshot,
     start_jupyter,
 )
-from kimi_jupyter.testing.pytest_plugin import API_KEY
+from kimi_jupyter.testing.pytest_plugin import API_KEY, loopback_env
 
 
 class TimedList(list):
@@ -71,7 +71,7 @@ def browser_kimi(chromium: str) -> Iterator[Any]:
 
 
 def _kernel_env(srv: Any) -> dict[str, str]:
-    return {"MOONSHOT_API_KEY": API_KEY, "MOONSHOT_BASE_URL": srv.base_url}
+    return loopback_env(srv)
 
 
 def _serve(app: str, root: Any, srv: Any) -> Iterator[JupyterServer]:

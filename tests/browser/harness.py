@@ -132,7 +132,8 @@ def start_jupyter(kind: str, work: Path, env_extra: dict[str, str], timeout: flo
     (work / "config" / "jupyter_lab_config.json").write_text(json.dumps({"LabApp": {"news_url": None}}))
 
     env = dict(os.environ)
-    for name in ("KIMI_API_KEY", "KIMI_BASE_URL", "KIMI_MODEL", "JUPYTER_TOKEN", "JUPYTER_PORT"):
+    for name in ("MOONSHOT_API_KEY", "MOONSHOT_BASE_URL", "KIMI_API_KEY", "KIMI_BASE_URL", "KIMI_MODEL",
+                 "JUPYTER_TOKEN", "JUPYTER_PORT"):
         env.pop(name, None)
     env.update(
         JUPYTER_CONFIG_DIR=str(work / "config"),

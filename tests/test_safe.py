@@ -1,0 +1,501 @@
+"""The security contract of kimi_jupyter.safe: model text never becomes live HTML or terminal control.
+
+Outputs are checked with an independent parser (stdlib html.parser) against an allowlist
+written here, not imported from the module, so widening the module's allowlist fails a test.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from markdown_it import MarkdownIt
+
+from kimi_jupyter import safe
+from kimi_jupyter.safe import escape, fence, inline_code, markdown_block, markdown_html, plain
+
+TAGS = set(
+    "p h1 h2 h3 h4 h5 h6 em strong del s code pre blockquote ul ol li "
+    "table thead tbody tr th td a img hr br span div".split()
+)
+ATTRS = {
+    "a": {"href", "title", "rel"},
+    "img": {"src", "alt", "title"},
+    "code": {"class"},
+    "pre": {"class"},
+    "span": {"class"},
+    "div": {"class"},
+    "th": {"align"},
+    "td": {"align"},
+}
+CLASS = re.compile(r"kimi-md|math|language-[\w.+#-]+")
+SCHEMES = {"http", "https", "mailto"}
+
+
+class Collector(HTMLParser):
+    """Every start tag with its attributes, and anything that is not a tag or text."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.starts: list[tuple[str, list[tuple[str, str | None]]]] = []
+        self.other: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.starts.append((tag, attrs))
+
+    def handle_comment(self, data: str) -> None:
+        self.other.append(f"comment {data!r}")
+
+    def handle_decl(self, decl: str) -> None:
+        self.other.append(f"decl {decl!r}")
+
+    def handle_pi(self, data: str) -> None:
+        self.other.append(f"pi {data!r}")
+
+    def unknown_decl(self, data: str) -> None:
+        self.other.append(f"unknown decl {data!r}")
+
+
+def problems(markup: str) -> list[str]:
+    found = Collector()
+    found.feed(markup)
+    found.close()
+    bad = list(found.other)
+    for tag, attrs in found.starts:
+        if tag not in TAGS:
+            bad.append(f"tag <{tag}>")
+        for name, value in attrs:
+            value = value or ""
+            if name.startswith("on") or name == "style" or name not in ATTRS.get(tag, set()):
+                bad.append(f"attribute {name}= on <{tag}>")
+            if name in ("href", "src"):
+                # At least what a browser sees (WHATWG URL): tab/newline and outer
+                # controls dropped, case folded; no scheme means a relative URL.
+                url = re.sub(r"[\x00-\x20\x7f]", "", value).lower()
+                scheme = re.match(r"([a-z][a-z0-9+.-]*):", url)
+                if scheme and scheme.group(1) not in SCHEMES:
+                    bad.append(f"{name}={value!r} on <{tag}>")
+            if name == "class" and not all(CLASS.fullmatch(c) for c in value.split()):
+                bad.append(f"class={value!r} on <{tag}>")
+    return bad
+
+
+def assert_safe(markup: str) -> None:
+    assert problems(markup) == [], markup
+
+
+def test_checker_can_fail() -> None:
+    # The checker itself must catch what we claim it catches.
+    for markup in [
+        "<script>x</script>", '<img src=x onerror="a()">', "<svg onload=a()>", '<p style="x">',
+        '<a href="java\tscript:a()">', '<a href="JAVASCRIPT:a()">', '<img src="data:text/html,x">',
+        "<!-- c -->", "<![CDATA[x]]>", '<code class="x">', "<iframe>",
+    ]:
+        assert problems(markup), markup
+    assert problems('<a href="https://x/y" rel="noopener">x</a><a href="#f">f</a><a href="rel/x">r</a>') == []
+
+
+PAYLOADS = [
+    "<script>alert(1)</script>",
+    "<SCRIPT SRC=https://evil.example/x.js></SCRIPT>",
+    '<img src=x onerror="alert(1)">',
+    "<svg onload=alert(1)>",
+    "<svg><script>alert(1)</script></svg>",
+    "<math><mi xlink:href=javascript:alert(1)>x</mi></math>",
+    '<iframe src="https://evil.example"></iframe>',
+    "<style>body{display:none}</style>",
+    "<object data=x></object>",
+    "<embed src=x>",
+    "<form action=x><input></form>",
+    "<details open ontoggle=alert(1)>x</details>",
+    "<base href=https://evil.example/>",
+    "<meta http-equiv=refresh content='0;url=https://evil.example'>",
+    '<a href="javascript:alert(1)">x</a>',
+    "<a href=x onclick=alert(1)>x</a>",
+    "[x](javascript:alert(1))",
+    "[x](JaVaScRiPt:alert(1))",
+    "[x](&#106;avascript:alert(1))",
+    "[x](&#x6A;avascript&#58;alert(1))",
+    "[x](java\tscript:alert(1))",
+    "[x](<java\tscript:alert(1)>)",
+    "[x](java&#9;script:alert(1))",
+    "[x](java&Tab;script:alert(1))",
+    "[x]( javascript:alert(1) )",
+    "[x](vbscript:msgbox(1))",
+    "[x](file:///etc/passwd)",
+    "[x](data:text/html;base64,PHNjcmlwdD4=)",
+    "![x](data:text/html;base64,PHNjcmlwdD4=)",
+    "![x](data:image/svg+xml;base64,PHN2Zz4=)",
+    "![x](data:image/png;base64,iVBORw0KGgo=)",
+    "![x](javascript:alert(1))",
+    '[x](https://ok.example "t" onmouseover=alert(1))',
+    '[x](https://ok.example "a&quot; onmouseover=&quot;alert(1)")',
+    '![x" onerror="alert(1)](https://ok.example/a.png)',
+    "<javascript:alert(1)>",
+    "<JAVASCRIPT:alert(1)>",
+    "<!-- <script>alert(1)</script> -->",
+    "<![CDATA[<script>alert(1)</script>]]>",
+    "<?php echo 1; ?>",
+    "<!DOCTYPE html>",
+    "<scr\x00ipt>alert(1)</script>",
+    "`<script>alert(1)</script>`",
+    "$<img src=x onerror=alert(1)>$",
+    "$$</span><script>alert(1)</script>$$",
+    "\\(</span><img src=x onerror=alert(1)>\\)",
+    "\\[</div><script>alert(1)</script>\\]",
+    '$x$ <div class="kimi-md"></div></div><script>alert(1)</script>',
+    "kimimath0000000000000000z @@0@@ $x$",
+]
+# Multi-line payloads, shown only at top level.
+BLOCK_PAYLOADS = [
+    "[x]: javascript:alert(1)\n\n[x]",
+    "[x]: <javascript:alert(1)> 'title'\n\n[y][x]",
+    "```\ncode\n```\n<script>alert(1)</script>",
+    "```\n````\n<script>alert(1)</script>\n```",
+    "~~~\n```\n~~~\n<iframe src=https://evil.example>",
+    '```js" onmouseover="alert(1)\nx\n```',
+    "$$\n</div>\n\n<script>alert(1)</script>\n$$",
+    "$$\na\n\n\n<img src=x onerror=alert(1)>\n$$",
+    "para\n\n<script>alert(1)</script>\n\n    <script>indented</script>",
+    "<div>\n\n<script>alert(1)</script>\n\n</div>",
+    "- item\n\n  <img src=x onerror=alert(1)>\n\n> quote\n>\n> <svg onload=alert(1)>",
+]
+CONTEXTS = {
+    "top": "{}",
+    "table": "| a | b |\n|---|:-:|\n| {} | x |",
+    "list": "- {}\n- two",
+    "ordered": "1. {}",
+    "quote": "> {}",
+    "heading": "# {}",
+    "link_text": "[{}](https://ok.example/)",
+    "emphasis": "**{}** and *{}*",
+}
+CASES = [pytest.param(c.replace("{}", p), id=f"{k}-{i}") for k, c in CONTEXTS.items() for i, p in enumerate(PAYLOADS)]
+CASES += [pytest.param(p, id=f"block-{i}") for i, p in enumerate(BLOCK_PAYLOADS)]
+
+_passthrough = MarkdownIt("commonmark", {"html": True})
+
+
+@pytest.mark.parametrize("text", CASES)
+def test_payload_markdown_html(text: str) -> None:
+    assert_safe(markdown_html(text))
+
+
+@pytest.mark.parametrize("text", CASES)
+def test_payload_markdown_block(text: str) -> None:
+    block = markdown_block(text)
+    assert_safe(block)
+    assert block.startswith('<div class="kimi-md">') and block.endswith("</div>")
+    assert re.search(r"\n[ \t]*\n", block) is None, block
+    # What a frontend that passes HTML through markdown does with it: one raw HTML
+    # block, nothing parsed as markdown, and still safe.
+    tokens = _passthrough.parse(block)
+    assert [t.type for t in tokens] == ["html_block"], tokens
+    assert_safe(_passthrough.render(block))
+
+
+@pytest.mark.parametrize("text", CASES[:: len(PAYLOADS) // 8] + [c for c in CASES if "block-" in str(c.id)])
+def test_payload_block_in_nbconvert(text: str) -> None:
+    """nbconvert's markdown renderer (mistune, HTML passed through) on the block form."""
+    mistune_filter = pytest.importorskip("nbconvert.filters.markdown_mistune")
+    assert_safe(mistune_filter.markdown2html_mistune(markdown_block(text)))
+
+
+RAW_HTML = [p for p in PAYLOADS + BLOCK_PAYLOADS if "<" in p] + [
+    '<p style="color:red" title="t" lang="en" id="x" class="jp-Dialog">p</p>',
+    '<th style="text-align:left" align="javascript:x">h</th><td align="right" onclick="x">d</td>',
+    '<a href="https://ok.example" target="_blank" rel="opener" style="x">a</a>',
+    '<img src="https://ok.example/a.png" srcset="javascript:x 1x" onload="x" width=1>',
+    '<code class="language-py&quot; onclick=&quot;x">c</code><span class="jp-OutputArea">s</span>',
+]
+
+
+@pytest.mark.parametrize("markup", RAW_HTML)
+def test_cleaner_alone_holds(markup: str) -> None:
+    """Defence in depth: even raw HTML (were markdown-it ever to pass some) comes out clean."""
+    assert_safe(safe._clean(markup))
+
+
+def test_cleaner_drops_generic_attributes() -> None:
+    assert safe._clean(RAW_HTML[-5]) == "<p>p</p>"  # ammonia's defaults allow title/lang anywhere
+    cells = '<table><tr><td align="right" style="x">d</td><td align="evil">e</td></tr></table>'
+    assert safe._clean(cells) == '<table><tbody><tr><td align="right">d</td><td>e</td></tr></tbody></table>'
+
+
+def test_payloads_stay_visible_as_text() -> None:
+    out = markdown_html("<script>alert(1)</script> [x](javascript:alert(1))")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in out
+    assert "[x](javascript:alert(1))" in out  # not a link, shown as written
+
+
+# -- what must still render -----------------------------------------------------------------
+
+
+def test_markdown_renders() -> None:
+    assert "<h1>Heading</h1>" in markdown_html("# Heading")
+    assert "<strong>bold</strong>" in markdown_html("**bold**")
+    assert "<em>em</em>" in markdown_html("*em*")
+    assert "<s>gone</s>" in markdown_html("~~gone~~")
+    table = markdown_html("| a | b |\n|:--|--:|\n| 1 | 2 |")
+    assert "<table>" in table and '<th align="left">a</th>' in table and '<td align="right">2</td>' in table
+    assert "style" not in table
+    assert "<li>one</li>" in markdown_html("- one\n- two")
+    assert "<blockquote>" in markdown_html("> q")
+
+
+def test_fenced_code_is_text_with_language_class() -> None:
+    out = markdown_html("```python\nif a < b && c:\n    pass\n```")
+    assert '<pre><code class="language-python">if a &lt; b &amp;&amp; c:\n    pass\n</code></pre>' in out
+    assert "<code>&lt;div&gt;</code>" in markdown_html("use `<div>` here")
+
+
+def test_links_and_images() -> None:
+    out = markdown_html('[site](http://example.com/x "T") <https://example.com> ![pic](https://example.com/a.png)')
+    assert '<a href="http://example.com/x" title="T" rel="noopener noreferrer nofollow">site</a>' in out
+    assert '<a href="https://example.com" rel="noopener noreferrer nofollow">' in out
+    assert '<img src="https://example.com/a.png" alt="pic">' in out
+    assert 'href="mailto:a@example.com"' in markdown_html("<a@example.com>")
+    assert 'href="#part"' in markdown_html("[p](#part)")
+
+
+def test_math_html() -> None:
+    assert '<span class="math">$x^2$</span>' in markdown_html("$x^2$")
+    assert '<div class="math">$$\\int_0^1 x\\,dx$$</div>' in markdown_html("$$\n\\int_0^1 x\\,dx\n$$")
+    assert '<span class="math">$$\\int_0^1 x\\,dx$$</span>' in markdown_html("so $$\\int_0^1 x\\,dx$$ is")
+    out = markdown_html("$a_1 * b_1$ and $c_2 * d_2$")
+    assert "<em>" not in out and '<span class="math">$a_1 * b_1$</span>' in out
+    assert '<span class="math">$x &lt; y$</span>' in markdown_html("$x < y$")
+    assert '<span class="math">\\(a_1 * b_1\\)</span>' in markdown_html("\\(a_1 * b_1\\) and *e*")
+    assert '<span class="math">\\[x\\]</span>' in markdown_html("\\[x\\]")
+    assert "math" not in markdown_html("costs $5 and $10")  # money, not math
+    assert "math" not in markdown_html("`$a` and `$b`")
+
+
+def test_math_is_shown_literally() -> None:
+    out = markdown_html("$\\text{<b>x</b> & <img src=x>}$")
+    assert '<span class="math">$\\text{&lt;b&gt;x&lt;/b&gt; &amp; &lt;img src=x&gt;}$</span>' in out
+
+
+def test_math_block_form() -> None:
+    out = markdown_block("$x < y$ and $a > b$")
+    assert '<span class="math">$x \\lt  y$</span>' in out and '<span class="math">$a \\gt  b$</span>' in out
+    matrix = "\\begin{pmatrix} a & b \\\\ c & d \\end{pmatrix}"
+    assert f'<div class="math">$${matrix}$$</div>' in markdown_block(f"$$\n{matrix}\n$$")
+    assert f"$${matrix}$$" in markdown_block(f"inline $${matrix}$$ display")
+    assert '<span class="math">$a_1 * b_1$</span>' in markdown_block("$a_1 * b_1$")
+    multi = markdown_block("$$\na \\\\\n\n\nb\n$$")  # blank lines inside math end the math (TeX forbids them)
+    assert "\n\n" not in multi
+
+
+# A Python model of JupyterLab's markdown math handling (packages/rendermime/src/latex.ts):
+# math is cut out of the markdown SOURCE (&, <, > escaped), markdown is rendered, math is put back.
+_MATHSPLIT = re.compile(r"(\$\$?|\\(?:begin|end)\{[a-z]*\*?\}|\\[{}$]|[{}]|(?:\n\s*)+|@@\d+@@|\\\\(?:\(|\)|\[|\]))", re.I)
+
+
+def jupyterlab_remove_math(text: str) -> tuple[str, list[str]]:
+    math: list[str] = []
+    detilde = lambda t: t  # noqa: E731
+    if "`" in text or "~~~" in text:
+        hide = lambda m: m.group(0).replace("$", "~D")  # noqa: E731
+        text = text.replace("~", "~T")
+        text = re.sub(r"^(?P<f>`{3,}|(~T){3,})[^`\n]*\n([\s\S]*?)^(?P=f)`*$", hide, text, flags=re.M)
+        text = re.sub(r"(^|[^\\])(`+)([^\n]*?[^`\n])\2(?!`)", hide, text, flags=re.M)
+        detilde = lambda t: re.sub(r"~([TD])", lambda m: "~" if m.group(1) == "T" else "$", t)  # noqa: E731
+    blocks = _MATHSPLIT.split(text.replace("\r\n", "\n").replace("\r", "\n"))
+
+    def process(i: int, j: int) -> None:
+        chunk = "".join(blocks[i : j + 1]).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        blocks[i : j + 1] = [f"@@{len(math)}@@"] + [""] * (j - i)
+        math.append(detilde(chunk))
+
+    start = end = last = None
+    braces, i = 0, 1
+    while i < len(blocks):
+        block = blocks[i]
+        if block.startswith("@"):
+            blocks[i] = f"@@{len(math)}@@"
+            math.append(block)
+        elif start is not None:
+            if block == end:
+                if braces:
+                    last = i
+                else:
+                    process(start, i)
+                    start = end = last = None
+            elif re.search(r"\n.*\n", block):
+                if last is not None:
+                    i = last
+                    process(start, i)
+                start = end = last = None
+                braces = 0
+            elif block == "{":
+                braces += 1
+            elif block == "}" and braces:
+                braces -= 1
+        elif block in ("$", "$$"):
+            start, end, braces = i, block, 0
+        elif block in ("\\\\(", "\\\\["):
+            start, end, braces = i, "\\\\)" if block.endswith("(") else "\\\\]", 0
+        elif block[1:6] == "begin":
+            start, end, braces = i, "\\end" + block[6:], 0
+        i += 2
+    if start is not None and last is not None:
+        process(start, last)
+    return detilde("".join(blocks)), math
+
+
+def jupyterlab_markdown(source: str) -> str:
+    """Trusted markdown output in JupyterLab: removeMath, marked (here markdown-it, HTML on), replaceMath."""
+    text, math = jupyterlab_remove_math(source)
+    return re.sub(r"@@(\d+)@@", lambda m: math[int(m.group(1))], _passthrough.render(text))
+
+
+@pytest.mark.parametrize("text", CASES[:: len(PAYLOADS) // 8] + [c for c in CASES if "block-" in str(c.id)])
+def test_payload_block_in_jupyterlab_math_pipeline(text: str) -> None:
+    assert_safe(jupyterlab_markdown(markdown_block(text)))
+
+
+def test_math_survives_jupyterlab_extraction() -> None:
+    matrix = "\\begin{pmatrix} a & b \\\\ c & d \\end{pmatrix}"
+    text = f"Let $x < y$ and $a_1 * b_1$, `$code` costs $5.\n\n$$\n{matrix}\n$$\n\n```\n$not math$\n```"
+    block = markdown_block(text)
+    _, math = jupyterlab_remove_math(block)
+    assert math == ["$x \\lt  y$", "$a_1 * b_1$", f"$${matrix.replace('&', '&amp;')}$$"]
+    out = jupyterlab_markdown(block)
+    assert_safe(out)
+    assert '<span class="math">$a_1 * b_1$</span>' in out and "<em>" not in out
+    assert "<code>&#36;code</code>" in out and "&#36;not math&#36;" in out
+
+
+def test_block_only_math_holds_dollars_backslashes_backticks() -> None:
+    """JupyterLab finds math in the markdown source: it must pair only our own delimiters."""
+    block = markdown_block("`$a` costs $5 and `$b`, \\$ and \\\\ in text; $x^2$ and ```\\(``` \n\n```\n$y$\\\n```")
+    outside = re.sub(r'<(span|div) class="math">.*?</\1>', "", block, flags=re.DOTALL)
+    assert not set("$\\`") & set(outside), outside
+    assert '<span class="math">$x^2$</span>' in block
+    assert "<code>&#36;a</code>" in block
+
+
+def test_block_newlines() -> None:
+    block = markdown_block("# T\n\npara one\nline two\n\n```\na\n\n\n  b\n```\n\n- x\n\n- y")
+    assert "\n\n" not in block
+    assert "<pre><code>a&#10;&#10;&#10;  b&#10;</code></pre>" in block
+    assert _passthrough.render(block).count("<pre>") == 1
+    # No line of only whitespace, even by JavaScript's wider idea of it (marked uses \s).
+    block = markdown_block("a\n\x0c\nb\n\x0b\nc\n\u2028\nd\n\u3000\ne")
+    assert not [line for line in block.split("\n") if not line.strip()], block
+
+
+def test_block_placeholder_cannot_be_forged(monkeypatch: pytest.MonkeyPatch) -> None:
+    tokens = iter(["0" * 16, "1" * 16])
+    monkeypatch.setattr(safe, "_new_token", lambda: "kimimath" + next(tokens))
+    text = "kimimath00000000000000000z and $x<y$"  # the first token's placeholder for math #0
+    out = markdown_block(text)
+    assert "kimimath00000000000000000z and" in out  # left alone: a fresh token was drawn
+    assert out.count("$x\\lt y$") == 1
+
+
+def test_empty_and_plain_text() -> None:
+    assert markdown_block("") == '<div class="kimi-md"></div>'
+    assert markdown_html("hello") == "<p>hello</p>\n"
+
+
+# -- fences and code spans --------------------------------------------------------------------
+
+FENCE_TEXTS = [
+    "plain",
+    "",
+    "ends with newline\n",
+    "```\n<script>alert(1)</script>\n```",
+    "````\nfour\n````",
+    "~~~\ntilde\n~~~",
+    "x ``` y ```` z",
+    "```python\nnested\n```\n\n\nafter blank lines",
+    "   ```\nindented fence",
+    "`" * 9,
+]
+
+
+@pytest.mark.parametrize("text", FENCE_TEXTS)
+@pytest.mark.parametrize("lang", ["", "python", "py`thon x"])
+def test_fence_round_trip(text: str, lang: str) -> None:
+    tokens = MarkdownIt("commonmark").parse(fence(text, lang))
+    assert [t.type for t in tokens] == ["fence"]
+    assert tokens[0].content == (text if text.endswith("\n") else text + "\n")
+    assert tokens[0].info == re.sub(r"[`\s]", "", lang)
+
+
+INLINE_TEXTS = ["plain", "a`b", "``", "`starts", "ends`", " both ", "   ", " lead", "<div>", "a\nb\r\nc", "x ``` y", "`"]
+
+
+@pytest.mark.parametrize("text", INLINE_TEXTS)
+def test_inline_code_round_trip(text: str) -> None:
+    expected = re.sub(r"\r\n?|\n", " ", text)
+    for wrapped, count in ((inline_code(text), 1), (f"see {inline_code(text)} here", 1),
+                           (f"*{inline_code(text)}* {inline_code(text)} `x`", 3)):
+        children = MarkdownIt("commonmark").parseInline(wrapped)[0].children
+        code = [c.content for c in children if c.type == "code_inline"]
+        assert code[:2] == [expected] * min(count, 2) and len(code) == count, wrapped
+    assert "\n" not in inline_code(text)
+    assert inline_code("") == ""
+
+
+# -- terminal text ----------------------------------------------------------------------------
+
+
+def test_plain_strips_escapes() -> None:
+    assert plain("\x1b[31mred\x1b[0m") == "red"
+    assert plain("\x1b]0;title\x07after") == "after"
+    assert plain("\x1b]52;c;SGVsbG8=\x07") == ""
+    assert plain("\x1b]8;;https://x\x1b\\link\x1b]8;;\x1b\\") == "link"
+    assert plain("\x9b2J\x9d0;t\x9c ok") == " ok"
+    assert plain("\x1bPq#0;2;0;0;0\x1b\\dcs") == "dcs"
+    assert plain("\x1b7\x1b(B\x1bcsave") == "save"
+    assert plain("bell\x07 back\x08space\x7f") == "bell backspace"
+    assert plain("\x1b[2K\x1b[1A\x1b[10;10Hmoved") == "moved"
+
+
+def test_plain_keeps_text() -> None:
+    text = "héllo — 世界 🚀\n\tindented\nlast"
+    assert plain(text) == text
+    assert plain("a\r\nb\rc") == "a\nb\nc"  # a carriage return cannot overwrite a line
+    assert "\x1b" not in plain("\x1b]0;unterminated title") and "title" in plain("\x1b]0;unterminated title")
+
+
+def test_plain_leaves_no_control_character() -> None:
+    every = "".join(chr(c) for c in range(0xA0)) * 2
+    left = plain("\x1b[" + every + "\x1b]" + every)
+    assert not [c for c in left if ord(c) < 0x20 and c not in "\n\t" or 0x7F <= ord(c) < 0xA0]
+
+
+def test_escape() -> None:
+    assert escape("<a href=\"x\">&'") == "&lt;a href=&quot;x&quot;&gt;&amp;&#x27;"
+
+
+# -- cost -------------------------------------------------------------------------------------
+
+
+def test_imports_are_lazy_and_cached() -> None:
+    tree = ast.parse(Path(safe.__file__).read_text(encoding="utf-8"))
+    top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+    names = {a.name for n in top for a in n.names} | {n.module for n in top if isinstance(n, ast.ImportFrom)}
+    assert not {"nh3", "markdown_it", "mdit_py_plugins", "mdit_py_plugins.dollarmath"} & names
+    markdown_html("x")
+    assert safe._markdown() is safe._markdown()
+
+
+def test_long_answer_renders() -> None:
+    part = (
+        "## Step\n\nSome *text* with `code`, $a_i^2$ and a [link](https://example.com).\n\n"
+        "| x | y |\n|---|---|\n| 1 | $\\sqrt{2}$ |\n\n```python\nfor i in range(3):\n    print(i < 2)\n```\n\n"
+        "- item <b>raw</b>\n\n$$\n\\sum_{k=0}^n k\n$$\n\n"
+    )
+    text = (part * (40_000 // len(part) + 1))[:40_000]
+    html_out, block = markdown_html(text), markdown_block(text)
+    assert html_out.count("<table>") >= 40 and "\n\n" not in block
+    assert_safe(html_out)
+    assert_safe(block)
+    assert_safe(markdown_block("\\( x " * 8000 + "$" * 4000))  # unclosed openers: linear, still safe

@@ -1,0 +1,131 @@
+"""wire.py: each Moonshot rule about what is sent, checked without a server (SPEC §7)."""
+
+import pytest
+from IPython.core.error import UsageError
+
+from kimi_jupyter import models, wire
+from kimi_jupyter.config import Kimi, resolve
+from kimi_jupyter.stream import ToolCall, Turn
+
+MOONSHOT = "https://api.moonshot.ai/v1"
+
+
+def settings(**kw):
+    return resolve(Kimi(), env={}, **kw)
+
+
+def body(model="kimi-k2.6", web_search=False, **kw):
+    s = settings(model=model, **kw)
+    info = models.resolve(MOONSHOT, model)
+    plan = wire.check(info, s, web_search=web_search, moonshot=info.moonshot)
+    return wire.request_body(info, s, plan, [{"role": "user", "content": "hi"}], moonshot=info.moonshot), plan
+
+
+def test_default_k26_body_thinks_keeps_reasoning_and_sends_no_temperature():
+    b, plan = body()
+    assert "temperature" not in b
+    assert b["thinking"] == {"type": "enabled", "keep": "all"}
+    assert b["max_completion_tokens"] == 32_000 and "max_tokens" not in b
+    assert b["stream"] is True and b["stream_options"] == {"include_usage": True}
+    assert plan.notices == ()
+
+
+def test_k3_sends_no_temperature_and_refuses_what_it_would_400():
+    b, _ = body("kimi-k3")
+    assert "temperature" not in b and "thinking" not in b  # it always thinks: no switch to send
+    with pytest.raises(UsageError, match="only temperature 1"):
+        body("kimi-k3", temperature=0.7)
+    with pytest.raises(UsageError, match="always thinks.*kimi-k2.6"):
+        body("kimi-k3", thinking=False)
+    with pytest.raises(UsageError, match="low | high | max"):
+        body("kimi-k3", effort="extreme")
+    b, _ = body("kimi-k3", temperature=1.0, effort="max")
+    assert b["temperature"] == 1.0 and b["reasoning_effort"] == "max"
+
+
+def test_k26_temperature_follows_the_thinking_switch():
+    with pytest.raises(UsageError, match="only temperature 1 with thinking on.*0.6 with --no-thinking"):
+        body(temperature=0.6)
+    with pytest.raises(UsageError, match="only temperature 0.6 with thinking off"):
+        body(temperature=1.0, thinking=False)
+    b, _ = body(temperature=0.6, thinking=False)
+    assert b["temperature"] == 0.6 and b["thinking"] == {"type": "disabled"}
+    with pytest.raises(UsageError, match="between 0 and 2"):
+        body("moonshot-v1-8k", temperature=3)
+
+
+def test_effort_only_from_the_models_valid_efforts():
+    b, _ = body("kimi-k3", effort="low")
+    assert b["reasoning_effort"] == "low" and "thinking" not in b
+    with pytest.raises(UsageError, match="kimi-k2.6 takes no --effort"):
+        body(effort="high")
+    with pytest.raises(UsageError, match="needs thinking on"):
+        body(effort="low", thinking=False)
+    with pytest.raises(UsageError, match="does not think"):
+        body("moonshot-v1-8k", effort="low")
+    with pytest.raises(UsageError, match="takes no --effort"):
+        body("kimi-k2.7-code", effort="low")
+
+
+def test_session_wide_settings_the_model_cant_take_are_not_sent():
+    cfg = Kimi(thinking=False, effort="max")
+    s = resolve(cfg, model="kimi-k3", env={})
+    info = models.resolve(MOONSHOT, "kimi-k3")
+    plan = wire.check(info, s)
+    assert plan.thinking is True and plan.effort == "max"  # K3 takes max; off isn't sent to it
+    assert "thinking" not in wire.request_body(info, s, plan, [])
+    s = resolve(cfg, model="kimi-k2.6", env={})
+    plan = wire.check(models.resolve(MOONSHOT, "kimi-k2.6"), s)
+    assert plan.thinking is False and plan.effort is None and "not sent" in plan.notices[0]
+
+
+def test_non_thinking_models_get_no_thinking_field():
+    b, _ = body("moonshot-v1-8k")
+    assert "thinking" not in b
+    b, _ = body("moonshot-v1-8k", thinking=False)  # harmless: nothing to switch off
+    assert "thinking" not in b
+
+
+def test_web_search_keeps_thinking_and_echoes_arguments():
+    b, plan = body(web_search=True)
+    assert b["thinking"] == {"type": "enabled", "keep": "all"} and plan.notices == ()
+    assert wire.WEB_SEARCH_TOOL == {"type": "builtin_function", "function": {"name": "$web_search"}}
+    call = ToolCall("$web_search:0", "$web_search", '{"search_result": {"search_id": "x"}}')
+    reply = wire.web_search_reply(call)
+    assert reply["content"] == call.arguments and reply["name"] == "$web_search"
+
+
+def test_self_hosted_dialect_uses_chat_template_kwargs_and_reasoning_effort():
+    s = settings(model="moonshotai/Kimi-K2.6", base_url="http://gpu:8000/v1", thinking=False, temperature=0.3)
+    info = models.resolve("http://gpu:8000/v1", "moonshotai/Kimi-K2.6")
+    plan = wire.check(info, s, moonshot=False)
+    b = wire.request_body(info, s, plan, [], moonshot=False)
+    assert b["chat_template_kwargs"] == {"thinking": False} and "thinking" not in b
+    assert b["temperature"] == 0.3 and b["max_tokens"] == 32_000
+    s = settings(model="m", base_url="http://gpu:8000/v1", effort="high")
+    plan = wire.check(models.resolve("http://gpu:8000/v1", "m"), s, moonshot=False)
+    assert wire.request_body(models.ModelInfo("m"), s, plan, [], moonshot=False)["reasoning_effort"] == "high"
+
+
+def test_assistant_message_keeps_reasoning_and_omits_empty_content_on_tool_calls():
+    turn = Turn(reasoning="", content="", tool_calls=[ToolCall("python:0", "python", '{"code": "1"}')])
+    msg = wire.assistant_message(turn)
+    assert msg["reasoning_content"] == "" and "content" not in msg
+    assert msg["tool_calls"][0] == {"id": "python:0", "type": "function",
+                                    "function": {"name": "python", "arguments": '{"code": "1"}'}}
+    plain = wire.assistant_message(Turn(reasoning="r", content="answer"))
+    assert plain == {"role": "assistant", "content": "answer", "reasoning_content": "r"}
+    assert wire.assistant_message(Turn())["content"] == ""  # a plain answer always has content
+
+
+def test_partial_and_tool_messages():
+    assert wire.partial_message(Turn()) is None
+    half = Turn(reasoning="thinking", tool_calls=[ToolCall("python:0", "python", '{"co')])
+    assert wire.partial_message(half) == {"role": "assistant", "content": "(cut short)",
+                                          "reasoning_content": "thinking"}
+    call = ToolCall("python:0", "python", "{}")
+    assert wire.tool_message(call, "No output") == {"role": "tool", "tool_call_id": "python:0",
+                                                     "name": "python", "content": "No output"}
+    msg = wire.tool_message(call, "1 figure", ["iVBOR"])
+    assert msg["content"][0] == {"type": "text", "text": "1 figure"}
+    assert msg["content"][1]["image_url"]["url"] == "data:image/png;base64,iVBOR"
