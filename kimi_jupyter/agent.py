@@ -129,7 +129,6 @@ class Agent:
 
         client = KimiClient(settings)
         tools = _tool_schemas(request, self.registry)
-        self._vision = info.vision
 
         result = Result(model=settings.model)
         reasoning_parts: list[str] = []
@@ -171,7 +170,7 @@ class Agent:
                 if turn.tool_calls and turn.finish_reason != "length":
                     conv.append(wire.assistant_message(turn))
                     try:
-                        stop, searches = self._run_tools(turn.tool_calls, result, ctx, settings)
+                        stop, searches = self._run_tools(turn.tool_calls, result, ctx, settings, info)
                     except Interrupted as exc:
                         failure = exc
                         break
@@ -263,7 +262,7 @@ class Agent:
             conv.rollback(mark)
 
     def _run_tools(
-        self, calls: list[ToolCall], result: Result, ctx: Any, settings: Settings
+        self, calls: list[ToolCall], result: Result, ctx: Any, settings: Settings, info: ModelInfo
     ) -> tuple[bool, int]:
         """Run a turn's calls in order. Returns (stop, web_search_count).
 
@@ -312,12 +311,12 @@ class Agent:
                 )
                 if output.interrupted:
                     stop = interrupted = True
-            conv.append(self._tool_message(call, output, settings))
+            conv.append(self._tool_message(call, output, settings, info.vision))
         if result.tool_calls and interrupted:
             raise Interrupted("Interrupted while model code ran. The cell stopped; outputs so far are kept.")
         return stop, searches
 
-    def _tool_message(self, call: ToolCall, output: "ToolOutput", settings: Settings) -> dict[str, Any]:
+    def _tool_message(self, call: ToolCall, output: "ToolOutput", settings: Settings, vision: bool) -> dict[str, Any]:
         """The tool reply; vision models also get the figures, up to `Kimi.max_images` in all.
 
         The cap counts the images already in the conversation: earlier messages
@@ -325,7 +324,7 @@ class Agent:
         reached later figures go as their text notes only.
         """
         images: list[str] = []
-        if self._vision and output.images:
+        if vision and output.images:
             room = settings.max_images - _images_in(self.session.conversation.messages)
             images = output.images[-room:] if room > 0 else []
         return wire.tool_message(call, output.text, images)

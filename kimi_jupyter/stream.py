@@ -76,13 +76,6 @@ class ToolCall:
     arguments: str = ""
     index: int = 0
 
-    def to_wire(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "type": "function",
-            "function": {"name": self.name, "arguments": self.arguments},
-        }
-
 
 @dataclass
 class Turn:
@@ -95,21 +88,6 @@ class Turn:
     finish_reason: str | None = None
     model: str | None = None
     id: str | None = None
-
-    def to_message(self) -> dict[str, Any]:
-        """The assistant message to append to the history.
-
-        Kimi's thinking models need `reasoning_content` on every assistant message
-        (even ""), and reject `content: ""` on a tool-call message, so content is
-        omitted there rather than sent empty.
-        """
-        msg: dict[str, Any] = {"role": "assistant"}
-        if self.content or not self.tool_calls:
-            msg["content"] = self.content
-        msg["reasoning_content"] = self.reasoning
-        if self.tool_calls:
-            msg["tool_calls"] = [tc.to_wire() for tc in self.tool_calls]
-        return msg
 
 
 class _PendingCall:

@@ -162,3 +162,30 @@ def test_code_runs_only_with_auto_run(kernel, kimi_server):
     kernel.run("panel._auto.value = True")
     kernel.value("panel.ask('Visualize gradient descent') is not None")
     assert kernel.value("'history' in globals()") is True  # the model's code ran in the user namespace
+
+
+
+def test_panel_transcript_holds_no_live_html_from_the_model(kernel, kimi_server):
+    from test_security_kernel import OWN, attack_scenario, check_outputs, problems
+
+    kimi_server.add_scenario(attack_scenario())
+    sent: list[dict] = []  # every rich output the panel's reply sent to the browser
+
+    def hook(msg: dict) -> None:
+        if msg["msg_type"] in ("display_data", "update_display_data", "execute_result"):
+            sent.append({"data": msg["content"].get("data", {})})
+        if msg["msg_type"] == "comm_msg":  # ipywidgets.HTML values: labels, notes, the footer
+            value = msg["content"].get("data", {}).get("state", {}).get("value")
+            if isinstance(value, str) and "<" in value:
+                sent.append({"widget_html": value})
+
+    reply = kernel.kc.execute_interactive("r = panel.ask('[[scenario:attack]] go')", timeout=60, output_hook=hook)
+    assert reply["content"]["status"] == "ok"
+    assert "alert('answer')" in kernel.value("r.content")
+    assert any("kimi-md" in o.get("data", {}).get("text/markdown", "") for o in sent)  # the answer went out
+    check_outputs([o for o in sent if "data" in o])
+    ours = ("tag <b>", "tag <code>", "tag <span>")  # the panel's own chrome, styled inline
+    for o in sent:
+        if "widget_html" in o:
+            found = problems(o["widget_html"])
+            assert [p for p in found if p not in OWN + ours and not p.startswith("attribute style=")] == [], found

@@ -145,3 +145,4 @@ def test_model_code_printing_environ_sends_no_key(kimi_kernel_env, tmp_path):
         assert API_KEY not in m["content"] and "db-password-42" not in m["content"]
     assert "[redacted]" in tool_messages[-1]["content"]
     assert API_KEY not in output_text(nb.cells[2]) and "db-password-42" not in output_text(nb.cells[2])
+

@@ -1,5 +1,10 @@
 """stream.fold: pure folding of Kimi and vLLM chunk dicts into a Turn."""
 
+import json
+from pathlib import Path
+
+from kimi_jupyter import wire
+from kimi_jupyter.client import iter_chunks
 from kimi_jupyter.stream import StreamFolder, Turn, Usage, fold
 
 
@@ -85,11 +90,11 @@ def test_assistant_message_keeps_reasoning_and_omits_empty_content_on_tool_calls
                                "function": {"name": "python", "arguments": "{}"}}]}),
         chunk({}, "tool_calls"),
     ])
-    msg = turn.to_message()
+    msg = wire.assistant_message(turn)  # the history message is wire.py's job
     assert "content" not in msg
     assert msg["reasoning_content"] == "plan"
     assert msg["tool_calls"][0]["function"] == {"name": "python", "arguments": "{}"}
-    plain = Turn(content="hi").to_message()
+    plain = wire.assistant_message(Turn(content="hi"))
     assert plain == {"role": "assistant", "content": "hi", "reasoning_content": ""}
 
 
@@ -108,12 +113,6 @@ def test_folding_is_linear_in_text_length():
 
 
 # ---------------------------------------------------------------- usage merging and real recordings
-import json  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from kimi_jupyter.client import iter_chunks  # noqa: E402
-from kimi_jupyter.stream import Usage, fold  # noqa: E402
-
 FIXTURES = Path(__file__).parent / "fixtures" / "streams"
 
 
