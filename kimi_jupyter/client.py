@@ -153,8 +153,17 @@ def map_status_error(err: Any, settings: Settings) -> APIError:
     status = int(getattr(err, "status_code", 0) or 0)
     type_, message = _error_fields(err)
     response = getattr(err, "response", None)
-    request_id = response.headers.get("msh-request-id") if response is not None else None
+    request_id = request_id_of(response.headers) if response is not None else None
     return error_for(status, type_, message, settings, request_id)
+
+
+def request_id_of(headers: Any) -> str | None:
+    """Moonshot's `Msh-Request-Id` (what its support asks for), or the trace ids other gateways send."""
+    for name in ("msh-request-id", "x-msh-request-id", "x-trace-id"):
+        value = headers.get(name)
+        if value:
+            return str(value)
+    return None
 
 
 def _has_text(chunk: dict[str, Any]) -> bool:
@@ -224,7 +233,7 @@ class KimiClient:
                 with client.chat.completions.with_streaming_response.create(
                     model=model, messages=[], stream=True, extra_body=payload
                 ) as response:
-                    request_id = response.headers.get("msh-request-id")
+                    request_id = request_id_of(response.headers)
                     if request_id:
                         self.request_ids.append(request_id)
                     try:
