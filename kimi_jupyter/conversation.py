@@ -48,7 +48,8 @@ class Conversation:
         self._recount()
 
     def system(self) -> str | None:
-        for m in self.messages:
+        """The system prompt in force: the latest one (each `-s` is appended, never inserted)."""
+        for m in reversed(self.messages):
             if m.get("role") == "system":
                 return m.get("content")
         return None
@@ -64,6 +65,3 @@ class Conversation:
     def estimate_tokens(self) -> int:
         """Rough size: ~4 characters a token for English text and JSON."""
         return self.size_chars() // 4
-
-    def user_turns(self) -> int:
-        return sum(1 for m in self.messages if m.get("role") == "user")

@@ -51,3 +51,19 @@ def test_a_second_reply_on_the_same_session_is_refused_while_one_runs(kimi_serve
         chat("hello", session=session, view=RecordingView())
     worker.join(30)
     assert chat("hello", session=session, view=RecordingView()).content  # free again
+
+
+def test_a_new_system_prompt_is_sent_once_and_then_stays_in_force():
+    from kimi_jupyter.agent import Agent, Request
+    from kimi_jupyter.session import Session
+    from kimi_jupyter.testing import KimiServer
+    from kimi_jupyter.views.base import RecordingView
+
+    with KimiServer(api_key="sk-sys") as srv:
+        session = Session()
+        session.logins[srv.base_url] = "sk-sys"
+        settings = session.settings(base_url=srv.base_url)
+        for system in ("A", "B", "B", None):
+            Agent(session, RecordingView()).run(Request("[[scenario:echo]] hi", settings, system=system, tools=False))
+    systems = [m["content"] for m in srv.requests[-1]["messages"] if m["role"] == "system"]
+    assert systems == ["A", "B"]  # -s B after -s A: appended once, not on every later cell
