@@ -1,8 +1,8 @@
 """HTTP to the model: the openai SDK with `base_url`, error mapping and the retry policy.
 
 The SDK does the request, auth and status handling; the SSE body is decoded by
-httpx-sse (spec-complete: comments, `event:`/`id:` lines, blank and multi-line
-`data:`) into plain JSON dicts, which keeps the hot path free of per-chunk
+the SDK's own spec-complete decoder (comments, `event:`/`id:` lines, blank and
+multi-line `data:`) into plain JSON dicts, rather than its per-chunk pydantic models, which keeps the hot path free of per-chunk
 pydantic models and lets `stream.py` stay pure. The body comes from `wire.py`
 ready to send.
 
@@ -178,11 +178,13 @@ def _has_text(chunk: dict[str, Any]) -> bool:
 def iter_chunks(http_response: Any) -> Iterator[dict[str, Any]]:
     """Decoded `data:` payloads of an SSE response, up to `[DONE]`.
 
-    httpx-sse handles the framing; empty `data:` events (keep-alives) are skipped.
+    The openai SDK's `SSEDecoder` (the WHATWG event-stream rules) does the framing,
+    over the raw bytes of the SDK's own HTTP response; empty `data:` events
+    (keep-alives, and the empty events it dispatches after an `id:` line) are skipped.
     """
-    from httpx_sse import EventSource
+    from openai._streaming import SSEDecoder  # the SDK's decoder; no second HTTP stack
 
-    for event in EventSource(http_response).iter_sse():
+    for event in SSEDecoder().iter_bytes(http_response.iter_bytes()):
         data = event.data.strip()
         if not data:
             continue

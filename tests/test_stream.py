@@ -153,14 +153,12 @@ def test_real_moonshot_tool_call_deltas_fold_into_one_call_per_index():
 
 
 class _FakeResponse:
-    """An httpx-like response: iter_text over raw SSE, as the network would cut it."""
-
-    headers = {"content-type": "text/event-stream"}
+    """An HTTP response's body as the network would cut it: bytes in small pieces."""
 
     def __init__(self, raw: str, size: int = 7) -> None:
-        self.raw, self.size = raw, size
+        self.raw, self.size = raw.encode("utf-8"), size
 
-    def iter_text(self):
+    def iter_bytes(self):
         for i in range(0, len(self.raw), self.size):
             yield self.raw[i : i + self.size]
 
