@@ -50,8 +50,9 @@ class KimiServer:
         self.api_key = api_key
         # The vLLM flavour checks a key only when given one, like `vllm serve --api-key`.
         self.vllm_api_key = vllm_api_key
-        # Every bearer key received ("" for none), so tests can check where keys went.
-        self.keys_seen: list[str] = []
+        # The bearer keys received ("" for none), newest last, so tests can check where
+        # keys went; capped like request_ids, so a long-running server doesn't grow.
+        self.keys_seen: deque[str] = deque(maxlen=_REQUEST_IDS)
         self.host = host
         self.default_cps = default_cps
         self.verbose = verbose
