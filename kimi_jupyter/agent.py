@@ -232,12 +232,16 @@ class Agent:
 
         return ToolContext(
             shell=self.shell,
-            auto_run=settings.auto_run,
+            auto_run=settings.auto_run or self.session.auto_run,
+            allow_session=self._allow_session,
             max_output=settings.max_tool_output,
             ask=self.ask,
             show_code=self.view.show_code,
             secrets=settings.all_secrets(),
         )
+
+    def _allow_session(self) -> None:
+        self.session.auto_run = True
 
     def _account(self, result: Result, turn: Turn, reasoning_parts: list[str]) -> None:
         if turn.usage is not None:

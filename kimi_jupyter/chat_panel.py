@@ -38,8 +38,16 @@ from .views.panel import PanelView, note_html
 
 if TYPE_CHECKING:
     from .result import Result
+    from .tools.approval import Decision
 
-_DECLINE = "no: auto-run is off in the chat panel; the user can tick 'Let Kimi run code' to allow it"
+# A widget callback cannot ask through stdin, so with auto-run off the panel answers for the user.
+_DECLINE = "auto-run is off in the chat panel; the user can tick 'Let Kimi run code' to allow it."
+
+
+def _decline(prompt: str) -> "Decision":
+    from .tools.approval import Decision
+
+    return Decision.refuse(_DECLINE)
 
 
 class SendGate:
@@ -300,7 +308,7 @@ class ChatPanel(w.VBox):
             # A widget callback cannot ask through stdin (the browser would never show
             # the prompt and the kernel would wait forever): with auto-run off the code
             # is not run, and the model is told why.
-            agent = Agent(self.session, view, default_registry, self._get_shell(), ask=lambda prompt: _DECLINE)
+            agent = Agent(self.session, view, default_registry, self._get_shell(), ask=_decline)
             result = agent.run(request)
         except (KimiError, UsageError) as exc:  # one short message, never a traceback
             view.close()

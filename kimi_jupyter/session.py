@@ -28,6 +28,9 @@ class Session:
     results: list["Result"] = field(default_factory=list, repr=False)
     usage: Usage = field(default_factory=Usage)
     cost_usd: float = 0.0
+    # Set when the user answers `s` to an approval question: tool calls run without
+    # asking for the rest of the session (`%kimi reset` does not undo it; a new kernel does).
+    auto_run: bool = False
     unpriced_requests: int = 0
     # The user-visible record of the conversation, for `%kimi export`: one entry per cell.
     transcript: list[dict[str, Any]] = field(default_factory=list, repr=False)

@@ -242,15 +242,44 @@ def test_approval_answers() -> None:
     out = _run("approved = 1", ctx)
     assert out.declined and out.text == "The user declined to run this code."
     out = _run("approved = 2", ctx)
-    assert out.declined and out.text.endswith("They said: no, use numpy instead")
+    assert out.declined and out.text.endswith("Their instruction instead: no, use numpy instead")
     from IPython.core.interactiveshell import InteractiveShell
 
     assert "approved" not in InteractiveShell.instance().user_ns
     assert _run("approved = 3\napproved", ctx).text == "Out: 3"
     assert _run("approved = 4\napproved", ctx).text == "Out: 4" and ctx.auto_run
     assert _run("approved = 5\napproved", ctx).text == "Out: 5"
-    assert len(prompts) == 4 and prompts[0].startswith("Run this code? [y]es / [n]o / [a]ll")
+    assert len(prompts) == 4 and prompts[0].startswith("Run it? [y]es / [n]o / [a]ll in this cell / all in this [s]ession")
     assert shown == [f"approved = {i}" + ("\napproved" if i > 2 else "") for i in range(1, 6)]
+
+
+def test_session_answer_calls_allow_session() -> None:
+    allowed: list[bool] = []
+    ctx = ToolContext(ask=lambda prompt: "s", allow_session=lambda: allowed.append(True))
+    assert _run("sess = 1\nsess", ctx).text == "Out: 1"
+    assert ctx.auto_run and allowed == [True]
+
+
+def test_decision_from_caller_is_not_parsed() -> None:
+    from kimi_jupyter.tools.approval import Decision
+
+    # A widget callback can't ask a person: it answers with a Decision, not a magic string.
+    ctx = ToolContext(ask=lambda prompt: Decision.refuse("auto-run is off in the chat panel"))
+    out = _run("never = 1", ctx)
+    assert out.declined and out.text.endswith("auto-run is off in the chat panel")
+
+
+@pytest.mark.parametrize(
+    "typed, run, scope, feedback",
+    [("y", True, "once", ""), ("YES", True, "once", ""), ("a", True, "cell", ""), ("s", True, "session", ""),
+     ("session", True, "session", ""), ("", False, "once", ""), ("n", False, "once", ""),
+     (" use the sample file instead ", False, "once", "use the sample file instead")],
+)
+def test_parse_answer(typed: str, run: bool, scope: str, feedback: str) -> None:
+    from kimi_jupyter.tools.approval import parse_answer
+
+    d = parse_answer(typed)
+    assert (d.run, d.scope, d.feedback) == (run, scope, feedback)
 
 
 def test_eof_on_input_is_no_stdin(capsys: pytest.CaptureFixture[str]) -> None:

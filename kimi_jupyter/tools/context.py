@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from .approval import Decision
 
 DEFAULT_MAX_OUTPUT = 8000
 # About what jupyter_server lets through in one go before it starts dropping stream
@@ -28,8 +31,11 @@ class ToolContext:
     """Run model code without asking (``-y`` / ``Kimi.auto_run``)."""
     max_output: int = DEFAULT_MAX_OUTPUT
     """Cap on the text returned to the model (``Kimi.max_tool_output``)."""
-    ask: Callable[[str], str] | None = None
-    """Prompt function for approval; None means ``builtins.input``."""
+    ask: "Callable[[str], str | Decision] | None" = None
+    """Asks for approval: returns the user's answer (parsed by ``approval.parse_answer``)
+    or a ready ``Decision``; None means ``builtins.input``."""
+    allow_session: Callable[[], None] | None = None
+    """Called when the user answers ``s``: the session runs tool calls without asking from now on."""
     show_code: Callable[[str], None] | None = None
     """Called with the code before approval and before it runs, so the view can show it."""
     max_echo: int | None = DEFAULT_MAX_ECHO

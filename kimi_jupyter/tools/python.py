@@ -16,12 +16,12 @@ expression's value does update ``_``, ``__`` and ``Out[n]`` (n = the ``%%kimi`` 
 
 from __future__ import annotations
 
-import builtins
 import os
 import sys
 from contextlib import contextmanager
 from typing import Any, Iterator
 
+from .approval import approve
 from .capture import OutputTee
 from .context import ToolContext
 from .output import NO_OUTPUT, ToolOutput, cap_output, cap_parts, format_error
@@ -52,20 +52,7 @@ PYTHON_SCHEMA: dict[str, Any] = {
     },
 }
 
-APPROVAL_PROMPT = "Run this code? [y]es / [n]o / [a]ll for this cell: "
-DECLINED = "The user declined to run this code."
 INTERRUPTED = "Interrupted by the user."
-NO_STDIN_TO_MODEL = (
-    "The code was NOT run: automatic execution is off and this session has no way to ask "
-    "the user for approval (no stdin, e.g. a headless notebook run). Do not try to run "
-    "code again in this reply; answer without running code, and tell the user they can "
-    "allow it with `%%kimi -y` or `%config Kimi.auto_run = True`."
-)
-NO_STDIN_TO_USER = (
-    "kimi-jupyter: the model's code was not run because this kernel cannot ask for "
-    "approval (no stdin). To let it run code, use `%%kimi -y` or "
-    "`%config Kimi.auto_run = True`.\n"
-)
 
 
 def run_python(code: str, ctx: ToolContext) -> ToolOutput:
@@ -79,10 +66,9 @@ def run_python(code: str, ctx: ToolContext) -> ToolOutput:
     try:
         if ctx.show_code is not None:
             ctx.show_code(code)
-        if not ctx.auto_run:
-            refusal = _ask_approval(ctx)
-            if refusal is not None:
-                return refusal
+        refusal = approve(ctx)
+        if refusal is not None:
+            return refusal
         shell = _get_shell(ctx)
         tee = OutputTee(shell, limit=ctx.max_output, max_echo=ctx.max_echo, secrets=ctx.secrets)
         with _preserve_shell_state(shell), _async_runner_for(shell, code), \
@@ -133,41 +119,6 @@ def _result_outputs(shell: Any, value: Any, error: BaseException | None) -> list
             "traceback": format_error(error, limit=5, skip=_is_ipython_frame).splitlines(),
         })
     return outputs
-
-
-# ------------------------------------------------------------------ approval
-
-
-def _ask_approval(ctx: ToolContext) -> ToolOutput | None:
-    """None when the code may run; otherwise the ToolOutput explaining why not."""
-    if ctx.no_stdin:
-        return ToolOutput(text=NO_STDIN_TO_MODEL, ok=False, declined=True)
-    ask = ctx.ask or builtins.input
-    try:
-        answer = ask(APPROVAL_PROMPT)
-    except (EOFError, *_stdin_errors()):
-        ctx.no_stdin = True  # tell the user once per cell, and stop asking
-        sys.stderr.write(NO_STDIN_TO_USER)
-        return ToolOutput(text=NO_STDIN_TO_MODEL, ok=False, declined=True)
-    reply = (answer or "").strip()
-    word = reply.lower()
-    if word in ("y", "yes"):
-        return None
-    if word in ("a", "all"):
-        ctx.auto_run = True
-        return None
-    if word in ("", "n", "no"):
-        return ToolOutput(text=DECLINED, ok=False, declined=True)
-    # Anything else is treated as a refusal with feedback: "no, use pandas instead".
-    return ToolOutput(text=f"{DECLINED} They said: {reply}", ok=False, declined=True)
-
-
-def _stdin_errors() -> tuple[type[BaseException], ...]:
-    try:
-        from IPython.core.error import StdinNotImplementedError
-    except ImportError:
-        return ()
-    return (StdinNotImplementedError,)
 
 
 # ------------------------------------------------------------------ shell

@@ -1,0 +1,123 @@
+"""Asking the user before a tool changes anything: one path for model code and MCP tools.
+
+The question is asked on stdin (`input()` works in JupyterLab, Notebook 7 and
+VS Code while a cell runs). The answers (SPEC §4):
+
+- `y` runs this call, `a` every call in this cell, `s` every call in this session;
+- `n` (or nothing) refuses;
+- anything else refuses *with an instruction*: the user's words go to the model
+  ("use the sample file instead"), the way kimi-cli's "Reject, tell the model
+  what to do instead" works.
+
+A caller that cannot ask a person (the chat panel's widget callback, a script
+with a policy) passes an `ask` that returns a `Decision` directly, so no magic
+strings travel through the answer parser.
+"""
+
+from __future__ import annotations
+
+import builtins
+import sys
+from dataclasses import dataclass
+from typing import Literal
+
+from .context import ToolContext
+from .output import ToolOutput
+
+Scope = Literal["once", "cell", "session"]
+
+APPROVAL_PROMPT = (
+    "Run it? [y]es / [n]o / [a]ll in this cell / all in this [s]ession — "
+    "or type what Kimi should do instead: "
+)
+DECLINED = "The user declined to run this code."
+NO_STDIN_TO_MODEL = (
+    "The code was NOT run: automatic execution is off and this session has no way to ask "
+    "the user for approval (no stdin, e.g. a headless notebook run). Do not try to run "
+    "code again in this reply; answer without running code, and tell the user they can "
+    "allow it with `%%kimi -y` or `%config Kimi.auto_run = True`."
+)
+NO_STDIN_TO_USER = (
+    "kimi-jupyter: the model's code was not run because this kernel cannot ask for "
+    "approval (no stdin). To let it run code, use `%%kimi -y` or "
+    "`%config Kimi.auto_run = True`.\n"
+)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The user's answer to one approval question."""
+
+    run: bool
+    scope: Scope = "once"  # with run: this call, every call in the cell, or the session
+    feedback: str = ""  # a refusal's own words, passed to the model as the user's instruction
+    reason: str = ""  # why nothing was asked (e.g. auto-run is off in the chat panel)
+
+    @classmethod
+    def refuse(cls, reason: str) -> "Decision":
+        """A refusal decided by the caller, not typed by the user."""
+        return cls(run=False, reason=reason)
+
+
+def parse_answer(answer: str | None) -> Decision:
+    """Turn what the user typed into a Decision."""
+    reply = (answer or "").strip()
+    word = reply.lower()
+    if word in ("y", "yes"):
+        return Decision(True)
+    if word in ("a", "all"):
+        return Decision(True, "cell")
+    if word in ("s", "session"):
+        return Decision(True, "session")
+    if word in ("", "n", "no"):
+        return Decision(False)
+    return Decision(False, feedback=reply)
+
+
+def refusal_text(decision: Decision, what: str = "this code") -> str:
+    """What the model is told when a call was not run: exactly what, and why."""
+    if decision.reason:
+        return f"The user's settings did not allow running {what}: {decision.reason}"
+    text = f"The user declined to run {what}."
+    if decision.feedback:
+        text += f" Their instruction instead: {decision.feedback}"
+    return text
+
+
+def approve(ctx: ToolContext, what: str = "this code") -> ToolOutput | None:
+    """None when the call may run; otherwise the ToolOutput telling the model why not.
+
+    `ctx.auto_run` (from `-y`, `Kimi.auto_run`, or an earlier `a`/`s`) skips the
+    question. A kernel without stdin is told once per cell, and the model is
+    told not to try again.
+    """
+    if ctx.auto_run:
+        return None
+    if ctx.no_stdin:
+        return ToolOutput(text=NO_STDIN_TO_MODEL, ok=False, declined=True)
+    ask = ctx.ask or builtins.input
+    try:
+        answer = ask(APPROVAL_PROMPT)
+    except (EOFError, *_stdin_errors()):
+        ctx.no_stdin = True
+        sys.stderr.write(NO_STDIN_TO_USER)
+        return ToolOutput(text=NO_STDIN_TO_MODEL, ok=False, declined=True)
+    decision = answer if isinstance(answer, Decision) else parse_answer(answer)
+    if decision.run:
+        if decision.scope in ("cell", "session"):
+            ctx.auto_run = True
+        if decision.scope == "session" and ctx.allow_session is not None:
+            ctx.allow_session()
+        return None
+    return ToolOutput(text=refusal_text(decision, what), ok=False, declined=True)
+
+
+def _stdin_errors() -> tuple[type[BaseException], ...]:
+    try:
+        from IPython.core.error import StdinNotImplementedError
+    except ImportError:
+        return ()
+    return (StdinNotImplementedError,)
+
+
+__all__ = ["APPROVAL_PROMPT", "DECLINED", "Decision", "approve", "parse_answer", "refusal_text"]
