@@ -11,7 +11,6 @@ a note at the top of each notebook, and "offline replay" in every footer.
 from __future__ import annotations
 
 import argparse
-import html as htmllib
 import importlib.util
 import re
 import os
@@ -20,6 +19,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from . import safe
+from .views import render
 
 REPLAY_NOTE = (
     "> **Offline replay.** The answers below come from kimi-jupyter's loopback server, "
@@ -30,11 +32,8 @@ REPLAY_LABEL = "offline replay"
 BUILTIN = "kimi-demo"
 
 DIM, BOLD, RESET = "\x1b[2m", "\x1b[1m", "\x1b[0m"
-_CODE_LABEL = "**Kimi runs Python**"
-_TOOL_LABEL = "**Tool call"
-_WIDGET = "application/vnd.jupyter.widget-view+json"
 _ECHO_CODE_LINES = 15
-_REASONING_BODY = re.compile(r"<details[^>]*><summary>.*?</summary><div[^>]*>(.*)</div></details>", re.S)
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def demo_notebook() -> Any:
@@ -75,69 +74,23 @@ def missing_requirements(nb: Any) -> list[str]:
     return [name for name in wanted if importlib.util.find_spec(name) is None]
 
 
-# ---------------------------------------------------------------- running headless
-def _poll_in_slices(channel: Any, step: float = 0.5) -> None:
-    """Make `channel.get_msg(timeout)` poll in short slices.
-
-    With widget-heavy output, a zmq.asyncio `poll(timeout)` sometimes misses the
-    wake-up for a message that has already arrived and returns only when the
-    timeout expires, so nbclient waits its whole cell timeout for an
-    execute_reply that was there all along (jupyter/nbclient#312; seen here as
-    random 120 s pauses after `%%kimi` cells). Re-polling every `step` seconds
-    picks the message up.
-    """
-    from queue import Empty
-
-    original = channel.get_msg
-
-    async def get_msg(timeout: float | None = None) -> Any:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            left = step if deadline is None else max(0.0, min(step, deadline - time.monotonic()))
-            try:
-                return await original(left)
-            except Empty:
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise
-
-    channel.get_msg = get_msg
-
-
-def notebook_client(nb: Any, cwd: Path, timeout: int = 300, **kwargs: Any) -> Any:
-    """An nbclient `NotebookClient` for headless runs of notebooks with `%%kimi` cells."""
-    from nbclient import NotebookClient
-
-    class HeadlessClient(NotebookClient):
-        async def async_start_new_kernel_client(self) -> Any:
-            kc = await super().async_start_new_kernel_client()
-            _poll_in_slices(kc.shell_channel)
-            _poll_in_slices(kc.iopub_channel)
-            return kc
-
-        def process_message(self, msg: dict, cell: Any, cell_index: int) -> Any:
-            if echo is not None:
-                echo.message(msg)
-            return super().process_message(msg, cell, cell_index)
-
-    echo: Echo | None = kwargs.pop("echo", None)
-    if echo is not None:  # the kernel's "running over TCP without encryption" warning, on every start
-        kwargs.setdefault("extra_arguments", ["--IPKernelApp.log_level=ERROR"])
-    client = HeadlessClient(nb, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(cwd)}}, **kwargs)
-    if echo is not None:
-        client.on_cell_execute = lambda cell, cell_index: echo.cell_started(cell)
-        client.on_cell_executed = lambda cell, cell_index, execute_reply: echo.cell_done(cell)
-    return client
+def _part(content: Any) -> str | None:
+    """The `part` tag kimi-jupyter puts in each output's metadata (reasoning, answer, code, …)."""
+    meta = content.get("metadata") if isinstance(content, dict) else None
+    info = (meta or {}).get("kimi_jupyter")
+    return info.get("part") if isinstance(info, dict) else None
 
 
 @dataclass
 class Echo:
     """Prints a headless run as it happens: reasoning dimmed, model code, outputs, answers.
 
-    It follows the live widget's messages: a widget display starts a reply (its
-    reasoning streams to stdout), folding the reasoning accordion means the answer
-    has started (the answer is printed whole when the cell ends, from the saved
-    markdown), and a "Kimi runs Python" block means model code is about to run.
+    It reads the `part` of each output (SPEC §3), never its label: a `live`
+    output starts a reply (its reasoning streams to stdout inside the widget),
+    folding the reasoning accordion means the answer has started (the answer is
+    printed whole when the cell ends), and a `code` output means model code is
+    about to run. A step's `reasoning` bundle is printed only if its text did
+    not already stream.
     """
 
     color: bool
@@ -172,34 +125,32 @@ class Echo:
     def message(self, msg: dict) -> None:
         kind, content = msg.get("msg_type"), msg.get("content", {})
         data = content.get("data", {}) if isinstance(content, dict) else {}
-        html = str(data.get("text/html", ""))
-        markdown = str(data.get("text/markdown", ""))
-        if kind == "display_data" and _WIDGET in data:
+        part = _part(content)
+        plain = _ANSI.sub("", str(data.get("text/plain", "")))
+        if kind == "display_data" and part == "live":
             self.state, self.streamed = "reasoning", False
             self.line()
         elif kind == "comm_msg" and "selected_index" in data.get("state", {}):
             # None folds the reasoning (the answer starts); 0 opens it for the next step.
             self.state = "answer" if data["state"]["selected_index"] is None else "reasoning"
-        elif kind in ("display_data", "update_display_data") and 'class="kimi-reasoning"' in html:
-            # A step's finished reasoning. Print it if it didn't stream live (a quick step).
+        elif kind in ("display_data", "update_display_data") and part == "reasoning":
+            # A step's finished reasoning (summary line, then the text). Printed if it didn't stream.
             if not self.streamed:
-                body = _REASONING_BODY.search(html)
-                if body:
-                    self.line(htmllib.unescape(body.group(1)).strip(), DIM)
+                self.line(plain.split("\n", 1)[-1].strip(), DIM)
             self.streamed = False
-        elif kind == "display_data" and markdown.startswith(_CODE_LABEL):
+        elif kind == "display_data" and part == "code":
             self.state = "code"
-            self.line("Kimi runs Python:", BOLD)
-            code = str(data.get("text/plain", "")).split("\n", 1)[-1].rstrip("\n").splitlines()
+            self.line(f"{render.CODE_LABEL}:", BOLD)
+            code = plain.split("\n", 1)[-1].rstrip("\n").splitlines()
             shown = code[:_ECHO_CODE_LINES]
             if len(code) > len(shown):
                 shown.append(f"… ({len(code) - len(shown)} more lines)")
             self.line("\n".join("    " + ln for ln in shown), DIM)
-        elif kind == "display_data" and markdown.startswith(_TOOL_LABEL):
+        elif kind == "display_data" and part == "tool_call":
             self.state = "tool"
-            self.line("→ " + str(data.get("text/plain", "")))
-        elif kind == "display_data" and self.state == "tool" and html.startswith("<details>"):
-            result = str(data.get("text/plain", "")).split("\n", 1)[-1].strip().replace("\n", " ")
+            self.line("→ " + plain)
+        elif kind == "display_data" and part == "tool_output":
+            result = plain.split("\n", 1)[-1].strip().replace("\n", " ")
             self.line("  ← " + (result if len(result) <= 160 else result[:159] + "…"), DIM)
         elif kind == "display_data" and "image/png" in data:
             self.line("[figure: inline PNG]")
@@ -209,12 +160,13 @@ class Echo:
 
     def cell_done(self, cell: Any) -> None:
         for out in cell.get("outputs", []):
-            data, meta = out.get("data", {}), out.get("metadata", {})
-            if "kimi_jupyter" in meta:
-                self.line(f"{data.get('text/plain', '')} · {REPLAY_LABEL}", DIM)
-            elif "text/markdown" in data and not str(data["text/markdown"]).startswith((_CODE_LABEL, _TOOL_LABEL)):
+            part = _part(out)
+            plain = str(out.get("data", {}).get("text/plain", ""))
+            if part == "footer":
+                self.line(f"{plain} · {REPLAY_LABEL}", DIM)
+            elif part in ("answer", "notice"):
                 self.line()
-                self.line(str(data["text/markdown"]).strip())
+                self.line(safe.plain(plain).strip())
             elif out.get("output_type") == "error":
                 self.line(f"{out['ename']}: {out['evalue']}")
 
@@ -225,7 +177,7 @@ def label_replays(nb: Any) -> int:
     for cell in nb.cells:
         for out in cell.get("outputs", []):
             meta = out.get("metadata", {}).get("kimi_jupyter")
-            if not isinstance(meta, dict) or meta.get("offline_replay"):
+            if not isinstance(meta, dict) or meta.get("part") != "footer" or meta.get("offline_replay"):
                 continue
             meta["offline_replay"] = True
             data = out.get("data", {})
@@ -241,7 +193,13 @@ def label_replays(nb: Any) -> int:
 
 def execute(nb: Any, cwd: Path, echo: Echo | None, timeout: int = 300) -> Any:
     """Run every cell in a fresh kernel, echoing as it goes; raises CellExecutionError on failure."""
-    notebook_client(nb, cwd, timeout, echo=echo).execute()
+    from .testing.kernel import notebook_client
+
+    if echo is None:
+        notebook_client(nb, cwd, timeout).execute()
+    else:
+        notebook_client(nb, cwd, timeout, on_message=echo.message, on_cell_start=echo.cell_started,
+                        on_cell_done=echo.cell_done, quiet_kernel=True).execute()
     return nb
 
 

@@ -18,7 +18,7 @@ from .result import Result, ToolCallRecord
 
 
 def _code_of(call: ToolCallRecord) -> str | None:
-    if call.name != "python":
+    if not call.is_code:
         return None
     try:
         args = json.loads(call.arguments)

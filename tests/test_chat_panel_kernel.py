@@ -13,7 +13,7 @@ import os
 
 import pytest
 
-from kimi_jupyter.chat_panel import CellTracker, SendGate
+from kimi_jupyter.send_gate import CellTracker, SendGate
 from kimi_jupyter.testing.pytest_plugin import API_KEY, loopback_env
 
 # ---------------------------------------------------------------- the send rules

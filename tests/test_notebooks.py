@@ -20,7 +20,7 @@ import nbformat
 import pytest
 
 from conftest import output_text, outputs_with
-from kimi_jupyter.demo import notebook_client
+from kimi_jupyter.testing.kernel import notebook_client
 from kimi_jupyter.testing.pytest_plugin import API_KEY, loopback_env
 from kimi_jupyter.testing.scenarios import builtin_scenarios, select
 from kimi_jupyter.testing.server import KimiServer
