@@ -252,3 +252,17 @@ def test_demo_command_writes_readable_html(tmp_path):
         assert re.search(r'<img[^>]+src="data:image/png;base64,', html)
         assert "Offline replay." in html and "offline replay</sub>" in html
     assert (out / "gd.ipynb").exists()
+
+
+@pytest.mark.parametrize("pace", ["0", "4000"])  # quick replies (no widget) and streamed ones (widget)
+def test_demo_echo_prints_each_reasoning_once(tmp_path, pace):
+    from kimi_jupyter.testing import texts
+
+    proc = subprocess.run([sys.executable, "-m", "kimi_jupyter.demo", "--out", str(tmp_path / "out"),
+                           "--pace", pace, "--only", "kimi-demo", "--no-tutorials"],
+                          capture_output=True, text=True, timeout=170, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    for reasoning in (texts.MARKDOWN_REASONING, texts.GD_REASONING):
+        snippet = reasoning[:80]
+        assert proc.stdout.count(snippet) == 1, (snippet, proc.stdout[-3000:])
+    assert proc.stdout.count("Kimi runs Python:") == 1

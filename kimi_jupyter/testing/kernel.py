@@ -1,15 +1,20 @@
-"""Run notebooks headless in real kernels: the helper the tests, the benchmarks and the demo share.
+"""Drive real kernels the way a frontend does: shared by the tests, the benchmarks and the demo.
 
-nbclient does the work; `notebook_client` hardens it against a missed-reply
-stall seen with widget-heavy output, and lets a caller watch every iopub
-message as it arrives (the demo echoes the stream to the terminal with it).
+- `notebook_client`: nbclient for whole notebooks, hardened against a
+  missed-reply stall seen with widget-heavy output, with a hook that sees every
+  iopub message as it arrives (the demo echoes the stream to the terminal).
+- `Kernel`: one kernel, cell by cell, like a person at a notebook: it answers
+  `input()` prompts (approval questions) on the stdin channel, which nbclient
+  cannot, and collects what each cell showed.
 """
 
 from __future__ import annotations
 
+import json
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 
 def _poll_in_slices(channel: Any, step: float = 0.5) -> None:
@@ -79,3 +84,80 @@ def notebook_client(
     if on_cell_done is not None:
         client.on_cell_executed = lambda cell, cell_index, execute_reply: on_cell_done(cell)
     return client
+
+
+@dataclass
+class Execution:
+    """What one cell did: its iopub messages, its reply, and the prompts it asked."""
+
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    reply: dict[str, Any] = field(default_factory=dict)
+    prompts: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.reply.get("content", {}).get("status") == "ok"
+
+    @property
+    def text(self) -> str:
+        """Everything a reader sees: streams, and each display's markdown, HTML or plain text."""
+        texts: list[str] = []
+        for msg in self.messages:
+            content = msg["content"]
+            if msg["msg_type"] == "stream":
+                texts.append(content["text"])
+            elif msg["msg_type"] in ("display_data", "execute_result", "update_display_data"):
+                data = content.get("data", {})
+                texts.append(str(data.get("text/markdown") or data.get("text/html") or data.get("text/plain", "")))
+            elif msg["msg_type"] == "error":
+                texts.append("\n".join(content["traceback"]))
+        return "".join(texts)
+
+    @property
+    def payloads(self) -> list[dict[str, Any]]:
+        """The reply's payloads (e.g. `set_next_input` from `-f code`)."""
+        return list(self.reply.get("content", {}).get("payload", []))
+
+
+class Kernel:
+    """A real IPython kernel (jupyter_client), with a frontend's stdin."""
+
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        from jupyter_client.manager import start_new_kernel
+
+        self.km, self.kc = start_new_kernel(kernel_name="python3", env=env)
+
+    def execute(self, code: str, *, answers: Iterable[str] = (), timeout: float = 60) -> Execution:
+        """Run `code`; each `input()` it calls gets the next of `answers` (none left: EOF-like empty)."""
+        run = Execution()
+        pending = list(answers)
+
+        def stdin_hook(msg: dict[str, Any]) -> None:
+            run.prompts.append(msg["content"].get("prompt", ""))
+            self.kc.input(pending.pop(0) if pending else "")
+
+        run.reply = self.kc.execute_interactive(
+            code, timeout=timeout, output_hook=run.messages.append, allow_stdin=True, stdin_hook=stdin_hook
+        )
+        return run
+
+    def run(self, code: str, *, answers: Iterable[str] = (), timeout: float = 60) -> str:
+        """Run code; return what it showed. Fails on an error."""
+        run = self.execute(code, answers=answers, timeout=timeout)
+        assert run.ok, run.text
+        return run.text
+
+    def value(self, expr: str) -> Any:
+        """The JSON value of `expr` in the kernel."""
+        out = self.run(f"import json as _j; print('<<value>>' + _j.dumps({expr}))")
+        return json.loads(out[out.rindex("<<value>>") + len("<<value>>"):])
+
+    def close(self) -> None:
+        self.kc.stop_channels()
+        self.km.shutdown_kernel(now=True)
+
+    def __enter__(self) -> "Kernel":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
