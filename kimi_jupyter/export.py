@@ -13,7 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from . import __version__, safe
+from . import safe
+from ._version import __version__
 from .result import Result, ToolCallRecord
 
 

@@ -57,7 +57,7 @@ class Result:
 
     def metadata(self) -> dict[str, Any]:
         """Output metadata stored under the `kimi_jupyter` key (SPEC §3, provenance)."""
-        from . import __version__
+        from ._version import __version__
 
         u = self.usage
         return {

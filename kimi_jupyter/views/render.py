@@ -165,6 +165,6 @@ def footer_bundle(footer: str) -> Bundle:
 
 def provenance(part: str, **fields: Any) -> dict[str, Any]:
     """Output metadata: `{"kimi_jupyter": {"part": ..., "version": ..., ...}}` (SPEC §3)."""
-    from .. import __version__
+    from .._version import __version__
 
     return {"kimi_jupyter": {"part": part, "version": __version__, **{k: v for k, v in fields.items() if v is not None}}}
