@@ -30,6 +30,7 @@ REPLAY_NOTE = (
 )
 REPLAY_LABEL = "offline replay"
 BUILTIN = "kimi-demo"
+REPLIES = "offline_replies.py"  # the tutorials' scripted answers, beside the notebooks
 
 DIM, BOLD, RESET = "\x1b[2m", "\x1b[1m", "\x1b[0m"
 _ECHO_CODE_LINES = 15
@@ -248,6 +249,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="characters per second the loopback server streams (default 3000; 0: no pacing)")
     parser.add_argument("--timeout", type=int, default=300, help="seconds a cell may run (default 300)")
     parser.add_argument("--quiet", action="store_true", help="don't echo the stream to the terminal")
+    parser.add_argument("--replies", action="append", metavar="FILE", default=[],
+                        help="a Python file whose scenarios() the loopback server answers with "
+                        "(the tutorials' notebooks/offline_replies.py is used by default); repeatable")
     parser.add_argument("notebooks", nargs="*", help="extra notebooks to execute against the loopback server")
     args = parser.parse_args(argv)
 
@@ -266,14 +270,21 @@ def main(argv: list[str] | None = None) -> int:
 
     from nbclient.exceptions import CellExecutionError
 
+    from .testing.scenarios import load_scenarios
     from .testing.server import KimiServer
+
+    replies = [Path(p) for p in args.replies]
+    folder = tutorials_dir()
+    if not args.no_tutorials and folder is not None and (folder / REPLIES).exists():
+        replies.insert(0, folder / REPLIES)
+    scenarios = [s for path in replies for s in load_scenarios(path)]
 
     out_dir = Path(args.out).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     key = "sk-loopback-demo"
     echo = None if args.quiet else Echo(color=sys.stdout.isatty())
     failed: list[str] = []
-    with KimiServer(api_key=key, default_cps=args.pace or None) as server:
+    with KimiServer(api_key=key, default_cps=args.pace or None, scenarios=scenarios) as server:
         # Kernels inherit these: they talk to the loopback server, never the internet.
         # KIMI_API_KEY with KIMI_BASE_URL pairs the key with that server (a
         # MOONSHOT_API_KEY would only ever be sent to Moonshot's own API).

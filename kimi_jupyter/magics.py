@@ -5,6 +5,8 @@ No model, HTTP or display logic lives here. Options use IPython's
 `UsageError` (a message, no traceback) that points to `%%kimi?`.
 `@no_var_expand` keeps IPython's own `$name` expansion away from the prompt:
 `{name}` is ours (SPEC §2), and `--no-interpolate` must mean what it says.
+Option *values* still get IPython's expansion, as in any magic
+(`--base-url $VLLM_URL -m $MODEL`).
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ class KimiMagics(Magics):
             args = parse_argstring(self.kimi, line)
         except UsageError as exc:  # argparse's message, made one line with a pointer to the help
             raise usage_error(str(exc).strip().splitlines()[-1]) from None
+        _expand_option_values(args, self.shell)
         if cell is None:
             words = args.rest
             if not words:
@@ -91,6 +94,13 @@ class KimiMagics(Magics):
 
         run(prompt, options, session=self.session, shell=self.shell)
         return None
+
+
+def _expand_option_values(args: Any, shell: Any) -> None:
+    """IPython's `$name` / `{expr}` expansion, for option values only (not the prompt words)."""
+    for name, value in vars(args).items():
+        if isinstance(value, str) and ("$" in value or "{" in value):
+            setattr(args, name, shell.var_expand(value))
 
 
 def show_kimi_error(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None) -> list[str]:

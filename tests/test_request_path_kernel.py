@@ -45,9 +45,13 @@ def test_no_interpolate_sends_dollar_and_braces_as_written(kernel, kimi_server):
     kernel.run("x = 5")
     kernel.run("%kimi --no-interpolate -n Echo $x and {x}")
     kernel.run("%kimi -n Echo $x and {x}")
+    kernel.run("m = 'kimi-k3'")
+    kernel.run("%%kimi -n -m $m\nEcho $x")  # option values still get IPython's expansion
     sent = [_last_user(b) for b in kimi_server.requests]
-    # IPython's own `$x` expansion never runs (@no_var_expand); `{x}` is ours, and off on request.
-    assert sent == ["Echo $x and {x}", "Echo $x and 5"]
+    # IPython's own `$x` expansion never runs on the prompt (@no_var_expand); `{x}` is ours,
+    # and off on request.
+    assert sent == ["Echo $x and {x}", "Echo $x and 5", "Echo $x"]
+    assert kimi_server.requests[-1]["model"] == "kimi-k3"
 
 
 @pytest.mark.parametrize(
