@@ -149,7 +149,7 @@ def build_spec(fn: Callable[..., Any], *, name: str | None = None,
         params.append(Param(p.name, p.default is not _EMPTY, p.default,
                             p.kind is p.POSITIONAL_ONLY, _accepts_none(ann)))
 
-    model, schema = _model(name, fields, params)
+    model, schema = _model(name, fields, {p.name: hints.get(p.name, Any) for p in params})
     props: dict[str, Any] = schema.get("properties", {})
     for p in params:
         prop = props[p.name]
@@ -166,12 +166,13 @@ def build_spec(fn: Callable[..., Any], *, name: str | None = None,
                     parameters=parameters, fn=fn, params=params, model=model)
 
 
-def _model(name: str, fields: dict[str, Any], params: list[Param]) -> tuple[Any, dict[str, Any]]:
+def _model(name: str, fields: dict[str, Any],
+           annotations: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     """The pydantic model for the parameters and its tidied JSON schema."""
     from pydantic import ConfigDict, PydanticUserError, TypeAdapter, create_model
     from pydantic.json_schema import PydanticJsonSchemaWarning
 
-    def build() -> tuple[Any, dict[str, Any]]:
+    try:
         # extra="forbid" (inherited by nested dataclasses) so unknown keys are reported.
         model = create_model(f"{name}_arguments", __config__=ConfigDict(extra="forbid"),
                              **fields)
@@ -179,17 +180,14 @@ def _model(name: str, fields: dict[str, Any], params: list[Param]) -> tuple[Any,
             # A default JSON can't show (an object, say) is left out, which is what we want.
             warnings.simplefilter("ignore", PydanticJsonSchemaWarning)
             return model, _tidy_root(model.model_json_schema())
-
-    try:
-        return build()
     except PydanticUserError as e:  # also schema-generation / invalid-for-JSON-schema errors
-        for p, (ann, _) in zip(params, fields.values()):
+        for (param, ann), (adapted, _) in zip(annotations.items(), fields.values()):
             try:
-                TypeAdapter(ann).json_schema()
+                TypeAdapter(adapted).json_schema()
             except PydanticUserError as inner:
                 raise ValueError(
-                    f"parameter '{p.name}': unsupported type annotation {ann!r}: "
-                    f"{str(inner).split('. ')[0]}. Use JSON-shaped types: str, int, float, "
+                    f"parameter '{param}': unsupported type annotation {ann!r}: "
+                    f"{str(inner).splitlines()[0].split('. ')[0].rstrip('.')}. Use JSON-shaped types: str, int, float, "
                     "bool, list[...], dict[str, ...], Literal[...], an Enum, a dataclass, a "
                     "TypedDict, a pydantic model, Optional[...], or no annotation (any JSON)."
                 ) from e
@@ -214,7 +212,7 @@ def _adapt(tp: Any, where: str) -> Any:
         return typing.Annotated[tp, BeforeValidator(functools.partial(_enum_by_name, tp))]
     if isinstance(tp, type) and issubclass(tp, dict) and hasattr(tp, "__required_keys__"):
         return _typeddict(tp, where)
-    if (tp in _MAPPINGS or origin in _MAPPINGS) and args and args[0] not in (str, Any):
+    if origin in _MAPPINGS and args and args[0] not in (str, Any):
         raise ValueError(f"parameter '{where}': dict keys must be str for JSON, got {tp!r}")
     if not args or origin is Literal:
         return tp
@@ -291,8 +289,10 @@ def _tidy(node: dict[str, Any], defs: dict[str, Any], stack: tuple[str, ...],
             out[key] = {k: _tidy(v, defs, stack, kept) for k, v in value.items()}
         elif key in ("items", "additionalProperties"):
             out[key] = _tidy(value, defs, stack, kept)
-        elif key in ("anyOf", "oneOf", "allOf"):
-            out[key] = [_tidy(v, defs, stack, kept) for v in value]
+        elif key in ("anyOf", "oneOf"):  # MFJS has no oneOf; for arguments anyOf says as much
+            out["anyOf"] = [_tidy(v, defs, stack, kept) for v in value]
+        elif key == "discriminator":
+            continue
         elif key == "prefixItems":  # a fixed-length tuple: give items only if they agree
             items = [_tidy(v, defs, stack, kept) for v in value]
             if items and all(i == items[0] for i in items):
