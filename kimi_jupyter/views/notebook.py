@@ -4,8 +4,8 @@ Each model reply leaves, in order: the reasoning (collapsed `<details>`), the
 answer (markdown), then any tool calls with their ordinary cell outputs, then a
 footer with usage metadata. While a reply streams, a *live part* shows it; when
 the reply is complete, the live output becomes the reply's first static bundle
-in place (`update_display`), so nothing is resent and nothing depends on
-widget state.
+emptied and the reply's static bundles follow it as new outputs (which every
+frontend shows, text-only ones included), so nothing depends on widget state.
 
 `NotebookView` does the static part and composes a live part:
 `TextLive` here (one status line, for `Kimi.view = "static"`), or
@@ -39,6 +39,7 @@ class Live(Protocol):
     """The part of a notebook view that shows a reply while it streams."""
 
     interval_s: float  # the throttle for status updates
+    streamed: bool  # this reply's reasoning went out live as stream output
 
     def start(self, status: StepStatus) -> None:
         """A reply begins: show something at once."""
@@ -56,8 +57,8 @@ class Live(Protocol):
     def pause(self) -> None:
         """Other outputs are about to be published: flush and step out of any widget context."""
 
-    def end(self, first: render.Bundle, metadata: dict[str, Any]) -> None:
-        """The reply is complete: replace the live output with its first static bundle."""
+    def end(self) -> None:
+        """The reply is complete: empty the live output (its static bundles follow it)."""
 
     def close(self) -> None:
         """The cell is done: free whatever the live part holds."""
@@ -67,6 +68,7 @@ class TextLive:
     """One text line ("Thinking · 4 s · 312 tokens"), updated every couple of seconds."""
 
     interval_s = 2.0
+    streamed = False
 
     def __init__(self) -> None:
         self._handle: Any = None
@@ -93,12 +95,10 @@ class TextLive:
     def pause(self) -> None:
         pass
 
-    def end(self, first: render.Bundle, metadata: dict[str, Any]) -> None:
+    def end(self) -> None:
         if self._handle is not None:
-            self._handle.update(first, raw=True, metadata=metadata)
+            self._handle.update(render.EMPTY, raw=True, metadata=render.provenance("live"))
             self._handle = None
-        else:
-            publish(first, metadata=metadata)
 
     def close(self) -> None:
         self._handle = None
@@ -145,13 +145,15 @@ class NotebookView(BaseView):
         fields = {"response_id": turn.id, "usage": usage, "elapsed_s": round(elapsed_s, 3)}
         bundles: list[tuple[render.Bundle, str]] = []
         if turn.reasoning:
-            bundles.append((render.reasoning_bundle(turn.reasoning, elapsed_s, self.status.reasoning_tokens),
-                            "reasoning"))
+            bundles.append((render.reasoning_bundle(turn.reasoning, elapsed_s, self.status.reasoning_tokens,
+                                                    streamed=self.live.streamed), "reasoning"))
         if turn.content:
             bundles.append((render.answer_bundle(turn.content, self.fmt), "answer"))
-        first, part = bundles[0] if bundles else ({"text/plain": ""}, "live")
-        self.live.end(first, self._meta(part, **fields))
-        for bundle, part in bundles[1:]:
+        # The live output is emptied and the static bundles are new outputs after it,
+        # not updates of it: frontends that show only text/plain (jupyter console,
+        # qtconsole, Emacs) ignore `update_display_data`, and would never see the reasoning.
+        self.live.end()
+        for bundle, part in bundles:
             publish(bundle, metadata=self._meta(part, **fields))
 
     # -- tools and notes ---------------------------------------------------------

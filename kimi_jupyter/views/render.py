@@ -22,6 +22,7 @@ from typing import Any
 from .. import safe
 
 Bundle = dict[str, Any]
+EMPTY: Bundle = {}  # a live output once its reply is complete: nothing to show, nothing to save
 
 # -- labels ------------------------------------------------------------------
 
@@ -107,13 +108,20 @@ def tool_result_html(name: str, text: str, ok: bool, limit: int = 2000) -> str:
 _REASONING_STYLE = "white-space: pre-wrap; opacity: 0.75; font-size: 0.9em; border-left: 3px solid #ccc; padding-left: 0.6em"
 
 
-def reasoning_bundle(reasoning: str, elapsed_s: float, tokens: int) -> Bundle:
+def reasoning_bundle(reasoning: str, elapsed_s: float, tokens: int, streamed: bool = False) -> Bundle:
+    """The collapsed reasoning. `streamed`: its text already went out live as stream output.
+
+    Frontends that show only text/plain (jupyter console, qtconsole, Emacs) print stream
+    output but no widget, so a reasoning that streamed live is already on their screen;
+    then text/plain is the summary line alone, which also keeps the saved notebook and the
+    traffic to the browser from carrying a long reasoning twice more. Otherwise text/plain
+    holds the reasoning itself, dimmed, with the model's escape sequences dropped.
+    """
     summary = reasoning_summary(elapsed_s, tokens)
+    plain = f"{DIM}{summary}{RESET}" if streamed else f"{DIM}{summary}\n{safe.plain(reasoning)}{RESET}"
     return {
         "text/html": details(summary, html.escape(reasoning), css_class="kimi-reasoning", body_style=_REASONING_STYLE),
-        # Frontends that show only text/plain (jupyter console, qtconsole, Emacs) get the
-        # reasoning itself, dimmed; escape sequences from the model are dropped first.
-        "text/plain": f"{DIM}{summary}\n{safe.plain(reasoning)}{RESET}",
+        "text/plain": plain,
     }
 
 

@@ -7,7 +7,7 @@ reply still streaming `_DEFER_S` after its first token swaps it for the widget
 (`update_display`), so short replies, like most steps of a fast tool loop,
 never pay for the widget's comm messages. The same widgets serve every step of
 a cell (a 300-step tool loop would otherwise open 2,000 comms). When a reply is
-complete, `NotebookView` puts its static bundles in the widget's place.
+complete, the widget's output is emptied and `NotebookView` publishes the static bundles.
 """
 
 from __future__ import annotations
@@ -30,6 +30,11 @@ class WidgetLive:
     """The live part of `WidgetView`: a text placeholder, then (for longer replies) a `LiveReply`."""
 
     interval_s = 3.0  # the title (elapsed time, tokens) is one comm message per update
+
+    @property
+    def streamed(self) -> bool:
+        """The reasoning went to stdout inside the widget (text-only frontends printed it)."""
+        return self._shown and self._reply is not None and self._reply.seen_reasoning
 
     def __init__(self, fmt: str = "markdown") -> None:
         self.fmt = fmt
@@ -98,14 +103,12 @@ class WidgetLive:
         if self._reply is not None:
             self._reply.leave()
 
-    def end(self, first: render.Bundle, metadata: dict[str, Any]) -> None:
+    def end(self) -> None:
         self.pause()
         self._early = []  # never shown live: the static outputs carry the text
         if self._handle is not None:
-            self._handle.update(first, raw=True, metadata=metadata)
+            self._handle.update(render.EMPTY, raw=True, metadata=render.provenance("live"))
             self._handle = None
-        else:
-            publish(first, metadata=metadata)
 
     def close(self) -> None:
         if self._reply is not None:
