@@ -109,3 +109,40 @@ def test_record_needs_a_path_it_can_write(kimi_kernel_env, tmp_path):
     assert "does not exist" in missing and "UsageError" in missing and "Traceback" not in missing
     assert "is a folder" in folder
     assert "No recording is running." in stop
+
+
+def test_demo_runs_a_notebook_against_its_cassette(tmp_path, monkeypatch):
+    import nbformat
+
+    from conftest import make_notebook
+
+    from kimi_jupyter.api import chat
+    from kimi_jupyter.demo import main as demo_main
+    from kimi_jupyter.session import Session
+    from kimi_jupyter.views.base import RecordingView
+
+    cassette = tmp_path / "lesson.jsonl"
+    for name in ("MOONSHOT_API_KEY", "MOONSHOT_BASE_URL", "KIMI_MODEL", "KIMI_DEMO_VLLM_URL"):
+        monkeypatch.setenv(name, "")  # restored after the test: the demo sets the kernels' environment
+    with KimiServer(api_key=API_KEY) as live:  # the teacher's session, recorded from Python
+        monkeypatch.setenv("KIMI_API_KEY", API_KEY)
+        monkeypatch.setenv("KIMI_BASE_URL", live.base_url)
+        session = Session()
+        session.start_recording(str(cassette))
+        first = chat("Explain quantum entanglement.", session=session, view=RecordingView())
+        chat("What was my first question?", session=session, view=RecordingView())
+        session.stop_recording()
+    notebook = tmp_path / "lesson.ipynb"
+    nbformat.write(make_notebook(["%load_ext kimi_jupyter", "%%kimi\nExplain quantum entanglement.",
+                                  "%%kimi\nWhat was my first question?"]), notebook)
+
+    out = tmp_path / "out"
+    assert demo_main(["--cassette", str(cassette), "--out", str(out), "--quiet", "--pace", "0", str(notebook)]) == 0
+    nb = nbformat.read(out / "lesson.ipynb", as_version=4)
+    assert "replayed from a cassette (lesson.jsonl)" in nb.cells[0].source
+    answer, recall = output_text(nb.cells[2]), output_text(nb.cells[3])
+    assert first.content.splitlines()[0] in answer
+    assert "Your first question was: Explain quantum entanglement." in recall
+    for text in (answer, recall):
+        assert text.count(REPLAY_LABEL) == 1  # said once: the demo doesn't label a replay twice
+    assert (out / "lesson.html").exists()
