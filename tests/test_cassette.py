@@ -275,6 +275,10 @@ def test_recorded_with_a_key_replayed_over_http_with_none(tmp_path, monkeypatch)
         error = json.loads(raw)["error"]
         assert error["type"] == "resource_not_found_error"
         assert 'Nearest recorded prompt: "Tell me a story."' in error["message"]
+        # What a cassette doesn't record (the token estimate) is still answered, keyless.
+        status, headers, raw = _post(f"{server.base_url}/tokenizers/estimate-token-count",
+                                     {"model": "kimi-k2.6", "messages": [_user("Tell me a story.")]})
+        assert status == 200 and json.loads(raw)["data"]["total_tokens"] > 0 and headers.get("Msh-Request-Id")
 
 
 def test_a_replay_binds_to_loopback_only(tmp_path):

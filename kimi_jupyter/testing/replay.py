@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 def serve(handler: "_Handler", player: Player, pace: Pace, endpoint: str, raw: bytes) -> bool:
     """Answer `endpoint` ("GET /models", "POST /chat/completions") from the cassette; False if not ours."""
+    if endpoint not in ("GET /models", "POST /chat/completions"):
+        return False
     handler._request_id = None  # the recorded Msh-Request-Id is sent instead of a fresh one
     if endpoint == "GET /models":
         listing = player.cassette.listing
@@ -34,8 +36,6 @@ def serve(handler: "_Handler", player: Player, pace: Pace, endpoint: str, raw: b
         else:
             _send(handler, listing, pace)
         return True
-    if endpoint != "POST /chat/completions":
-        return False
     try:
         body = json.loads(raw or b"null")
         if not isinstance(body, dict):
