@@ -127,7 +127,7 @@ class Agent:
         for note in plan.notices:
             view.on_notice(note, "info")
 
-        client = KimiClient(settings)
+        client = KimiClient(settings, recorder=session.recorder)
         tools = _tool_schemas(request, self.registry)
 
         result = Result(model=settings.model)
@@ -199,6 +199,7 @@ class Agent:
             result.cost_usd = models.cost_usd(info, result.usage, web_searches)
             result.messages = conv.snapshot()
             result.request_ids = list(client.request_ids)
+            result.replay = client.replayed
             if failure is not None:
                 result.finish_reason = "interrupted" if isinstance(failure, Interrupted) else "error"
             session.record(result, request.prompt)

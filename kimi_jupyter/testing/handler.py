@@ -141,6 +141,16 @@ class _Handler(BaseHTTPRequestHandler):
         self._request_id = uuid.uuid4().hex if flavor == "moonshot" else None  # fresh per request
         prefix = "/vllm/v1/" if flavor == "vllm" else "/v1/"
         route = _ROUTES.get((self.command, path[len(prefix) - 1 :])) if path.startswith(prefix) else None
+        kimi = self.server.kimi
+        if kimi.player is not None and path.startswith(prefix):  # replay mode: answers come from a cassette
+            from .replay import serve
+
+            try:
+                if serve(self, kimi.player, kimi.pace, f"{self.command} {path[len(prefix) - 1 :]}", raw):
+                    return
+            except ConnectionError:
+                self.close_connection = True
+                return
         try:
             if route is None:
                 raise RequestError(404, "resource_not_found_error", f"Not found: {self.command} {path}")
@@ -168,6 +178,8 @@ class _Handler(BaseHTTPRequestHandler):
         header = self.headers.get("Authorization", "")
         key = header[7:].strip() if header[:7].lower() == "bearer " else ""
         self.server.kimi.record_key(key)
+        if self.server.kimi.player is not None:
+            return key or "anonymous"  # a replay needs no key: it accepts any, or none
         if flavor == "vllm" and self.server.kimi.vllm_api_key is None:
             return key or "anonymous"  # like `vllm serve` without --api-key: no auth at all
         expected = self.server.kimi.api_key if flavor == "moonshot" else self.server.kimi.vllm_api_key
