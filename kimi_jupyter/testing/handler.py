@@ -37,9 +37,9 @@ class LoopbackHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], kimi: KimiServer) -> None:
+    def __init__(self, address: tuple[str, int], kimi: KimiServer, handler: type | None = None) -> None:
         self.kimi = kimi
-        super().__init__(address, _Handler)
+        super().__init__(address, handler or Handler)
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind calls socket.getfqdn(), a reverse DNS lookup that can
@@ -94,7 +94,7 @@ class _ChunkedWriter:
         self._wfile.write(b"0\r\n\r\n")
 
 
-class _Handler(BaseHTTPRequestHandler):
+class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive and chunked streams, like the real API
     server_version = "kimi-loopback/0.1"
     sys_version = ""
@@ -104,8 +104,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
-        with self.server.kimi._lock:
-            self.server.kimi._conns.add(self.connection)
+        self.server.kimi.track_connection(self.connection)
 
     def finish(self) -> None:
         try:
@@ -113,8 +112,7 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             pass
         finally:
-            with self.server.kimi._lock:
-                self.server.kimi._conns.discard(self.connection)
+            self.server.kimi.untrack_connection(self.connection)
 
     def log_message(self, format: str, *args: Any) -> None:
         if self.server.kimi.verbose:
@@ -131,7 +129,7 @@ class _Handler(BaseHTTPRequestHandler):
         super().send_response(code, message)
         if self._request_id is not None:
             self.send_header("Msh-Request-Id", self._request_id)
-            self.server.kimi._note_request_id(self._request_id)
+            self.server.kimi.note_request_id(self._request_id)
 
     # ------------------------------------------------------------ plumbing
     def _dispatch(self) -> None:
@@ -241,7 +239,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _chat(self, flavor: Flavor, key: str, raw: bytes) -> None:
         kimi = self.server.kimi
         body = self._json_body(raw)
-        kimi._record(body)
+        kimi.record_request(body)
         model = self._model(flavor, body)
         messages = rules.check_messages_shape(body)
         thinking = rules.check_thinking(model, body, flavor)
@@ -271,7 +269,7 @@ class _Handler(BaseHTTPRequestHandler):
             calls, content = [], content or _NO_TOOLS_ANSWER
         reasoning = render(turn.reasoning, values) if thinking.enabled else ""
         finish = turn.finish_reason or ("tool_calls" if calls else "stop")
-        fault = turn.fault if turn.fault and kimi._take_fault((scenario.name, flat), turn.fault) else None
+        fault = turn.fault if turn.fault and kimi.take_fault((scenario.name, flat), turn.fault) else None
         headers = {"X-Loopback-Scenario": f"{scenario.name}:{flat}"}  # which script answered, for debugging
 
         if fault is not None and fault.kind == "stream_error" and not body.get("stream"):
@@ -290,7 +288,7 @@ class _Handler(BaseHTTPRequestHandler):
         usage = UsageCounts(
             prompt_tokens=prompt_tokens,
             completion_tokens=estimate_tokens(reasoning + content + "".join(c.arguments for c in calls)),
-            cached_tokens=min(prompt_tokens, kimi._cached_tokens(key, flavor, model.id, messages_json)),
+            cached_tokens=min(prompt_tokens, kimi.cached_tokens(key, flavor, model.id, messages_json)),
             reasoning_tokens=len(reasoning) // 4 if thinking.enabled else None,
         )
         enc = Encoder(flavor, model.id, noise=scenario.sse_noise)
@@ -364,10 +362,10 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 _ROUTES = {
-    ("POST", "/chat/completions"): _Handler._chat,
-    ("GET", "/models"): _Handler._models,
-    ("POST", "/tokenizers/estimate-token-count"): _Handler._estimate,
-    ("GET", "/users/me/balance"): _Handler._balance,
+    ("POST", "/chat/completions"): Handler._chat,
+    ("GET", "/models"): Handler._models,
+    ("POST", "/tokenizers/estimate-token-count"): Handler._estimate,
+    ("GET", "/users/me/balance"): Handler._balance,
 }
 
 

@@ -20,10 +20,10 @@ from ..cassette import REPLAY_HEADER, Exchange, NoMatch, Pace, Player, chunk_cha
 from .wire import DONE, error_body
 
 if TYPE_CHECKING:
-    from .handler import _Handler
+    from .handler import Handler
 
 
-def serve(handler: "_Handler", player: Player, pace: Pace, endpoint: str, raw: bytes) -> bool:
+def serve(handler: "Handler", player: Player, pace: Pace, endpoint: str, raw: bytes) -> bool:
     """Answer `endpoint` ("GET /models", "POST /chat/completions") from the cassette; False if not ours."""
     if endpoint not in ("GET /models", "POST /chat/completions"):
         return False
@@ -50,11 +50,11 @@ def serve(handler: "_Handler", player: Player, pace: Pace, endpoint: str, raw: b
     return True
 
 
-def _send_json(handler: "_Handler", status: int, obj: object, headers: dict[str, str] | None = None) -> None:
+def _send_json(handler: "Handler", status: int, obj: object, headers: dict[str, str] | None = None) -> None:
     handler._send_json(status, obj, {REPLAY_HEADER: "cassette", **(headers or {})})
 
 
-def _send(handler: "_Handler", exchange: Exchange, pace: Pace) -> None:
+def _send(handler: "Handler", exchange: Exchange, pace: Pace) -> None:
     handler._request_id = exchange.headers.get("msh-request-id")
     extra = {name.title(): value for name, value in exchange.headers.items()
              if name not in ("content-type", "msh-request-id")}

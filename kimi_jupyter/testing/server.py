@@ -54,6 +54,7 @@ class KimiServer:
         scenarios: Iterable[Scenario] = (),
         builtins: bool = True,
         verbose: bool = False,
+        handler: type | None = None,
         vllm_api_key: str | None = None,
         replay: str | os.PathLike[str] | None = None,
         original_timing: bool = False,
@@ -71,6 +72,8 @@ class KimiServer:
         self.host = host
         self.default_cps = default_cps
         self.verbose = verbose
+        # A subclass of `handler.Handler` (the benchmarks time requests with one).
+        self._handler = handler
         self.requests: list[dict[str, Any]] = []  # chat bodies, in arrival order
         # The Msh-Request-Id of every Moonshot-flavour response sent (errors and /models
         # included), newest last; a client's error message can be matched against it.
@@ -94,7 +97,7 @@ class KimiServer:
     # ------------------------------------------------------------ lifecycle
     def start(self) -> "KimiServer":
         if self._httpd is None:
-            self._httpd = LoopbackHTTPServer((self.host, self._port), self)
+            self._httpd = LoopbackHTTPServer((self.host, self._port), self, self._handler)
             self._port = self._httpd.server_address[1]
             # A short poll interval keeps stop() (function-scoped fixtures) fast.
             self._thread = threading.Thread(
@@ -120,6 +123,11 @@ class KimiServer:
                 pass
         if self._thread is not None:
             self._thread.join(timeout=2)
+
+    def wait(self) -> None:
+        """Block until the server stops (Ctrl-C in a foreground `main()`)."""
+        while self._thread is not None and self._thread.is_alive():
+            self._thread.join(0.5)
 
     def __enter__(self) -> "KimiServer":
         return self.start()
@@ -176,15 +184,27 @@ class KimiServer:
             self._fault_hits.clear()
             self._cache.clear()
 
-    def _record(self, body: dict[str, Any]) -> None:
+    # ------------------------------------------------------------ what the request handler reports
+    # Public, so a handler subclass (the benchmarks' timing handler) uses the same calls.
+    def track_connection(self, conn: socket.socket) -> None:
+        """An open client connection, shut down by `stop()` so no thread lingers on it."""
+        with self._lock:
+            self._conns.add(conn)
+
+    def untrack_connection(self, conn: socket.socket) -> None:
+        with self._lock:
+            self._conns.discard(conn)
+
+    def record_request(self, body: dict[str, Any]) -> None:
+        """A chat request body, for `requests` (tests read what was sent)."""
         with self._lock:
             self.requests.append(body)
 
-    def _note_request_id(self, request_id: str) -> None:
+    def note_request_id(self, request_id: str) -> None:
         with self._lock:
             self.request_ids.append(request_id)
 
-    def _take_fault(self, key: tuple[str, int], fault: Fault) -> bool:
+    def take_fault(self, key: tuple[str, int], fault: Fault) -> bool:
         """True while this turn's fault still has hits left."""
         with self._lock:
             hits = self._fault_hits.get(key, 0)
@@ -193,7 +213,7 @@ class KimiServer:
             self._fault_hits[key] = hits + 1
             return True
 
-    def _cached_tokens(self, key: str, flavor: str, model: str, messages_json: str) -> int:
+    def cached_tokens(self, key: str, flavor: str, model: str, messages_json: str) -> int:
         """Prefix-cache emulation: longest common prefix with an earlier prompt, in tokens."""
         with self._lock:
             history = self._cache.setdefault((key, flavor, model), deque(maxlen=_CACHE_DEPTH))
@@ -244,8 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Kimi loopback server ({args.flavor}); API key {args.api_key!r}; Ctrl-C to stop.",
               file=sys.stderr, flush=True)
     try:
-        while srv._thread is not None and srv._thread.is_alive():
-            srv._thread.join(0.5)
+        srv.wait()
     except KeyboardInterrupt:
         pass
     finally:
