@@ -17,10 +17,11 @@ import sys
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from . import rules
+from .chunked import ChunkedWriter
 from .scenarios import STREAM_ERROR_STATUS, Conversation, Fault, render, select, template_vars
 from .wire import (
     DONE, Encoder, Flavor, RequestError, ServedModel, UsageCounts, WireCall, compact, error_body, estimate_tokens,
@@ -51,47 +52,6 @@ class LoopbackHTTPServer(ThreadingHTTPServer):
         # A client dropping a keep-alive connection (RST) is routine, not a server bug.
         if not isinstance(sys.exc_info()[1], ConnectionError):
             super().handle_error(request, client_address)
-
-
-class _ChunkedWriter:
-    """Chunked response body with pacing: coalesces events, sleeps to hold `cps`."""
-
-    def __init__(self, wfile: BinaryIO, cps: float | None) -> None:
-        self._wfile = wfile
-        self._buf: list[bytes] = []
-        self._size = 0
-        self.cps = cps
-        self.chars = 0
-        self._t0 = time.monotonic()
-
-    def write(self, data: bytes, chars: int = 0) -> None:
-        self._buf.append(data)
-        self._size += len(data)
-        self.chars += chars
-        if self.cps:
-            delay = self._t0 + self.chars / self.cps - time.monotonic()
-            if delay > 0:
-                self.flush()
-                time.sleep(delay)
-                return
-        if self._size >= 32768:  # unpaced: few large writes, not one syscall per token
-            self.flush()
-
-    def flush(self) -> None:
-        if self._buf:
-            data = b"".join(self._buf)
-            self._buf.clear()
-            self._size = 0
-            self._wfile.write(b"%x\r\n%b\r\n" % (len(data), data))
-
-    def stall(self, seconds: float) -> None:
-        self.flush()
-        time.sleep(seconds)
-        self._t0 += seconds
-
-    def end(self) -> None:
-        self.flush()
-        self._wfile.write(b"0\r\n\r\n")
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -325,7 +285,7 @@ class Handler(BaseHTTPRequestHandler):
         for name, value in headers.items():
             self.send_header(name, value)
         self.end_headers()
-        out = _ChunkedWriter(self.wfile, cps)
+        out = ChunkedWriter(self.wfile, cps)
         # A stream fault fires before the first text event at or past its threshold;
         # no_finish with after_chars=0 lets all text through and fires at the end.
         at = float("inf") if fault and fault.kind == "no_finish" and not fault.after_chars else (
@@ -344,7 +304,7 @@ class Handler(BaseHTTPRequestHandler):
         out.write(DONE)
         out.end()
 
-    def _fire(self, out: _ChunkedWriter, enc: Encoder, fault: Fault) -> bool:
+    def _fire(self, out: ChunkedWriter, enc: Encoder, fault: Fault) -> bool:
         """Apply a stream fault; False when it ended the response."""
         if fault.kind == "stall":
             out.stall(fault.seconds)

@@ -17,6 +17,7 @@ import time
 from typing import TYPE_CHECKING
 
 from ..cassette import REPLAY_HEADER, Exchange, NoMatch, Pace, Player, chunk_chars
+from .chunked import ChunkedWriter
 from .wire import DONE, error_body
 
 if TYPE_CHECKING:
@@ -61,8 +62,6 @@ def _send(handler: "Handler", exchange: Exchange, pace: Pace) -> None:
     if not exchange.streamed:
         _send_json(handler, exchange.status, exchange.body, extra)
         return
-    from .handler import _ChunkedWriter
-
     started = time.monotonic()
     handler.send_response(exchange.status)
     handler.send_header("Content-Type", exchange.headers.get("content-type", "text/event-stream; charset=utf-8"))
@@ -72,7 +71,7 @@ def _send(handler: "Handler", exchange: Exchange, pace: Pace) -> None:
     for name, value in extra.items():
         handler.send_header(name, value)
     handler.end_headers()
-    out = _ChunkedWriter(handler.wfile, pace.cps)
+    out = ChunkedWriter(handler.wfile, pace.cps)
     for event in exchange.events or ():
         if pace.original:
             delay = started + event.t - time.monotonic()
