@@ -275,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
                         "(the tutorials' notebooks/offline_replies.py is used by default); repeatable")
     parser.add_argument("notebooks", nargs="*", help="extra notebooks to execute against the loopback server")
     args = parser.parse_args(argv)
-    from .cassette import parse_pace
+    from .testing.player import parse_pace
 
     try:
         pace = parse_pace(args.pace or ("original" if args.cassette else "3000"))

@@ -1,7 +1,7 @@
 """The loopback server's replay mode: answer from a cassette instead of from scenarios.
 
 `KimiServer(replay=PATH)` (and `kimi-jupyter server --replay PATH`) hands chat
-requests and the model listing to `serve`; matching is `cassette.Player`, this
+requests and the model listing to `serve`; matching is `player.Player`, this
 module only speaks HTTP. Every answer carries `X-Kimi-Replay`, which the client
 turns into "offline replay" in the footer. A request the cassette doesn't hold
 gets a 404 `resource_not_found_error` naming the nearest recorded prompt.
@@ -16,7 +16,8 @@ import json
 import time
 from typing import TYPE_CHECKING
 
-from ..cassette import REPLAY_HEADER, Exchange, NoMatch, Pace, Player, chunk_chars
+from ..cassette import REPLAY_HEADER, Exchange
+from .player import NoMatch, Pace, Player, chunk_chars
 from .chunked import ChunkedWriter
 from .wire import DONE, error_body
 

@@ -21,7 +21,8 @@ import threading
 from collections import deque
 from typing import Any, Iterable
 
-from ..cassette import CassetteError, Pace, Player, parse_pace, read
+from ..cassette import CassetteError, read
+from .player import Pace, Player, parse_pace
 
 from .handler import LoopbackHTTPServer
 from .scenarios import Fault, Scenario, builtin_scenarios
