@@ -16,7 +16,7 @@ from kimi_jupyter.client import KimiClient
 from kimi_jupyter.errors import StreamEndedEarly
 from kimi_jupyter.session import Session
 from kimi_jupyter.testing import KimiServer, Scenario, Turn
-from kimi_jupyter.testing import player
+from kimi_jupyter.testing import player as pl
 from kimi_jupyter.testing import replay as replay_mod
 from kimi_jupyter.testing.pytest_plugin import API_KEY
 from kimi_jupyter.views.base import RecordingView
@@ -149,7 +149,7 @@ def _tool_turn(output: str, reasoning: str = "I'll run it.") -> list[dict[str, A
 
 
 def test_the_canonical_form_drops_what_differs_between_runs():
-    key = player.match_key
+    key = pl.match_key
     # Timings and addresses in tool output, the reasoning echo, argument spacing: the same request.
     a = _tool_turn("took 0.0123 s, obj at 0x7f3a2b")
     b = _tool_turn("took 1.5 s, obj at 0x55d0ee", reasoning="")
@@ -168,8 +168,8 @@ def test_the_canonical_form_drops_what_differs_between_runs():
     assert key(_body(*_tool_turn(img))) == key(_body(*_tool_turn(img2)))  # type: ignore[arg-type]
 
 
-def _cassette(tmp_path, exchanges) -> player.Player:
-    return player.Player(cas.read(_record(tmp_path / "c.jsonl", exchanges)))
+def _cassette(tmp_path, exchanges) -> pl.Player:
+    return pl.Player(cas.read(_record(tmp_path / "c.jsonl", exchanges)))
 
 
 def test_the_same_request_gets_its_recorded_answers_in_order_then_again(tmp_path):
@@ -206,23 +206,23 @@ def test_no_match_names_the_nearest_recorded_prompt(tmp_path):
         (_body(_user("Explain quantum entanglement.")), [_chunk(finish="stop")], 200, None),
         (_body(_user("Plot a sine wave.")), [_chunk(finish="stop")], 200, None),
     ])
-    with pytest.raises(player.NoMatch) as err:
+    with pytest.raises(pl.NoMatch) as err:
         player.take(_body(_user("Explain quantum entanglement to a child.")))
     assert 'Nearest recorded prompt: "Explain quantum entanglement."' in str(err.value)
     assert "2 recorded requests" in str(err.value)
     # The prompt is there but the conversation before it isn't: say where it parts.
-    with pytest.raises(player.NoMatch, match=r"differs at message 0 \(user\)"):
+    with pytest.raises(pl.NoMatch, match=r"differs at message 0 \(user\)"):
         player.take(_body(_user("Something else first."), {"role": "assistant", "content": "ok"},
                           _user("Plot a sine wave.")))
 
 
 def test_parse_pace():
-    assert player.parse_pace("original") == player.Pace(original=True)
-    assert player.parse_pace("200") == player.Pace(cps=200.0)
-    assert player.parse_pace("0") == player.Pace()
+    assert pl.parse_pace("original") == pl.Pace(original=True)
+    assert pl.parse_pace("200") == pl.Pace(cps=200.0)
+    assert pl.parse_pace("0") == pl.Pace()
     for bad in ("fast", "-1", "nan"):
         with pytest.raises(ValueError, match="--pace"):
-            player.parse_pace(bad)
+            pl.parse_pace(bad)
 
 
 # ---------------------------------------------------------------- the replay server
@@ -318,7 +318,7 @@ class _FakeClock:
         self.now += seconds
 
 
-@pytest.mark.parametrize("pace, expected", [(player.Pace(original=True), [0.5, 1.5]), (player.Pace(), [])])
+@pytest.mark.parametrize("pace, expected", [(pl.Pace(original=True), [0.5, 1.5]), (pl.Pace(), [])])
 def test_pace_original_keeps_the_recorded_gaps_and_0_has_none(tmp_path, monkeypatch, pace, expected):
     path = tmp_path / "c.jsonl"
     path.write_text("\n".join(json.dumps(x) for x in [
