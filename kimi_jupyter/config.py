@@ -60,6 +60,9 @@ class Kimi(Configurable):
         None, allow_none=True, help="Sampling temperature. None: not sent, so the model's fixed value applies."
     ).tag(config=True)
     timeout = Float(600.0, help="Seconds to wait for the next bytes of a response.").tag(config=True)
+    tool_timeout = Float(
+        600.0, help="Seconds one call of model-written code may run before it is stopped (that call only)."
+    ).tag(config=True)
     view = CaselessStrEnum(
         ["auto", "widget", "static", "terminal"], "auto", help="How a cell shows the stream."
     ).tag(config=True)
@@ -135,6 +138,7 @@ class Settings:
     thinking: bool = True
     effort: str | None = None
     keep_thinking: bool = True
+    tool_timeout: float = 600.0
     # Which of thinking/effort/temperature this cell asked for itself (`--no-thinking`,
     # `--effort`, `-t`): those are refused when the model can't take them, while a
     # session-wide `Kimi.thinking = False` just isn't sent to a model that always thinks.
@@ -215,6 +219,7 @@ def resolve(
         keep_thinking=cfg.keep_thinking,
         explicit=frozenset(k for k, v in given.items() if v is not None),
         timeout=cfg.timeout,
+        tool_timeout=cfg.tool_timeout,
         view=cfg.view,
         max_images=cfg.max_images,
     )
