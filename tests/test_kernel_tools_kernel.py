@@ -85,7 +85,8 @@ def test_model_lists_and_inspects_data_without_approval(run: Any) -> None:
     # Headless and without -y, yet nothing was refused: read-only tools need no approval.
     cell = output_text(nb.cells[2])
     assert "not run" not in cell.lower() and "%%kimi -y" not in cell
-    assert "Tool call 1: list_variables" in cell and "list_variables returned" in cell
+    assert "Tool call 1: list_variables()" in cell and "list_variables returned" in cell
+    assert 'Tool call 3: inspect_variable({"name": "df"})' in cell
     assert "inspect_variable returned" in cell and "You have a numpy array" in cell
     html = [o["data"]["text/html"] for o in outputs_with(nb.cells[2], "text/html")]
     assert any(h.startswith("<details><summary>list_variables returned") for h in html)  # collapsed

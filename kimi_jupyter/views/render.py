@@ -53,10 +53,13 @@ def code_bundle(code: str, label: str) -> Bundle:
 
 def tool_call_bundle(name: str, arguments: str, label: str) -> Bundle:
     args = arguments if len(arguments) <= 500 else arguments[:500] + " …"
-    return {
-        "text/markdown": f"**{label}** {safe.inline_code(name)}\n\n{safe.fence(args, 'json')}",
-        "text/plain": f"{label} {name}({args})",
-    }
+    if args.strip() in ("", "{}"):  # list_variables(): one compact line
+        return {"text/markdown": f"**{label}** {safe.inline_code(name + '()')}", "text/plain": f"{label} {name}()"}
+    if len(args) <= 120 and "\n" not in args:  # inspect_variable {"name": "df"}: still one line
+        markdown = f"**{label}** {safe.inline_code(name)} {safe.inline_code(args)}"
+    else:
+        markdown = f"**{label}** {safe.inline_code(name)}\n\n{safe.fence(args, 'json')}"
+    return {"text/markdown": markdown, "text/plain": f"{label} {name}({args})"}
 
 
 def tool_output_bundle(name: str, text: str, ok: bool) -> Bundle:
