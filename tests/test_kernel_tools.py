@@ -333,3 +333,17 @@ def test_downscale_png_keeps_the_aspect_ratio() -> None:
     small = _png(640, 480)
     assert downscale_png(small) is small
     assert downscale_png("not a png") == "not a png"
+
+
+def test_a_long_user_tool_result_is_kept_too(shell: Any) -> None:
+    from kimi_jupyter.tools import ToolRegistry
+
+    reg = ToolRegistry()
+    reg.register(lambda: "row\n" * 5000, name="rows")
+    out = reg.call("rows", "{}", ToolContext(shell=shell, max_output=500))
+    name = re.search(r"`(_kimi_out\[(\d+)\])`", out.text)
+    assert out.ok and name and len(out.text) < 800
+    assert shell.user_ns[KEPT_NAME][int(name.group(2))] == "row\n" * 5000
+    # Without a shell (a plain script) the result is only capped.
+    out = reg.call("rows", "{}", ToolContext(max_output=500))
+    assert "characters cut]" in out.text and "_kimi_out" not in out.text

@@ -515,6 +515,9 @@ def _cell_output(shell: Any, manager: Any, i: int) -> str:
     reprs = getattr(manager, "output_hist_reprs", None)
     if isinstance(reprs, dict) and isinstance(reprs.get(i), str):
         return reprs[i]  # already formatted by IPython: no repr is run again
+    out = shell.user_ns.get("Out")
+    if isinstance(out, dict) and i in out:
+        return capped_repr(out[i], MAX_CELL_OUTPUT)
     return ""
 
 

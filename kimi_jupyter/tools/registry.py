@@ -128,7 +128,20 @@ class ToolRegistry:
             summary = f"Error: {type(e).__name__}: {e}"
             return _error(summary + "\n" + tb, ctx)
         text = format_return(value)
-        return ToolOutput(text=cap_output(text, ctx.max_output) if text else NO_OUTPUT)
+        if len(text) > ctx.max_output:
+            return ToolOutput(text=_cap_and_keep(text, ctx))
+        return ToolOutput(text=text or NO_OUTPUT)
+
+
+def _cap_and_keep(text: str, ctx: ToolContext) -> str:
+    """Cap a long tool result; where a kernel is running, keep all of it there for the model."""
+    shell = ctx.shell  # the cell's shell; a script without one gets the capped text only
+    if shell is None:
+        return cap_output(text, ctx.max_output)
+    from .keep import keep_full_text, kept_note
+
+    expression, complete = keep_full_text(shell, text, 0, "")
+    return cap_output(text, ctx.max_output, kept_note(expression, complete))
 
 
 def _error(text: str, ctx: ToolContext) -> ToolOutput:
