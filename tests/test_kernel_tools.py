@@ -347,3 +347,17 @@ def test_a_long_user_tool_result_is_kept_too(shell: Any) -> None:
     # Without a shell (a plain script) the result is only capped.
     out = reg.call("rows", "{}", ToolContext(max_output=500))
     assert "characters cut]" in out.text and "_kimi_out" not in out.text
+
+
+def test_inspect_bool_and_object_arrays(shell: Any) -> None:
+    import numpy as np
+
+    shell.user_ns["mask"] = np.array([True, False, True, True])
+    shell.user_ns["mixed"] = np.array([1, "a", None], dtype=object)
+    try:
+        mask = call(shell, "inspect_variable", {"name": "mask"}).text
+        mixed = call(shell, "inspect_variable", {"name": "mixed"})
+    finally:
+        del shell.user_ns["mask"], shell.user_ns["mixed"]
+    assert "True: 3 (75.0%), False: 1" in mask
+    assert mixed.ok and "dtype: object" in mixed.text and "min:" not in mixed.text

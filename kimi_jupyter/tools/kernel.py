@@ -339,21 +339,22 @@ def _describe_array(a: Any) -> str:
 
     lines = [f"shape: {tuple(a.shape)}", f"dtype: {a.dtype}", f"size: {a.size:,} elements",
              f"memory: {format_bytes(int(a.nbytes))}"]
-    numeric = np.issubdtype(a.dtype, np.number) or np.issubdtype(a.dtype, np.bool_)
-    if numeric and not np.issubdtype(a.dtype, np.complexfloating) and a.size:
-        if a.size > MAX_STATS_ELEMENTS:
-            lines.append(f"statistics skipped: more than {MAX_STATS_ELEMENTS:,} elements "
-                         "(compute them with code on a slice)")
+    numeric = np.issubdtype(a.dtype, np.number) and not np.issubdtype(a.dtype, np.complexfloating)
+    if (numeric or a.dtype == np.bool_) and a.size > MAX_STATS_ELEMENTS:
+        lines.append(f"statistics skipped: more than {MAX_STATS_ELEMENTS:,} elements "
+                     "(compute them with code on a slice)")
+    elif a.dtype == np.bool_ and a.size:
+        true = int(np.count_nonzero(a))
+        lines.append(f"True: {true:,} ({100 * true / a.size:.1f}%), False: {a.size - true:,}")
+    elif numeric and a.size:
+        nans = int(np.isnan(a).sum()) if np.issubdtype(a.dtype, np.floating) else 0
+        if nans == a.size:
+            lines.append(f"all {nans:,} values are NaN")
         else:
-            data = a.astype(np.float64, copy=False) if np.issubdtype(a.dtype, np.bool_) else a
-            nans = int(np.isnan(data).sum()) if np.issubdtype(data.dtype, np.floating) else 0
-            if nans == a.size:
-                lines.append(f"all {nans:,} values are NaN")
-            else:
-                stats = (np.nanmin(data), np.nanmax(data), np.nanmean(data), np.nanstd(data))
-                lines.append("min: {} max: {} mean: {} std: {}".format(*(_fmt_float(float(v)) for v in stats)))
-                if nans:
-                    lines.append(f"NaN: {nans:,}")
+            stats = (np.nanmin(a), np.nanmax(a), np.nanmean(a), np.nanstd(a))
+            lines.append("min: {} max: {} mean: {} std: {}".format(*(_fmt_float(float(v)) for v in stats)))
+            if nans:
+                lines.append(f"NaN: {nans:,}")
     lines.append("values:")
     lines.append(cap_output(_numpy_preview(a, threshold=100), 2000))
     return "\n".join(lines)

@@ -106,7 +106,7 @@ def _watchdog(seconds: float) -> Iterator[None]:
             if not state["done"]:
                 state["fired"] = True
                 ctypes.pythonapi.PyThreadState_SetAsyncExc(
-                    ctypes.c_ulong(target), ctypes.py_object(_TimeoutForWatchdog(seconds)))
+                    ctypes.c_ulong(target), ctypes.py_object(_timeout_class(seconds)))
 
     timer = threading.Timer(seconds, fire)
     timer.daemon = True
@@ -122,7 +122,7 @@ def _watchdog(seconds: float) -> Iterator[None]:
         timer.cancel()
 
 
-def _TimeoutForWatchdog(seconds: float) -> type[ToolTimeout]:
+def _timeout_class(seconds: float) -> type[ToolTimeout]:
     """PyThreadState_SetAsyncExc takes a class, not an instance: bind the limit to one."""
     return type("ToolTimeout", (ToolTimeout,), {"__init__": lambda self: ToolTimeout.__init__(self, seconds),
                                                  "__module__": __name__})
