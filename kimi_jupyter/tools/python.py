@@ -38,7 +38,10 @@ PYTHON_DESCRIPTION = (
     "notebook's Out[]), along with stdout, stderr and any error with a short traceback. "
     "Matplotlib figures are displayed inline to the user automatically (no plt.show() "
     "needed) and you get a note for each. Long output is cut in the middle, so print "
-    "summaries rather than whole datasets."
+    "summaries rather than whole datasets; the cut marker names a kernel variable holding "
+    "the full text, if you need a slice of it. Each call has a time limit. To look at the "
+    "user's variables or recent cells, prefer the read-only tools (list_variables, "
+    "inspect_variable, notebook_history): they change nothing and need no approval."
 )
 
 PYTHON_SCHEMA: dict[str, Any] = {
