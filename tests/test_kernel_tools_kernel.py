@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import base64
 import io
+import os
 from typing import Any
 
 import pytest
 from conftest import output_text, outputs_with, run_notebook
-from stdin_kernel import stdin_kernel
 
+from kimi_jupyter.testing.kernel import Kernel
 from kimi_jupyter.tools.output import png_size
 
 
@@ -140,14 +141,15 @@ def test_model_code_past_the_time_limit_is_stopped_and_the_loop_goes_on(run: Any
 
 
 def test_stdin_refusal_with_text_reaches_the_model_and_session_approval(kimi_kernel_env: Any) -> None:
-    with stdin_kernel() as k:
-        assert k.run("%load_ext kimi_jupyter").status == "ok"
-        refused = k.run("%%kimi\nRead the big file.", answer=lambda prompt: "no, use the sample file instead")
-        assert refused.status == "ok" and len(refused.prompts) == 1
+    # nbclient has no stdin: a jupyter_client kernel answers the approval prompt like a person.
+    with Kernel(env=dict(os.environ)) as k:  # the loopback server's key and URL
+        k.run("%load_ext kimi_jupyter")
+        refused = k.execute("%%kimi\nRead the big file.", answers=["no, use the sample file instead"],
+                            timeout=120)
+        assert refused.ok and len(refused.prompts) == 1
         assert "[y]es / [n]o / [a]ll in this cell / all in this [s]ession" in refused.prompts[0]
         assert "stdin_ran = True" in refused.text  # the user saw the code before answering
-        checked = k.run("print('ran:', 'stdin_ran' in globals())")
-        assert checked.text.strip() == "ran: False"
+        assert k.value("'stdin_ran' in globals()") is False  # and it did not run
 
         (tool_msg,) = _tool_messages(kimi_kernel_env.requests[-1])
         assert tool_msg["content"] == ("The user declined to run this code. "
@@ -155,8 +157,8 @@ def test_stdin_refusal_with_text_reaches_the_model_and_session_approval(kimi_ker
         assert "What the tool told me: The user declined" in refused.text
 
         # `s`: this and later cells of the session run without asking.
-        first = k.run("%%kimi -n\nCount my runs.", answer=lambda prompt: "s")
-        assert len(first.prompts) == 1 and "runs: 1" in first.text
-        second = k.run("%%kimi -n\nCount my runs.")  # a prompt here would fail the run
-        assert second.prompts == [] and "runs: 2" in second.text
+        first = k.execute("%%kimi -n\nCount my runs.", answers=["s"], timeout=120)
+        assert first.ok and len(first.prompts) == 1 and "runs: 1" in first.text
+        second = k.execute("%%kimi -n\nCount my runs.", timeout=120)
+        assert second.ok and second.prompts == [] and "runs: 2" in second.text
         assert _tool_messages(kimi_kernel_env.requests[-1])[0]["content"] == "runs: 2"

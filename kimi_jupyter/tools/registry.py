@@ -20,6 +20,7 @@ import os
 import threading
 from typing import Any, Callable, TypeVar, overload
 
+from ..stream import CODE_TOOL
 from .context import ToolContext
 from .kernel import READ_ONLY_TOOLS as _READ_ONLY
 from .output import NO_OUTPUT, ToolOutput, cap_output, format_error
@@ -27,7 +28,7 @@ from .schema import ArgumentError, ToolSpec, bind_arguments, build_spec
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-PYTHON_TOOL = "python"
+PYTHON_TOOL = CODE_TOOL
 # The read-only kernel tools, offered with python and run without asking.
 READ_ONLY_TOOLS = tuple(_READ_ONLY)
 RESERVED = (PYTHON_TOOL, *READ_ONLY_TOOLS)
