@@ -244,6 +244,7 @@ class Agent:
             ask=self.ask,
             show_code=self.view.show_code,
             secrets=settings.all_secrets(),
+            timeout=settings.tool_timeout,
         )
 
     def _over_budget(self, result: Result, info: ModelInfo, settings: Settings, web_searches: int) -> bool:
@@ -361,7 +362,7 @@ class Agent:
         return stop, searches
 
     def _tool_message(self, call: ToolCall, output: "ToolOutput", settings: Settings, vision: bool) -> dict[str, Any]:
-        """The tool reply; vision models also get the figures, up to `Kimi.max_images` in all.
+        """The tool reply; vision models also get the figures (downscaled), up to `Kimi.max_images` in all.
 
         The cap counts the images already in the conversation: earlier messages
         are never edited (that would break the prefix cache), so once the cap is
@@ -369,8 +370,11 @@ class Agent:
         """
         images: list[str] = []
         if vision and output.images:
+            from .tools.images import downscale_png
+
             room = settings.max_images - _images_in(self.session.conversation.messages)
-            images = output.images[-room:] if room > 0 else []
+            # Long side <= 1024 px: the user's figure stays full size, the model's copy is smaller.
+            images = [downscale_png(b64) for b64 in output.images[-room:]] if room > 0 else []
         return wire.tool_message(call, output.text, images)
 
 

@@ -60,6 +60,9 @@ class Kimi(Configurable):
         None, allow_none=True, help="Sampling temperature. None: not sent, so the model's fixed value applies."
     ).tag(config=True)
     timeout = Float(600.0, help="Seconds to wait for the next bytes of a response.").tag(config=True)
+    tool_timeout = Float(
+        600.0, help="Seconds one call of model-written code may run before it is stopped (that call only)."
+    ).tag(config=True)
     view = CaselessStrEnum(
         ["auto", "widget", "static", "terminal"], "auto", help="How a cell shows the stream."
     ).tag(config=True)
@@ -86,7 +89,7 @@ class Kimi(Configurable):
             raise TraitError(f"Kimi.{proposal['trait'].name} must be at least 1 (got {proposal['value']}).")
         return proposal["value"]
 
-    @validate("timeout", "max_cost_usd")
+    @validate("timeout", "max_cost_usd", "tool_timeout")
     def _positive(self, proposal: Any) -> Any:
         value = proposal["value"]
         if value is not None and not value > 0:
@@ -179,6 +182,7 @@ class Settings:
     effort: str | None
     keep_thinking: bool
     max_cost_usd: float | None
+    tool_timeout: float
     # Which of thinking/effort/temperature this cell asked for itself (`--no-thinking`,
     # `--effort`, `-t`): those are refused when the model can't take them, while a
     # session-wide `Kimi.thinking = False` just isn't sent to a model that always thinks.

@@ -166,8 +166,9 @@ def test_user_tool_web_search_export_and_fix(kimi_kernel_env, tmp_path):
     assert output_text(nb.cells[3]).strip() == "[('Paris', 'celsius')]"
     reqs = kimi_kernel_env.requests
     weather_tools = [t["function"]["name"] for t in reqs[0]["tools"]]
-    assert weather_tools[:2] == ["python", "get_weather"]
-    schema = reqs[0]["tools"][1]["function"]["parameters"]
+    assert weather_tools[:5] == ["python", "list_variables", "inspect_variable", "notebook_history",
+                                 "get_weather"]
+    schema = reqs[0]["tools"][4]["function"]["parameters"]
     assert schema["properties"]["city"]["type"] == "string" and schema["required"] == ["city"]
     assert json.loads(_tool_messages(reqs[1])[-1]["content"])["temp"] == 21
 

@@ -12,6 +12,7 @@ from pydantic import Field
 
 from kimi_jupyter.tools import ToolContext, ToolRegistry, default_registry, tool
 from kimi_jupyter.tools.docstrings import parse_docstring
+from kimi_jupyter.tools.registry import READ_ONLY_TOOLS
 from kimi_jupyter.tools.schema import ArgumentError, bind_arguments, build_spec, validate_name
 
 
@@ -262,7 +263,7 @@ def test_registration_errors_are_clear() -> None:
         reg.register(python)
     with pytest.raises(TypeError):
         reg.register(42)  # type: ignore[arg-type]
-    assert reg.names() == ["python"]
+    assert reg.names() == ["python", *READ_ONLY_TOOLS]
 
 
 def test_registry_schemas_order_and_replace() -> None:
@@ -284,8 +285,8 @@ def test_registry_schemas_order_and_replace() -> None:
 
     reg.register(a2, name="a")  # re-running a notebook cell replaces the tool
     names = [s["function"]["name"] for s in reg.schemas(web_search=True)]
-    assert names == ["python", "b", "a", "$web_search"]
-    assert reg.schemas()[2]["function"]["description"] == "Version 2."
+    assert names == ["python", *READ_ONLY_TOOLS, "b", "a", "$web_search"]
+    assert reg.schemas()[-1]["function"]["description"] == "Version 2."
     assert reg.schemas(web_search=True)[-1] == {"type": "builtin_function",
                                                 "function": {"name": "$web_search"}}
     assert [s["function"]["name"] for s in reg.schemas(python=False)] == ["b", "a"]
@@ -294,7 +295,7 @@ def test_registry_schemas_order_and_replace() -> None:
     assert "kernel" in python["description"] and "persist" in python["description"]
     reg.unregister("b")
     reg.unregister("missing")  # no error
-    assert reg.names() == ["python", "a"]
+    assert reg.names() == ["python", *READ_ONLY_TOOLS, "a"]
 
 
 def test_tool_decorator_forms() -> None:
@@ -491,7 +492,8 @@ def test_unknown_tool_and_web_search() -> None:
     reg = ToolRegistry()
     reg.register(lambda: 1, name="one")
     out = reg.call("nope", "{}", ToolContext())
-    assert not out.ok and out.text == "Error: unknown tool 'nope'. Available tools: python, one"
+    assert not out.ok and out.text == ("Error: unknown tool 'nope'. Available tools: "
+                                       + ", ".join(["python", *READ_ONLY_TOOLS, "one"]))
     out = reg.call("$web_search", '{"search_result": {"q": "x"}}', ToolContext())
     assert out.ok and out.text == '{"search_result": {"q": "x"}}'
 

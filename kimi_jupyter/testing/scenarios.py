@@ -285,7 +285,42 @@ def builtin_scenarios() -> list[Scenario]:
         Scenario("code_answer", [Turn(reasoning=texts.CODE_REASONING, content=texts.CODE_CONTENT)],
                  match=r"write a function"),
         long_reasoning_scenario("long_reasoning", 40_000, cps=4000, match=r"think for a long time"),
+        *kernel_tool_scenarios(),
         *fault_scenarios(),
+    ]
+
+
+def kernel_tool_scenarios() -> list[Scenario]:
+    """The read-only kernel tools, the per-call time limit, figures for vision models, and approval."""
+    return [
+        Scenario("look_at_data", [
+            Turn(reasoning=texts.LOOK_REASONING, tool_calls=[ToolCallSpec("list_variables", "{}")]),
+            Turn(reasoning=texts.LOOK_INSPECT_REASONING, tool_calls=[
+                ToolCallSpec("inspect_variable", '{"name": "arr"}'),
+                ToolCallSpec("inspect_variable", '{"name": "df"}'),
+            ]),
+            Turn(reasoning="Both inspected.", content=texts.LOOK_ANSWER),
+        ], match=r"what data do i have"),
+        Scenario("why_it_failed", [
+            Turn(reasoning=texts.HISTORY_REASONING, tool_calls=[ToolCallSpec("notebook_history", '{"n": 3}')]),
+            Turn(reasoning="The history shows the ZeroDivisionError.", content=texts.HISTORY_ANSWER),
+        ], match=r"why did my (last|earlier) cell fail"),
+        Scenario("sleep_a_minute", [
+            Turn(reasoning=texts.SLEEP_REASONING, tool_calls=[_py(texts.SLEEP_CODE)]),
+            Turn(reasoning="The call timed out.", content=texts.SLEEP_ANSWER),
+        ], match=r"sleep for a minute"),
+        Scenario("big_figure", [
+            Turn(reasoning="A wide figure, 2000 x 1000 pixels.", tool_calls=[_py(texts.BIG_FIGURE_CODE)]),
+            Turn(reasoning="The figure is shown.", content=texts.BIG_FIGURE_ANSWER),
+        ], match=r"draw a big figure"),
+        Scenario("read_big_file", [
+            Turn(reasoning=texts.STDIN_REASONING, tool_calls=[_py(texts.STDIN_CODE)]),
+            Turn(reasoning="The user answered the approval prompt.", content=texts.STDIN_ANSWER),
+        ], match=r"read the big file"),
+        Scenario("count_runs", [
+            Turn(reasoning="I'll count the runs in a kernel variable.", tool_calls=[_py(texts.COUNT_CODE)]),
+            Turn(reasoning="Done.", content=texts.COUNT_ANSWER),
+        ], match=r"count my runs"),
     ]
 
 

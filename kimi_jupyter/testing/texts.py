@@ -209,3 +209,46 @@ def long_text(chars: int) -> str:
         total += len(sep) + len(sentence)
         i += 1
     return "".join(parts)[:chars]
+
+
+# ---------------------------------------------------------------- read-only kernel tools, timeouts, figures
+LOOK_REASONING = (
+    "The user asks what data they have. Rather than running code, I'll list the variables in "
+    "their kernel with the read-only tool; it needs no approval."
+)
+LOOK_INSPECT_REASONING = (
+    "There is an array `arr` and a DataFrame `df`. I'll inspect both for shapes, dtypes and "
+    "missing values."
+)
+LOOK_ANSWER = (
+    "You have a numpy array `arr` and a pandas DataFrame `df` loaded. I looked at them with "
+    "the read-only tools, without running any code. The last one I inspected:\n\n"
+    "```\n$last_tool_output\n```"
+)
+HISTORY_REASONING = (
+    "The user wants to know why a cell failed. The notebook history has their recent cells "
+    "and the last error with its traceback."
+)
+HISTORY_ANSWER = (
+    "Your earlier cell divided by zero. Here is what the notebook history shows:\n\n"
+    "```\n$last_tool_output\n```\n\nGuard the division (`x / n if n else 0.0`)."
+)
+SLEEP_CODE = "slept_before = 'assigned before the sleep'\nimport time\ntime.sleep(60)\nslept_after = True"
+SLEEP_REASONING = "I'll wait for a minute in the kernel, as asked."
+SLEEP_ANSWER = (
+    "The sleep did not finish: the call was stopped by the time limit. The tool said:\n\n"
+    "> $last_tool_output\n\n`slept_before` was assigned before the interruption, so it is still there."
+)
+BIG_FIGURE_CODE = '''import numpy as np
+import matplotlib.pyplot as plt
+
+x = np.linspace(0, 10, 500)
+plt.figure(figsize=(20, 10), dpi=100)
+plt.plot(x, np.sin(x))
+plt.title("A big figure")'''
+BIG_FIGURE_ANSWER = "I drew the figure. $last_tool_output"
+STDIN_CODE = "stdin_ran = True\nprint('read the whole file')"
+STDIN_REASONING = "I'll read the whole file into memory."
+STDIN_ANSWER = "Understood, I did not run it. What the tool told me: $last_tool_output"
+COUNT_CODE = "session_runs = globals().get('session_runs', 0) + 1\nprint('runs:', session_runs)"
+COUNT_ANSWER = "Counted: $last_tool_output"

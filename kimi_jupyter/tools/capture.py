@@ -25,15 +25,18 @@ class OutputTee:
     """Context manager recording stdout, stderr and displays while they still show."""
 
     def __init__(
-        self, shell: Any, limit: int, max_echo: int | None = None, secrets: tuple[str, ...] = ()
+        self, shell: Any, limit: int, max_echo: int | None = None, secrets: tuple[str, ...] = (),
+        keep: int = 0,
     ) -> None:
         self.shell = shell
         # Keys and `Kimi.secrets`: model code that prints os.environ must show neither
         # the user nor the model the key.
         self.secrets = secrets
         # Keep a little more than the limit so the final cap can still say exactly how
-        # much it cut, with the model's extra lines (Out, error) appended.
-        self.buffer = HeadTailBuffer(max(limit, 0))
+        # much it cut, with the model's extra lines (Out, error) appended. With `keep`,
+        # the head and tail each hold keep/2 characters, so the full text of a capped
+        # output (up to `keep`) can be left in the kernel for the model (tools/keep.py).
+        self.buffer = HeadTailBuffer(max(limit, keep // 2, 0))
         self.images: list[str] = []
         self.max_echo = max_echo
         self.echoed = 0

@@ -13,6 +13,8 @@ DEFAULT_MAX_OUTPUT = 8000
 # data (1 MB/s averaged over 3 s); beyond this the user would see "IOPub data rate
 # exceeded" instead of output, so the echo stops and a note says how much was held back.
 DEFAULT_MAX_ECHO = 1_000_000
+# Seconds one call of model code may run (`Kimi.tool_timeout`).
+DEFAULT_TOOL_TIMEOUT = 600.0
 
 
 @dataclass
@@ -42,5 +44,8 @@ class ToolContext:
     """Characters of stdout/stderr echoed to the user per call; None means no limit."""
     secrets: tuple[str, ...] = ()
     """Keys and `Kimi.secrets`, redacted from what model code prints, before it is shown or sent."""
+    timeout: float | None = DEFAULT_TOOL_TIMEOUT
+    """Seconds one call of model code (or a read-only kernel tool) may run before it is
+    stopped (`Kimi.tool_timeout`); None or 0 means no limit."""
     no_stdin: bool = False
     """Set by the python tool once it finds there is no stdin to ask for approval."""

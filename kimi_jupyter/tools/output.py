@@ -37,12 +37,15 @@ class ToolOutput:
     """What the user saw, as nbformat outputs (streams, displays, the result, the error)."""
 
 
-def cut_marker(n_cut: int) -> str:
-    """The line put where text was removed, so the model knows something is missing."""
-    return f"\n... [{n_cut:,} characters cut] ...\n"
+def cut_marker(n_cut: int, note: str = "") -> str:
+    """The line put where text was removed, so the model knows something is missing.
+
+    ``note`` adds where the full text can be read (``"; the full text is in ..."``).
+    """
+    return f"\n... [{n_cut:,} characters cut{note}] ...\n"
 
 
-def cap_output(text: str, limit: int) -> str:
+def cap_output(text: str, limit: int, note: str = "") -> str:
     """Keep the head and the tail of ``text`` within ``limit`` characters.
 
     The middle is replaced by a marker that says how many characters were cut, e.g.
@@ -51,10 +54,10 @@ def cap_output(text: str, limit: int) -> str:
     Both ends are kept because the head says what happened first and the tail holds the
     final result or the traceback.
     """
-    return cap_parts(text, 0, "", limit)
+    return cap_parts(text, 0, "", limit, note)
 
 
-def cap_parts(head: str, omitted: int, tail: str, limit: int) -> str:
+def cap_parts(head: str, omitted: int, tail: str, limit: int, note: str = "") -> str:
     """Cap the virtual text ``head + <omitted unknown characters> + tail``.
 
     This lets a streaming buffer that already threw away the middle of a huge output
@@ -73,7 +76,12 @@ def cap_parts(head: str, omitted: int, tail: str, limit: int) -> str:
     back = tail[len(tail) - min(keep_tail, len(tail)):] if keep_tail else ""
     front = _snap_front(front)
     back = _snap_back(back)
-    return front + cut_marker(total - len(front) - len(back)) + back
+    return front + cut_marker(total - len(front) - len(back), note) + back
+
+
+def is_capped(head: str, omitted: int, tail: str, limit: int) -> bool:
+    """Whether ``cap_parts`` with these arguments would cut anything."""
+    return omitted > 0 or len(head) + len(tail) > limit
 
 
 def _snap_front(front: str) -> str:

@@ -18,13 +18,17 @@ from __future__ import annotations
 
 import os
 import sys
+import traceback
 from contextlib import contextmanager
 from typing import Any, Iterator
 
 from .approval import approve
 from .capture import OutputTee
 from .context import ToolContext
-from .output import NO_OUTPUT, ToolOutput, cap_output, cap_parts, format_error
+from .keep import KEEP_CHARS, keep_full_text, kept_note
+from .output import NO_OUTPUT, ToolOutput, cap_output, cap_parts, format_error, is_capped
+from .timeout import ToolTimeout, format_seconds, time_limit
+from . import timeout as _timeout_module
 
 PYTHON_DESCRIPTION = (
     "Run Python code in the user's live Jupyter kernel (IPython), as if the user ran a "
@@ -34,7 +38,10 @@ PYTHON_DESCRIPTION = (
     "notebook's Out[]), along with stdout, stderr and any error with a short traceback. "
     "Matplotlib figures are displayed inline to the user automatically (no plt.show() "
     "needed) and you get a note for each. Long output is cut in the middle, so print "
-    "summaries rather than whole datasets."
+    "summaries rather than whole datasets; the cut marker names a kernel variable holding "
+    "the full text, if you need a slice of it. Each call has a time limit. To look at the "
+    "user's variables or recent cells, prefer the read-only tools (list_variables, "
+    "inspect_variable, notebook_history): they change nothing and need no approval."
 )
 
 PYTHON_SCHEMA: dict[str, Any] = {
@@ -53,16 +60,19 @@ PYTHON_SCHEMA: dict[str, Any] = {
 }
 
 INTERRUPTED = "Interrupted by the user."
+_TIMEOUT_FILE = os.path.abspath(_timeout_module.__file__)
 
 
 def run_python(code: str, ctx: ToolContext) -> ToolOutput:
     """Ask for approval if needed, run ``code`` in the kernel, and report back.
 
     Never raises for anything the code does. A KeyboardInterrupt, during the approval
-    prompt or the code, comes back as ``ToolOutput(interrupted=True)``.
+    prompt or the code, comes back as ``ToolOutput(interrupted=True)``; running past
+    ``ctx.timeout`` stops this call only, and the model is told so.
     """
     if not code.strip():
         return ToolOutput(text=NO_OUTPUT)  # nothing to approve or run
+    tee: OutputTee | None = None
     try:
         if ctx.show_code is not None:
             ctx.show_code(code)
@@ -70,32 +80,64 @@ def run_python(code: str, ctx: ToolContext) -> ToolOutput:
         if refusal is not None:
             return refusal
         shell = _get_shell(ctx)
-        tee = OutputTee(shell, limit=ctx.max_output, max_echo=ctx.max_echo, secrets=ctx.secrets)
+        tee = OutputTee(shell, limit=ctx.max_output, max_echo=ctx.max_echo, secrets=ctx.secrets,
+                        keep=KEEP_CHARS)
+        # The time limit is innermost: it is disarmed before anything is restored.
         with _preserve_shell_state(shell), _async_runner_for(shell, code), \
-                _semicolon_quiet(shell, code), tee:
+                _semicolon_quiet(shell, code), tee, time_limit(ctx.timeout):
             result = shell.run_cell(code, store_history=False, silent=False)
     except KeyboardInterrupt:
         return ToolOutput(text=INTERRUPTED, ok=False, interrupted=True)
+    except ToolTimeout as e:
+        # Fired outside the code itself (in IPython's own post-run steps): same outcome.
+        assert tee is not None  # the limit is only armed once the tee exists
+        return _reply(ctx, shell, tee, None, e)
     if result is None:  # IPython failed before it could even build a result
         return ToolOutput(text="Error: IPython could not run the code.", ok=False)
 
     error = result.error_before_exec if result.error_before_exec is not None else result.error_in_exec
     if isinstance(error, KeyboardInterrupt):
         return ToolOutput(text=INTERRUPTED, ok=False, interrupted=True, images=tee.images)
+    return _reply(ctx, shell, tee, result.result, error)
 
+
+def _reply(ctx: ToolContext, shell: Any, tee: OutputTee, value: Any,
+           error: BaseException | None) -> ToolOutput:
+    """What the model gets: the capped output, then the Out value, the error or the timeout."""
     extra: list[str] = []
-    if result.result is not None:
-        extra.append("Out: " + cap_output(_safe_repr(result.result), ctx.max_output))
-    if error is not None:
+    if value is not None:
+        extra.append("Out: " + cap_output(_safe_repr(value), ctx.max_output))
+    if isinstance(error, ToolTimeout):
+        extra.append(_timeout_text(error))
+    elif error is not None:
         extra.append(format_error(error, limit=5, skip=_is_ipython_frame))
     head, omitted, tail = tee.buffer.head, tee.buffer.omitted, tee.buffer.tail
     rest = "\n".join(extra)
     last_printed = tail or head
     if rest and last_printed and not last_printed.endswith("\n"):
         rest = "\n" + rest  # e.g. after print(..., end="")
-    text = cap_parts(head, omitted, tail + rest, ctx.max_output).strip("\n")
-    outputs = tee.outputs + _result_outputs(shell, result.result, error)
+    note = ""
+    if is_capped(head, omitted, tail + rest, ctx.max_output):
+        # The model sees head and tail only; the whole text stays in the kernel for it.
+        expression, complete = keep_full_text(shell, head, omitted, (tail + rest).rstrip("\n"))
+        note = kept_note(expression, complete)
+    text = cap_parts(head, omitted, tail + rest, ctx.max_output, note).strip("\n")
+    outputs = tee.outputs + _result_outputs(shell, value, error)
     return ToolOutput(text=text or NO_OUTPUT, ok=error is None, images=tee.images, outputs=outputs)
+
+
+def _timeout_text(error: ToolTimeout) -> str:
+    """Tell the model the call timed out, where, and that its earlier work is kept."""
+    where = ""
+    frames = [f for f in traceback.extract_tb(error.__traceback__)
+              if not _is_ipython_frame(f) and os.path.abspath(f.filename) != _TIMEOUT_FILE]
+    if frames and frames[-1].line:
+        where = f" It was stopped at line {frames[-1].lineno}: `{frames[-1].line.strip()}`."
+    seconds = format_seconds(error.seconds)
+    return (f"Timed out: the code ran longer than {seconds} (Kimi.tool_timeout) and was "
+            f"interrupted.{where} Variables assigned before the interruption persist in the "
+            "kernel. Make the work smaller or faster (a sample, fewer iterations), or ask the "
+            "user to raise the limit with `%config Kimi.tool_timeout = SECONDS`.")
 
 
 def _result_outputs(shell: Any, value: Any, error: BaseException | None) -> list[dict[str, Any]]:

@@ -22,12 +22,16 @@ from typing import Any, Callable, TypeVar, overload
 
 from ..stream import CODE_TOOL
 from .context import ToolContext
+from .kernel import READ_ONLY_TOOLS as _READ_ONLY
 from .output import NO_OUTPUT, ToolOutput, cap_output, format_error
 from .schema import ArgumentError, ToolSpec, bind_arguments, build_spec
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 PYTHON_TOOL = CODE_TOOL
+# The read-only kernel tools, offered with python and run without asking.
+READ_ONLY_TOOLS = tuple(_READ_ONLY)
+RESERVED = (PYTHON_TOOL, *READ_ONLY_TOOLS)
 WEB_SEARCH_TOOL = "$web_search"
 _REGISTRY_FILE = os.path.abspath(__file__)
 
@@ -45,8 +49,8 @@ class ToolRegistry:
         that defines a tool should just update it.
         """
         spec = build_spec(fn, name=name, description=description)
-        if spec.name == PYTHON_TOOL:
-            raise ValueError("the tool name 'python' is reserved for the built-in code tool; "
+        if spec.name in RESERVED:
+            raise ValueError(f"the tool name {spec.name!r} is reserved for a built-in tool; "
                              "pass name='...' to choose another")
         self._tools[spec.name] = spec
         return fn
@@ -56,17 +60,22 @@ class ToolRegistry:
         self._tools.pop(name, None)
 
     def names(self) -> list[str]:
-        """Every name ``call`` accepts: ``python`` first, then the user tools."""
-        return [PYTHON_TOOL, *self._tools]
+        """Every name ``call`` accepts: ``python`` and the read-only tools first, then the user tools."""
+        return [*RESERVED, *self._tools]
 
     def spec(self, name: str) -> ToolSpec | None:
         return self._tools.get(name)
 
     def schemas(self, *, python: bool = True, web_search: bool = False) -> list[dict[str, Any]]:
-        """The OpenAI ``tools`` parameter: python first, user tools, then ``$web_search``."""
+        """The OpenAI ``tools`` parameter: python and the read-only kernel tools, user tools,
+        then ``$web_search``."""
         from .python import PYTHON_SCHEMA
 
-        out: list[dict[str, Any]] = [PYTHON_SCHEMA] if python else []
+        out: list[dict[str, Any]] = []
+        if python:
+            from .kernel import schemas as read_only_schemas
+
+            out += [PYTHON_SCHEMA, *read_only_schemas()]
         out.extend(spec.openai_schema() for spec in self._tools.values())
         if web_search:
             from ..wire import WEB_SEARCH_TOOL as declaration
@@ -79,7 +88,7 @@ class ToolRegistry:
         if name == WEB_SEARCH_TOOL:
             # Kimi runs the search itself; the reply must echo the arguments unchanged.
             return ToolOutput(text=arguments)
-        if name != PYTHON_TOOL and name not in self._tools:
+        if name not in RESERVED and name not in self._tools:
             return _error(f"Error: unknown tool {name!r}. Available tools: "
                           + ", ".join(self.names()), ctx)
         parsed = _parse_arguments(arguments)
@@ -97,6 +106,12 @@ class ToolRegistry:
                 return _error(f"Error: invalid arguments for tool 'python': {what}. "
                               'Send {"code": "<python source>"}.', ctx)
             return run_python(code, ctx)
+        if name in READ_ONLY_TOOLS:
+            from .kernel import call_read_only
+            from .python import _get_shell
+
+            # No approval: these tools only read (SPEC §4).
+            return call_read_only(name, parsed, ctx, _get_shell(ctx))
         return self._call_user_tool(self._tools[name], parsed, ctx)
 
     def _call_user_tool(self, spec: ToolSpec, arguments: dict[str, Any],
@@ -114,7 +129,20 @@ class ToolRegistry:
             summary = f"Error: {type(e).__name__}: {e}"
             return _error(summary + "\n" + tb, ctx)
         text = format_return(value)
-        return ToolOutput(text=cap_output(text, ctx.max_output) if text else NO_OUTPUT)
+        if len(text) > ctx.max_output:
+            return ToolOutput(text=_cap_and_keep(text, ctx))
+        return ToolOutput(text=text or NO_OUTPUT)
+
+
+def _cap_and_keep(text: str, ctx: ToolContext) -> str:
+    """Cap a long tool result; where a kernel is running, keep all of it there for the model."""
+    shell = ctx.shell  # the cell's shell; a script without one gets the capped text only
+    if shell is None:
+        return cap_output(text, ctx.max_output)
+    from .keep import keep_full_text, kept_note
+
+    expression, complete = keep_full_text(shell, text, 0, "")
+    return cap_output(text, ctx.max_output, kept_note(expression, complete))
 
 
 def _error(text: str, ctx: ToolContext) -> ToolOutput:

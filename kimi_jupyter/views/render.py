@@ -143,10 +143,13 @@ def code_bundle(code: str, label: str = CODE_LABEL) -> Bundle:
 def tool_call_bundle(name: str, arguments: str, step: int) -> Bundle:
     label = tool_call_label(step)
     args = arguments if len(arguments) <= 500 else arguments[:500] + " …"
-    return {
-        "text/markdown": f"**{label}** {safe.inline_code(name)}\n\n{safe.fence(args, 'json')}",
-        "text/plain": f"{label} {name}({args})",
-    }
+    if args.strip() in ("", "{}"):  # list_variables(): one compact line
+        return {"text/markdown": f"**{label}** {safe.inline_code(name + '()')}", "text/plain": f"{label} {name}()"}
+    if len(args) <= 120 and "\n" not in args:  # inspect_variable {"name": "df"}: still one line
+        markdown = f"**{label}** {safe.inline_code(name)} {safe.inline_code(args)}"
+    else:
+        markdown = f"**{label}** {safe.inline_code(name)}\n\n{safe.fence(args, 'json')}"
+    return {"text/markdown": markdown, "text/plain": f"{label} {name}({args})"}
 
 
 def tool_output_bundle(name: str, text: str, ok: bool) -> Bundle:
