@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 from .stream import CODE_TOOL, Usage
 
@@ -38,7 +38,10 @@ class Result:
     finish_reason: str | None = None
     steps: int = 0  # tool calls run in this cell
     elapsed_s: float = 0.0
-    messages: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    # The conversation after this cell: a tuple sharing the conversation's message dicts
+    # (never edited once appended), so later cells don't change it and a long session
+    # doesn't keep one deep copy of the whole history per cell.
+    messages: Sequence[dict[str, Any]] = field(default_factory=tuple, repr=False)
     parsed: Any = None  # the decoded answer for `-f json`
     requests: int = 0  # model requests made in this cell
     request_ids: list[str] = field(default_factory=list)  # the server's Msh-Request-Id per request
