@@ -217,7 +217,7 @@ class Agent:
             result.reasoning = "\n\n".join(p for p in reasoning_parts if p)
             result.elapsed_s = time.monotonic() - started
             result.cost_usd = models.cost_usd(info, result.usage, web_searches)
-            result.messages = conv.snapshot()  # shallow: messages are never edited once appended
+            result.messages = conv.snapshot()  # O(1): messages are never edited once appended
             result.request_ids = list(client.request_ids)
             result.replay = client.replayed
             if failure is not None:

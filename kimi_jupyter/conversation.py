@@ -5,10 +5,11 @@ miss), so earlier messages are never rewritten: each request extends the
 previous one byte for byte. The only ways to shorten it are `reset()` and
 rolling back a cell that produced nothing.
 
-Because messages are never edited once appended, a `Result` can keep a shallow
-snapshot (a tuple of the same dicts) instead of a deep copy: a session of many
-cells over a million-token conversation would otherwise keep one full copy of
-the history per cell (quadratic memory).
+Because messages are never edited once appended, a `Result` keeps a `History`:
+the first n messages of the conversation's own list, taken in O(1). A deep copy
+per cell (or even a tuple of pointers per cell) makes a long session's memory
+grow with cells × history, quadratically. A reset starts a new list, and a
+rollback below a snapshot copies before cutting, so no snapshot ever changes.
 
 Sizing is kept up to date on append, so the context check before each request
 costs O(1), not a re-serialisation of a multi-megabyte history.
@@ -18,11 +19,55 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from itertools import islice
+from typing import Any, Iterator, Sequence, overload
 
 
 def _size(message: dict[str, Any]) -> int:
     return len(json.dumps(message, ensure_ascii=False)) + 2  # + the ", " between messages
+
+
+class History(Sequence[dict[str, Any]]):
+    """The first `n` messages of a conversation, frozen (a read-only sequence, O(1) to take).
+
+    It shares the conversation's list, which only grows past `n`: `Conversation`
+    never edits, removes or reorders the first `n` messages of a list a snapshot
+    points to (a reset or a rollback below it moves the conversation to a new list).
+    """
+
+    __slots__ = ("_items", "_n")
+
+    def __init__(self, items: list[dict[str, Any]], n: int) -> None:
+        self._items = items
+        self._n = n
+
+    def __len__(self) -> int:
+        return self._n
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[dict[str, Any], ...]: ...
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return tuple(self._items[: self._n][index])
+        i = index + self._n if index < 0 else index
+        if not 0 <= i < self._n:
+            raise IndexError("History index out of range")
+        return self._items[i]
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return islice(self._items, self._n)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, (str, bytes)):
+            return NotImplemented
+        return len(other) == self._n and all(a == b for a, b in zip(self, other))
+
+    __hash__ = None  # type: ignore[assignment]  # equal to lists and tuples, like a list
+
+    def __repr__(self) -> str:
+        return f"History({list(self)!r})"
 
 
 @dataclass(frozen=True)
@@ -44,6 +89,9 @@ class Conversation:
     # counted are still the head of the conversation (append-only, so until a rollback
     # below it or a reset).
     _exact: ExactCount | None = field(default=None, init=False, repr=False)
+    # The longest snapshot taken of the current list: a rollback below it must not
+    # cut that list in place.
+    _shared: int = field(default=0, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._recount()
@@ -61,13 +109,18 @@ class Conversation:
         return len(self.messages)
 
     def rollback(self, mark: int) -> None:
-        del self.messages[mark:]
+        if mark < self._shared:
+            self.messages = self.messages[:mark]  # a snapshot still reads the old list
+            self._shared = 0
+        else:
+            del self.messages[mark:]
         self._recount()
         if self._exact is not None and self._exact.length > mark:
             self._exact = None
 
     def reset(self) -> None:
-        self.messages.clear()
+        self.messages = []  # earlier snapshots keep the old list
+        self._shared = 0
         self._recount()
         self._exact = None
 
@@ -78,14 +131,14 @@ class Conversation:
                 return m.get("content")
         return None
 
-    def snapshot(self) -> tuple[dict[str, Any], ...]:
-        """The messages so far, as an immutable sequence that later cells don't change.
+    def snapshot(self) -> History:
+        """The messages so far, as a read-only sequence that later cells don't change.
 
-        Shallow: the dicts are shared with the conversation, which never edits a
-        message once appended, so this costs one pointer per message, not a copy
-        of the history.
+        O(1): the dicts and the list are shared with the conversation, which never
+        edits a message once appended, so a Result costs nothing per message.
         """
-        return tuple(self.messages)
+        self._shared = max(self._shared, len(self.messages))
+        return History(self.messages, len(self.messages))
 
     def size_chars(self) -> int:
         """Length of the messages as JSON (approximately: separators are counted as ", ")."""

@@ -88,14 +88,25 @@ def test_a_later_cell_does_not_change_an_earlier_results_messages(kimi_server):
     assert json.dumps(first.messages) == before  # a reset doesn't empty an earlier Result either
 
 
-def test_snapshot_is_shallow_and_immutable():
+def test_a_snapshot_shares_the_messages_and_never_changes():
+    import pytest
+
     conv = Conversation()
     msg = {"role": "user", "content": "hi"}
     conv.append(msg)
     snap = conv.snapshot()
     conv.append({"role": "assistant", "content": "hello", "reasoning_content": ""})
-    assert snap == (msg,) and snap[0] is msg  # shared, not copied
-    assert isinstance(snap, tuple)
+    assert snap == [msg] and snap == (msg,) and len(snap) == 1 and snap[0] is msg and snap[-1] is msg
+    assert list(snap) == [msg] and snap[:5] == (msg,)
+    with pytest.raises(IndexError):
+        snap[1]
+    two = conv.snapshot()
+    conv.rollback(1)  # below a snapshot: the conversation moves to a new list
+    conv.append({"role": "user", "content": "again"})
+    assert [m["content"] for m in two] == ["hi", "hello"] and len(snap) == 1
+    three = conv.snapshot()
+    conv.reset()
+    assert [m["content"] for m in three] == ["hi", "again"] and conv.messages == [] and conv.size_chars() == 2
 
 
 class _Tokenizer:
