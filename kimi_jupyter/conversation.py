@@ -69,6 +69,20 @@ class History(Sequence[dict[str, Any]]):
     def __repr__(self) -> str:
         return f"History({list(self)!r})"
 
+    # Copies and pickles carry the first n messages only, not the conversation's whole list.
+    def __copy__(self) -> "History":
+        return self  # immutable
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> "History":
+        import copy
+
+        items = copy.deepcopy(list(self), memo)
+        return History(items, len(items))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        items = list(self)
+        return (History, (items, len(items)))
+
 
 @dataclass(frozen=True)
 class ExactCount:

@@ -100,6 +100,11 @@ def test_a_snapshot_shares_the_messages_and_never_changes():
     assert list(snap) == [msg] and snap[:5] == (msg,)
     with pytest.raises(IndexError):
         snap[1]
+    import copy
+    import pickle
+
+    assert list(copy.deepcopy(snap)) == [msg] and copy.deepcopy(snap)[0] is not msg
+    assert list(pickle.loads(pickle.dumps(snap))) == [msg]  # the first message only, not the whole list
     two = conv.snapshot()
     conv.rollback(1)  # below a snapshot: the conversation moves to a new list
     conv.append({"role": "user", "content": "again"})
