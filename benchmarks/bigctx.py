@@ -228,7 +228,7 @@ def measure(size: str = "full", runs: int | None = None, peer: bool = True) -> S
                                 f"{', '.join(f'{t:,}' for t in sizes)}-token conversations (client only)")
     server = bench_server(scenarios=[s for s in (scenario, warm) if s is not None])
     # The server would keep every parsed multi-MB body; the benchmark never reads them.
-    server._record = lambda body: None  # type: ignore[method-assign]
+    server.record_request = lambda body: None  # type: ignore[method-assign]
     loops: dict[int, list[dict[str, Any]]] = {}
     pieces: dict[int, dict[str, Any]] = {}
     try:

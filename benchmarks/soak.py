@@ -104,7 +104,7 @@ def measure(size: str = "full", runs: int | None = None, peer: bool = True) -> S
     section = Section("soak", f"Soak: {cfg['grow_cells']} cells of a growing conversation, then "
                               f"{cfg['short_cells']:,} short cells, each in one kernel")
     server = bench_server(scenarios=_scenarios())
-    server._record = lambda body: None  # type: ignore[method-assign]  # a long session: keep nothing
+    server.record_request = lambda body: None  # type: ignore[method-assign]  # a long session: keep nothing
     try:
         log(f"soak: {cfg['grow_cells']} growing cells in one kernel")
         grow = _grow(server, cfg["grow_cells"])
