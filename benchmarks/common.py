@@ -157,6 +157,15 @@ def bench_server(nonstream_cps: float | None = None, scenarios: Iterable[Any] = 
     return srv.start()
 
 
+def ended(records: list[dict[str, Any]], timeout: float = 5.0) -> list[dict[str, Any]]:
+    """`records` once each has its end time: the client can return on `[DONE]` a moment
+    before the server's handler has finished writing (and noted `t_end`)."""
+    deadline = time.perf_counter() + timeout
+    while any(r["t_end"] is None for r in records) and time.perf_counter() < deadline:
+        time.sleep(0.001)
+    return records
+
+
 def kimi_env(server: Any) -> dict[str, str]:
     env = dict(os.environ)
     for name in ("MOONSHOT_API_KEY", "MOONSHOT_BASE_URL", "KIMI_MODEL"):

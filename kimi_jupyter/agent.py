@@ -29,6 +29,7 @@ from .stream import StreamFolder, ToolCall, Turn, Usage
 from .wire import WEB_SEARCH
 
 if TYPE_CHECKING:
+    from .conversation import Conversation
     from .tools import ToolOutput, ToolRegistry
     from .views.base import View
 
@@ -56,19 +57,32 @@ def _tool_schemas(request: Request, registry: "ToolRegistry | None") -> list[dic
     return None
 
 
+# The tokenizer is asked again only once this share of the window was appended since
+# its last count: a 4 MB, million-token body on every step of a tool loop would make
+# each step cost O(history) (and a server round trip) for a number that moved by a few tokens.
+_RECOUNT_SHARE = 32
+
+
 def _check_context(session: Session, settings: Settings, info: ModelInfo, view: "View", client: Any) -> None:
     """Refuse a request that cannot fit; warn when the conversation nears the window.
 
     The cheap estimate (~4 characters a token) decides when it's worth asking
     the server's tokenizer (`/v1/tokenizers/estimate-token-count`, Moonshot
-    only) for an exact count: past half the window.
+    only) for an exact count: past half the window. That count is kept; later
+    steps add the estimate of what was appended since, and ask again after
+    1/32 of the window more, or before refusing on an extrapolated number.
     """
     window = info.context_window
-    estimate = session.conversation.estimate_tokens()
-    if estimate < window // 2:
+    conv = session.conversation
+    if conv.estimate_tokens() < window // 2:
         return
-    exact = client.estimate_tokens(session.conversation.messages)
-    tokens = exact if exact is not None else estimate
+    since = conv.tokens_since_exact()
+    if since is None or since > window // _RECOUNT_SHARE:
+        _recount(conv, client)
+    tokens = conv.best_tokens()
+    if tokens >= window and conv.tokens_since_exact():
+        _recount(conv, client)  # never refuse on an extrapolation
+        tokens = conv.best_tokens()
     if tokens >= window:
         raise PromptTooLarge(
             f"The conversation is about {tokens:,} tokens, more than {settings.model}'s "
@@ -81,6 +95,12 @@ def _check_context(session: Session, settings: Settings, info: ModelInfo, view: 
             f"{settings.max_tokens:,} the reply may be cut short. Consider `--new` or `%kimi reset`.",
             "warning",
         )
+
+
+def _recount(conv: "Conversation", client: Any) -> None:
+    """Ask the server's tokenizer; where it has none, the estimate stands in (and isn't asked again soon)."""
+    exact = client.estimate_tokens(conv.messages)
+    conv.note_exact(exact if exact is not None else conv.estimate_tokens())
 
 
 class Agent:
@@ -197,7 +217,7 @@ class Agent:
             result.reasoning = "\n\n".join(p for p in reasoning_parts if p)
             result.elapsed_s = time.monotonic() - started
             result.cost_usd = models.cost_usd(info, result.usage, web_searches)
-            result.messages = conv.snapshot()
+            result.messages = conv.snapshot()  # O(1): messages are never edited once appended
             result.request_ids = list(client.request_ids)
             result.replay = client.replayed
             if failure is not None:

@@ -4,18 +4,93 @@ Moonshot caches prompt prefixes automatically (cache hits cost a quarter of a
 miss), so earlier messages are never rewritten: each request extends the
 previous one byte for byte. The only ways to shorten it are `reset()` and
 rolling back a cell that produced nothing.
+
+Because messages are never edited once appended, a `Result` keeps a `History`:
+the first n messages of the conversation's own list, taken in O(1). A deep copy
+per cell (or even a tuple of pointers per cell) makes a long session's memory
+grow with cells × history, quadratically. A reset starts a new list, and a
+rollback below a snapshot copies before cutting, so no snapshot ever changes.
+
+Sizing is kept up to date on append, so the context check before each request
+costs O(1), not a re-serialisation of a multi-megabyte history.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from itertools import islice
+from typing import Any, Iterator, Sequence, overload
 
 
 def _size(message: dict[str, Any]) -> int:
     return len(json.dumps(message, ensure_ascii=False)) + 2  # + the ", " between messages
+
+
+class History(Sequence[dict[str, Any]]):
+    """The first `n` messages of a conversation, frozen (a read-only sequence, O(1) to take).
+
+    It shares the conversation's list, which only grows past `n`: `Conversation`
+    never edits, removes or reorders the first `n` messages of a list a snapshot
+    points to (a reset or a rollback below it moves the conversation to a new list).
+    """
+
+    __slots__ = ("_items", "_n")
+
+    def __init__(self, items: list[dict[str, Any]], n: int) -> None:
+        self._items = items
+        self._n = n
+
+    def __len__(self) -> int:
+        return self._n
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[dict[str, Any], ...]: ...
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return tuple(self._items[: self._n][index])
+        i = index + self._n if index < 0 else index
+        if not 0 <= i < self._n:
+            raise IndexError("History index out of range")
+        return self._items[i]
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return islice(self._items, self._n)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, (str, bytes)):
+            return NotImplemented
+        return len(other) == self._n and all(a == b for a, b in zip(self, other))
+
+    __hash__ = None  # type: ignore[assignment]  # equal to lists and tuples, like a list
+
+    def __repr__(self) -> str:
+        return f"History({list(self)!r})"
+
+    # Copies and pickles carry the first n messages only, not the conversation's whole list.
+    def __copy__(self) -> "History":
+        return self  # immutable
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> "History":
+        import copy
+
+        items = copy.deepcopy(list(self), memo)
+        return History(items, len(items))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        items = list(self)
+        return (History, (items, len(items)))
+
+
+@dataclass(frozen=True)
+class ExactCount:
+    """The server's tokenizer count of the first `length` messages (then `chars` long)."""
+
+    tokens: int
+    length: int
+    chars: int
 
 
 @dataclass
@@ -24,6 +99,13 @@ class Conversation:
     # Kept up to date on append, so sizing a 300-step conversation before each
     # request doesn't re-serialize all of it.
     _chars: int = field(default=2, init=False, repr=False)
+    # The last exact count from the server's tokenizer, valid while the messages it
+    # counted are still the head of the conversation (append-only, so until a rollback
+    # below it or a reset).
+    _exact: ExactCount | None = field(default=None, init=False, repr=False)
+    # The longest snapshot taken of the current list: a rollback below it must not
+    # cut that list in place.
+    _shared: int = field(default=0, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._recount()
@@ -32,6 +114,7 @@ class Conversation:
         self._chars = 2 + sum(_size(m) for m in self.messages)
 
     def append(self, message: dict[str, Any]) -> None:
+        """Add a message. It must not be changed afterwards (snapshots share it)."""
         self.messages.append(message)
         self._chars += _size(message)
 
@@ -40,12 +123,20 @@ class Conversation:
         return len(self.messages)
 
     def rollback(self, mark: int) -> None:
-        del self.messages[mark:]
+        if mark < self._shared:
+            self.messages = self.messages[:mark]  # a snapshot still reads the old list
+            self._shared = 0
+        else:
+            del self.messages[mark:]
         self._recount()
+        if self._exact is not None and self._exact.length > mark:
+            self._exact = None
 
     def reset(self) -> None:
-        self.messages.clear()
+        self.messages = []  # earlier snapshots keep the old list
+        self._shared = 0
         self._recount()
+        self._exact = None
 
     def system(self) -> str | None:
         """The system prompt in force: the latest one (each `-s` is appended, never inserted)."""
@@ -54,9 +145,14 @@ class Conversation:
                 return m.get("content")
         return None
 
-    def snapshot(self) -> list[dict[str, Any]]:
-        """A deep copy, so a Result's messages don't change as the chat goes on."""
-        return copy.deepcopy(self.messages)
+    def snapshot(self) -> History:
+        """The messages so far, as a read-only sequence that later cells don't change.
+
+        O(1): the dicts and the list are shared with the conversation, which never
+        edits a message once appended, so a Result costs nothing per message.
+        """
+        self._shared = max(self._shared, len(self.messages))
+        return History(self.messages, len(self.messages))
 
     def size_chars(self) -> int:
         """Length of the messages as JSON (approximately: separators are counted as ", ")."""
@@ -65,3 +161,20 @@ class Conversation:
     def estimate_tokens(self) -> int:
         """Rough size: ~4 characters a token for English text and JSON."""
         return self.size_chars() // 4
+
+    # -- exact counts (the server's tokenizer), reused across requests -------------
+
+    def note_exact(self, tokens: int) -> None:
+        """Remember the server's count of the conversation as it is now."""
+        self._exact = ExactCount(tokens, len(self.messages), self._chars)
+
+    def tokens_since_exact(self) -> int | None:
+        """Estimated tokens appended since the last exact count; None when there is none."""
+        if self._exact is None:
+            return None
+        return max(0, self._chars - self._exact.chars) // 4
+
+    def best_tokens(self) -> int:
+        """The last exact count plus the estimate of what was appended since (or the estimate)."""
+        since = self.tokens_since_exact()
+        return self.estimate_tokens() if since is None or self._exact is None else self._exact.tokens + since

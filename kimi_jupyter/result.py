@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 from .stream import CODE_TOOL, Usage
 
@@ -38,12 +38,23 @@ class Result:
     finish_reason: str | None = None
     steps: int = 0  # tool calls run in this cell
     elapsed_s: float = 0.0
-    messages: list[dict[str, Any]] = field(default_factory=list, repr=False)
     parsed: Any = None  # the decoded answer for `-f json`
     requests: int = 0  # model requests made in this cell
     request_ids: list[str] = field(default_factory=list)  # the server's Msh-Request-Id per request
     tool_result_tokens: int = 0  # about how many tokens of context this cell's tool results added
     replay: bool = False  # answered by a replay server (a cassette), not by the model
+    # The conversation after this cell: a `Conversation.snapshot()`, O(1) to keep, so a
+    # session of many cells doesn't hold one copy of the history per cell.
+    _history: Sequence[dict[str, Any]] = field(default=(), init=False, repr=False)
+
+    @property
+    def messages(self) -> tuple[dict[str, Any], ...]:
+        """The conversation after this cell, as a tuple (built on access; later cells don't change it)."""
+        return tuple(self._history)
+
+    @messages.setter
+    def messages(self, value: Sequence[dict[str, Any]]) -> None:
+        self._history = value
 
     def footer(self) -> str:
         """model · tokens in/out · cost · time · steps — the saved cell's last line."""

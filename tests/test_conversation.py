@@ -67,3 +67,131 @@ def test_a_new_system_prompt_is_sent_once_and_then_stays_in_force():
             Agent(session, RecordingView()).run(Request("[[scenario:echo]] hi", settings, system=system, tools=False))
     systems = [m["content"] for m in srv.requests[-1]["messages"] if m["role"] == "system"]
     assert systems == ["A", "B"]  # -s B after -s A: appended once, not on every later cell
+
+
+def test_a_later_cell_does_not_change_an_earlier_results_messages(kimi_server):
+    from kimi_jupyter import chat
+    from kimi_jupyter.session import Session
+    from kimi_jupyter.testing.pytest_plugin import API_KEY
+    from kimi_jupyter.views import RecordingView
+
+    session = Session()
+    session.config.api_key, session.config.base_url = API_KEY, kimi_server.base_url
+    first = chat("[[scenario:echo]] first", session=session, view=RecordingView())
+    before = json.dumps(first.messages)
+    n = len(first.messages)
+    second = chat("[[scenario:echo]] second", session=session, view=RecordingView())
+    assert len(first.messages) == n and json.dumps(first.messages) == before
+    assert len(second.messages) > n and list(second.messages[:n]) == list(first.messages)
+    assert first.messages[-2]["content"] == "[[scenario:echo]] first"  # list-like: index, slice, len
+    session.reset()
+    assert json.dumps(first.messages) == before  # a reset doesn't empty an earlier Result either
+
+
+def test_a_snapshot_shares_the_messages_and_never_changes():
+    import pytest
+
+    conv = Conversation()
+    msg = {"role": "user", "content": "hi"}
+    conv.append(msg)
+    snap = conv.snapshot()
+    conv.append({"role": "assistant", "content": "hello", "reasoning_content": ""})
+    assert snap == [msg] and snap == (msg,) and len(snap) == 1 and snap[0] is msg and snap[-1] is msg
+    assert list(snap) == [msg] and snap[:5] == (msg,)
+    with pytest.raises(IndexError):
+        snap[1]
+    import copy
+    import pickle
+
+    assert list(copy.deepcopy(snap)) == [msg] and copy.deepcopy(snap)[0] is not msg
+    assert list(pickle.loads(pickle.dumps(snap))) == [msg]  # the first message only, not the whole list
+    two = conv.snapshot()
+    conv.rollback(1)  # below a snapshot: the conversation moves to a new list
+    conv.append({"role": "user", "content": "again"})
+    assert [m["content"] for m in two] == ["hi", "hello"] and len(snap) == 1
+    three = conv.snapshot()
+    conv.reset()
+    assert [m["content"] for m in three] == ["hi", "again"] and conv.messages == [] and conv.size_chars() == 2
+
+
+class _Tokenizer:
+    """Counts the conversations the client asks the server's tokenizer about."""
+
+    def __init__(self, answer=None):
+        self.calls = 0
+        self.answer = answer
+
+    def estimate_tokens(self, messages):
+        self.calls += 1
+        return self.answer(messages) if self.answer else None
+
+
+def _session_with(chars):
+    from kimi_jupyter.session import Session
+
+    session = Session()
+    session.conversation.append({"role": "user", "content": "x" * chars})
+    return session
+
+
+def _check(session, client, window=100_000):
+    from dataclasses import replace
+
+    from kimi_jupyter.agent import _check_context
+    from kimi_jupyter.models import CATALOG
+    from kimi_jupyter.views import RecordingView
+
+    info = replace(CATALOG["kimi-k3"], context_window=window)
+    settings = session.settings(model="kimi-k3", max_tokens=1000)
+    view = RecordingView()
+    _check_context(session, settings, info, view, client)
+    return view
+
+
+def test_the_exact_count_is_asked_once_then_extrapolated_not_on_every_step():
+    import pytest
+
+    from kimi_jupyter.errors import PromptTooLarge
+
+    session = _session_with(240_000)  # ~60k tokens: past half of a 100k window
+    client = _Tokenizer(answer=lambda msgs: sum(len(m["content"]) for m in msgs) // 5)
+    _check(session, client)
+    assert client.calls == 1
+    for _ in range(200):  # a tool loop adding ~10 tokens a step
+        session.conversation.append({"role": "tool", "tool_call_id": "t", "content": "ok"})
+        _check(session, client)
+    assert client.calls == 1
+    exact = session.conversation.best_tokens()
+    assert 48_000 <= exact <= 48_000 + 200 * 15  # the server's count plus the estimate since
+    # After 1/32 of the window more, it asks again.
+    session.conversation.append({"role": "user", "content": "y" * 16_000})
+    _check(session, client)
+    assert client.calls == 2
+    # A rollback below the counted messages forgets the count.
+    session.conversation.rollback(1)
+    _check(session, client)
+    assert client.calls == 3
+    # Near the window, a refusal is confirmed with an exact count, never extrapolated.
+    client.answer = lambda msgs: 98_000
+    session.conversation.append({"role": "user", "content": "z" * 40_000})
+    _check(session, client)
+    assert client.calls == 4
+    session.conversation.append({"role": "user", "content": "w" * 9_000})  # +2,250: extrapolated 100,250
+    client.answer = lambda msgs: 99_500
+    view = _check(session, client)  # the server says it fits: no refusal, a warning
+    assert client.calls == 5 and any("99,500" in str(e) for e in view.events)
+    session.conversation.append({"role": "user", "content": "v" * 4_000})
+    client.answer = lambda msgs: 100_200
+    with pytest.raises(PromptTooLarge, match="100,200"):
+        _check(session, client)
+    assert client.calls == 6
+
+
+def test_a_server_without_a_tokenizer_is_not_asked_on_every_step():
+    session = _session_with(240_000)
+    client = _Tokenizer()  # like vLLM: no such endpoint
+    for _ in range(50):
+        session.conversation.append({"role": "tool", "tool_call_id": "t", "content": "ok"})
+        _check(session, client)
+    assert client.calls == 1
+    assert session.conversation.best_tokens() == session.conversation.estimate_tokens()
