@@ -48,9 +48,9 @@ class Request:
     fmt: str = "markdown"  # markdown | code | json | text
 
 
-def _tool_schemas(request: Request, registry: "ToolRegistry | None") -> list[dict[str, Any]] | None:
+def _tool_schemas(request: Request, registry: "ToolRegistry | None", ctx: Any = None) -> list[dict[str, Any]] | None:
     if request.tools and registry is not None:
-        return registry.schemas(python=True, web_search=request.web_search) or None
+        return registry.schemas(python=True, web_search=request.web_search, ctx=ctx) or None
     if request.web_search:
         return [wire.WEB_SEARCH_TOOL]
     return None
@@ -128,13 +128,13 @@ class Agent:
             view.on_notice(note, "info")
 
         client = KimiClient(settings)
-        tools = _tool_schemas(request, self.registry)
+        ctx = self._tool_context(settings)
+        tools = _tool_schemas(request, self.registry, ctx)  # starts MCP servers on first use
 
         result = Result(model=settings.model)
         reasoning_parts: list[str] = []
         web_searches = 0
         started = time.monotonic()
-        ctx = self._tool_context(settings)
         failure: KimiError | None = None
         try:
             while True:
@@ -238,6 +238,8 @@ class Agent:
             ask=self.ask,
             show_code=self.view.show_code,
             secrets=settings.all_secrets(),
+            providers=self.session.tool_providers(),
+            notice=lambda text: self.view.on_notice(text, "warning"),
         )
 
     def _allow_session(self) -> None:

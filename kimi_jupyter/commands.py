@@ -164,6 +164,25 @@ def _chat(magics: "KimiMagics", args: list[str], options: Any) -> None:
     display(ChatPanel(magics.session, shell=magics.shell))
 
 
+def _mcp(magics: "KimiMagics", args: list[str], options: Any) -> None:
+    """The MCP servers of `Kimi.mcp_servers`, started if needed, with their state and tools."""
+    from IPython.display import display
+
+    from . import safe
+
+    manager = magics.session.mcp_manager()
+    if manager is None:
+        print('No MCP servers are configured. Add one with e.g. '
+              '`%config Kimi.mcp_servers = {"time": {"command": ["uvx", "mcp-server-time"]}}`.')
+        return
+    manager.start()  # failures are shown in the table, with their reason
+    from .tools.mcp import status_markdown
+
+    table = status_markdown(manager.statuses())
+    # Tool descriptions and error reasons are the servers' text: rendered like model text.
+    display({"text/markdown": safe.markdown_block(table), "text/plain": table}, raw=True)
+
+
 _HANDLERS = {
     "help": _help,
     "login": _login,
@@ -176,5 +195,6 @@ _HANDLERS = {
     "fix": _fix,
     "export": _export,
     "chat": _chat,
+    "mcp": _mcp,
 }
 SUBCOMMANDS = tuple(_HANDLERS)

@@ -50,7 +50,7 @@ class KimiMagics(Magics):
     @argument("--base-url", help="OpenAI-compatible endpoint for this cell.")
     @argument("--no-interpolate", action="store_true", help="Send {braces} exactly as written.")
     @argument("rest", nargs="*", help="With %%kimi (line magic): a subcommand (help, login, config, models, reset, "
-              "history, usage, fix, export PATH, chat) or a one-line prompt.")
+              "history, usage, fix, export PATH, chat, mcp) or a one-line prompt.")
     @line_cell_magic
     def kimi(self, line: str, cell: str | None = None) -> Any:
         """Ask a Kimi thinking model. The cell body is the prompt; cells continue one conversation.
@@ -62,7 +62,7 @@ class KimiMagics(Magics):
             Explain {topic} in two paragraphs.
 
         `%kimi SUBCOMMAND`: help, login, config, models, reset, history, usage, fix,
-        export PATH.ipynb, chat. `%kimi <question>` asks a one-line question.
+        export PATH.ipynb, chat, mcp (MCP servers and tools). `%kimi <question>` asks a one-line question.
         """
         args = parse_argstring(self.kimi, line)
         if cell is None:
