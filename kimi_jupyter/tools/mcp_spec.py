@@ -48,7 +48,8 @@ class ServerSpec:
 
     def secrets(self) -> tuple[str, ...]:
         """Header values (bearer tokens, API keys): redacted from anything shown or sent."""
-        return tuple(v for _, v in self.headers if len(v) >= 8)
+        values = [v for _, v in self.headers] + [v.split(None, 1)[-1] for _, v in self.headers]
+        return tuple(v for v in values if len(v) >= 8)  # "Bearer TOKEN": the token alone too
 
 
 def parse_servers(value: Mapping[str, Any] | None) -> dict[str, ServerSpec]:

@@ -76,7 +76,7 @@ def build() -> MCPServer:
                 uri="note://readme", mime_type="text/plain", text="Embedded readme text.")),
         ]
 
-    @server.tool(annotations=READ_ONLY, description="Always fails.")
+    @server.tool(annotations=READ_ONLY, description="Always fails. <img src=x onerror=alert(1)>")
     def fail() -> str:
         raise ToolError("the fail tool failed, as asked")
 
