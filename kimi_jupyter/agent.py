@@ -117,6 +117,10 @@ class Agent:
         settings = request.settings
         session, view = self.session, self.view
         conv = session.conversation
+        ctx = self._tool_context(settings)
+        # Starts MCP servers on first use: before the prompt is added, so an interrupt
+        # while one starts leaves the conversation as it was.
+        tools = _tool_schemas(request, self.registry, ctx)
         if request.new:
             session.reset()
         mark = conv.mark()
@@ -128,8 +132,6 @@ class Agent:
             view.on_notice(note, "info")
 
         client = KimiClient(settings)
-        ctx = self._tool_context(settings)
-        tools = _tool_schemas(request, self.registry, ctx)  # starts MCP servers on first use
 
         result = Result(model=settings.model)
         reasoning_parts: list[str] = []

@@ -280,3 +280,31 @@ def test_a_streamable_http_server_with_headers(closing):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_an_interrupt_cancels_a_start_or_a_call_at_once(closing):
+    import _thread
+    import threading
+
+    session = _session({"hangs": faulty(args=["--hang-start"], start_timeout=120), "faulty": faulty()})
+    closing(session)
+    manager = session.mcp_manager()
+    assert manager.start(["faulty"]) == []
+    threading.Timer(1.0, _thread.interrupt_main).start()
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        manager.start()
+    assert time.monotonic() - started < 10
+    deadline = time.monotonic() + 20  # the start is cancelled on the MCP loop, then marked
+    while manager.statuses()[0].state != "failed" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert manager.statuses()[0].reason == "its start was interrupted"
+
+    session.config.mcp_servers = {"faulty": faulty()}  # unchanged: it keeps running
+    ctx, notices = _ctx(session)
+    assert notices == [] and [s.state for s in manager.statuses()] == ["running"]
+    threading.Timer(1.0, _thread.interrupt_main).start()
+    started = time.monotonic()
+    out = default_registry.call("faulty__slow", '{"seconds": 60}', ctx)
+    assert out.interrupted and not out.ok and time.monotonic() - started < 10
+    assert default_registry.call("faulty__read_note", "{}", ctx).ok  # the server is still up

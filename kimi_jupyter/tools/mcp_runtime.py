@@ -132,6 +132,8 @@ class _Connection:
             return
         await self.stop()
         ready: asyncio.Future[list[McpTool]] = asyncio.get_running_loop().create_future()
+        # Marked as read even when nobody awaits it any more (after a time-out or an interrupt).
+        ready.add_done_callback(lambda f: f.cancelled() or f.exception())
         self._closing = asyncio.Event()
         self._task = asyncio.ensure_future(self._hold(ready))
         try:
