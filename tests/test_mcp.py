@@ -308,3 +308,13 @@ def test_an_interrupt_cancels_a_start_or_a_call_at_once(closing):
     out = default_registry.call("faulty__slow", '{"seconds": 60}', ctx)
     assert out.interrupted and not out.ok and time.monotonic() - started < 10
     assert default_registry.call("faulty__read_note", "{}", ctx).ok  # the server is still up
+
+
+def test_without_the_mcp_package_one_notice_says_how_to_install_it(monkeypatch, closing):
+    monkeypatch.setitem(sys.modules, "mcp", None)  # `import mcp` now raises ImportError
+    session = _session({"a": faulty(), "b": faulty()})
+    closing(session)
+    ctx, notices = _ctx(session)
+    assert len(notices) == 1 and "pip install 'kimi-jupyter[mcp]'" in notices[0]
+    assert default_registry.schemas(ctx=ctx)[0]["function"]["name"] == "python"  # the cell goes on
+    assert {s.reason for s in session.mcp.statuses()} == {"the `mcp` package is not installed"}

@@ -333,6 +333,14 @@ class McpManager:
         todo = [c for n, c in self._servers.items() if (names is None or n in names) and c.state != "running"]
         if not todo:
             return []
+        try:
+            import mcp  # noqa: F401  (an optional extra)
+        except ImportError:
+            for conn in todo:
+                conn.state, conn.reason = "failed", "the `mcp` package is not installed"
+            return [McpUnavailable("Kimi.mcp_servers is set, but the `mcp` package is not installed, so "
+                                   "no MCP server was started. Install it with "
+                                   "`pip install 'kimi-jupyter[mcp]'` and restart the kernel.")]
 
         async def start_all() -> list[Any]:
             return await asyncio.gather(*(c.start() for c in todo), return_exceptions=True)
