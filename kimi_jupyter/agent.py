@@ -147,6 +147,11 @@ class Agent:
                     if result.requests == 0:
                         conv.rollback(mark)  # never sent: forget it, so the next cell works
                     break
+                if settings.max_cost_usd is not None and self._over_budget(result, info, settings, web_searches):
+                    result.finish_reason = "max_cost"
+                    if result.requests == 0:
+                        conv.rollback(mark)  # nothing was sent: the next cell starts clean
+                    break
                 body = wire.request_body(
                     info, settings, plan, conv.messages, tools=tools, json_mode=request.fmt == "json",
                     moonshot=info.moonshot,
@@ -244,6 +249,38 @@ class Agent:
             notice=lambda text: self.view.on_notice(text, "warning"),
         )
 
+    def _over_budget(self, result: Result, info: ModelInfo, settings: Settings, web_searches: int) -> bool:
+        """True (after a note) when the next request could take the cell past `--max-cost`.
+
+        The bound is the prompt at the cache-hit rate seen so far (this cell's, else the
+        session's) plus a full `max_tokens` of output: a request is never started that
+        could break the cap. The conversation stays valid, so the next cell can go on.
+        """
+        cap = settings.max_cost_usd
+        assert cap is not None
+        spent = models.cost_usd(info, result.usage, web_searches)
+        usage = result.usage if result.usage.prompt_tokens else self.session.usage
+        rate = usage.cached_tokens / usage.prompt_tokens if usage.prompt_tokens else 0.0
+        bound = models.request_cost_bound(
+            info, self.session.conversation.estimate_tokens(), rate, settings.max_tokens
+        )
+        if spent is None or bound is None:
+            if result.requests == 0:
+                self.view.on_notice(
+                    f"--max-cost is not enforced: the prices of {info.id} at this server are unknown.", "warning"
+                )
+            return False
+        if spent + bound <= cap:
+            return False
+        self.view.on_notice(
+            f"Stopped before request {result.requests + 1}: it could cost up to ${bound:.4f}, which would take "
+            f"this cell past its cap of ${cap:.4f} (spent so far: ${spent:.4f}). The conversation is kept: "
+            "to go on, run a cell with a higher `--max-cost` (or `%config Kimi.max_cost_usd = ...`) and ask "
+            "Kimi to continue. A lower `--max-tokens` also lowers the bound.",
+            "warning",
+        )
+        return True
+
     def _allow_session(self) -> None:
         self.session.auto_run = True
 
@@ -319,7 +356,9 @@ class Agent:
                 )
                 if output.interrupted:
                     stop = interrupted = True
-            conv.append(self._tool_message(call, output, settings, info.vision))
+            message = self._tool_message(call, output, settings, info.vision)
+            result.tool_result_tokens += _text_tokens(message)
+            conv.append(message)
         if result.tool_calls and interrupted:
             raise Interrupted("Interrupted while model code ran. The cell stopped; outputs so far are kept.")
         return stop, searches
@@ -336,6 +375,14 @@ class Agent:
             room = settings.max_images - _images_in(self.session.conversation.messages)
             images = output.images[-room:] if room > 0 else []
         return wire.tool_message(call, output.text, images)
+
+
+def _text_tokens(message: dict[str, Any]) -> int:
+    """Rough tokens a tool message adds to the context (~4 characters a token; images not counted)."""
+    content = message.get("content")
+    if isinstance(content, list):
+        content = " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return len(content or "") // 4
 
 
 def _images_in(messages: list[dict[str, Any]]) -> int:

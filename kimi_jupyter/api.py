@@ -1,72 +1,105 @@
-"""`kimi_jupyter.chat()`: the magic's behaviour as a Python function (SPEC §5)."""
+"""The one request path: `run(prompt, options)`, and `chat()` on top of it (SPEC §5).
+
+`%%kimi`, `kimi_jupyter.chat()` and the chat panel all come here with an
+`Options`, so `-o`, `-f code` and the failure behaviour are the same from a
+cell, a script or the panel; only the view differs.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import TYPE_CHECKING, Any, Callable
 
+from .errors import KimiError
+from .options import Options, usage_error
 from .result import Result
 from .session import Session, default_session
 
+if TYPE_CHECKING:
+    from .tools.approval import Decision
+    from .views.base import View
 
-def chat(
+
+def run(
     prompt: str,
+    options: Options,
     *,
-    model: str | None = None,
-    new: bool = False,
-    yes: bool = False,
-    tools: bool = True,
-    max_steps: int | None = None,
-    max_tokens: int | None = None,
-    temperature: float | None = None,
-    thinking: bool | None = None,
-    effort: str | None = None,
-    system: str | None = None,
-    format: str = "markdown",
-    web_search: bool = False,
-    base_url: str | None = None,
-    view: Any = None,
     session: Session | None = None,
+    shell: Any = None,
+    view: "View | None" = None,
+    ask: "Callable[[str], str | Decision] | None" = None,
 ) -> Result:
-    """Ask the model; continue the same conversation as `%%kimi` unless `new=True`.
+    """Send `prompt` with `options`, show it in `view` (default: the best for `shell`).
 
-    Works in a notebook (the same live view as the magic), in terminal IPython
-    and in plain scripts (text to stdout). Pass `view=RecordingView()` to
-    collect the events instead. Raises `KimiError` subclasses on failure.
+    `-o NAME` stores the Result in the shell's namespace, even a failed cell's
+    partial one (raised errors carry it as `.result`). `-f code` puts the
+    answer's code in a new cell below, where there is a notebook to put it in.
     """
     from .agent import Agent, Request
     from .tools import default_registry
     from .views import pick_view
 
     if not prompt or not prompt.strip():
-        raise ValueError("prompt is empty")
+        raise usage_error("The prompt is empty: write it below `%%kimi` (or pass it to `chat()`).")
     session = session or default_session()
-    settings = session.settings(
-        base_url=base_url,
-        model=model,
-        auto_run=yes or None,
-        max_steps=max_steps,
-        max_tokens=max_tokens,
-        temperature=temperature,
-        thinking=thinking,
-        effort=effort,
-    )
-    shell = _shell()
+    settings = session.settings(**options.settings_overrides())
     request = Request(
         prompt=prompt,
         settings=settings,
-        system=system,
-        new=new,
-        tools=tools,
-        web_search=web_search,
-        fmt=format,
+        system=options.system,
+        new=options.new,
+        tools=options.tools,
+        web_search=options.web_search,
+        fmt=options.format,
     )
-    view = view if view is not None else pick_view(settings.view, shell, format)
-    return Agent(session, view, default_registry, shell).run(request)
+    view = view if view is not None else pick_view(settings.view, shell, options.format)
+    agent = Agent(session, view, default_registry, shell, ask=ask)
+    try:
+        result = agent.run(request)
+    except KimiError as exc:
+        _store(shell, options.out, exc.result)  # nothing shown is lost: `-o` keeps the partial Result
+        raise
+    _store(shell, options.out, result)
+    if options.format == "code":
+        code = extract_code(result.content)
+        if code and shell is not None and hasattr(shell, "set_next_input"):
+            shell.set_next_input(code, replace=False)
+    return result
+
+
+def chat(prompt: str, *, view: "View | None" = None, session: Session | None = None, **options: Any) -> Result:
+    """Ask the model; continue the same conversation as `%%kimi` unless `new=True`.
+
+    Takes the magic's options by their `Options` names: `model`, `new`, `yes`,
+    `tools`, `max_steps`, `max_tokens`, `temperature`, `thinking`, `effort`,
+    `system`, `format`, `web_search`, `base_url`, `max_cost`, `out`.
+    Works in a notebook (the same live view as the magic), in terminal IPython
+    and in plain scripts (text to stdout). Pass `view=RecordingView()` to
+    collect the events instead. Raises `KimiError` subclasses on failure, with
+    the partial Result as `.result`.
+    """
+    opts = Options.create(**options)
+    return run(prompt, opts, session=session, shell=_shell(), view=view)
+
+
+def _store(shell: Any, name: str | None, result: Result | None) -> None:
+    if name and result is not None and shell is not None:
+        shell.user_ns[name] = result
+
+
+_FENCE = re.compile(r"^(```+|~~~+)[ \t]*([\w+-]*)[^\n]*\n(.*?)^\1[ \t]*$", re.S | re.M)
+
+
+def extract_code(markdown: str) -> str:
+    """The answer's code blocks, Python ones first; the whole text if it has no fences."""
+    blocks = [(lang.lower(), body.rstrip("\n")) for _, lang, body in _FENCE.findall(markdown)]
+    if not blocks:
+        return markdown.strip()
+    python = [body for lang, body in blocks if lang in ("python", "py", "python3", "ipython")]
+    return "\n\n".join(python or [body for _, body in blocks])
 
 
 def _shell() -> Any:
-    try:
-        from IPython import get_ipython
-    except ImportError:  # pragma: no cover - IPython is a dependency
-        return None
+    from IPython import get_ipython
+
     return get_ipython()

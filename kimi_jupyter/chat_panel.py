@@ -4,37 +4,26 @@
     ChatPanel()            # or: %kimi chat
 
 It shares the conversation and the settings of `%%kimi` (the kernel's default
-session), so a cell can refer to what was said in the panel and back.
-
-How it runs: a click on Send is a widget message, and the reply streams inside
-its handler. While it runs, Send and the prompt are disabled and the panel says
-"Kimi is replying…". A press that still reaches the kernel is refused with a
-visible note, never queued silently (`SendGate`). It can arrive two ways:
-
-- the kernel queued it behind the reply (or a cell) and handles it afterwards:
-  recognised by the time the browser sent it;
-- the kernel handles it at once, in another thread: JupyterLab 4.6 with
-  ipykernel 7 sends widget messages to a kernel *subshell*, so handlers can run
-  while a reply streams or a cell runs. A Send is refused while a cell runs,
-  too, so the panel's model code never runs beside a cell.
+session), so a cell can refer to what was said in the panel and back. A Send
+goes through the same request path as a cell (`api.run`); only the view
+(`views.panel.PanelView`) differs. While a reply runs, Send and the prompt are
+disabled; a press that still reaches the kernel is refused with a visible note
+by the `send_gate.SendGate`.
 """
 
 from __future__ import annotations
 
-from IPython.core.error import UsageError
-
-import datetime as _dt
-import html
 import threading
-import time
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
+from IPython.core.error import UsageError
 
-from .agent import Agent, Request
 from .errors import KimiError
+from .send_gate import SendGate, cell_tracker, parent_sent_time
 from .session import Session, default_session
-from .views.panel import PanelView, note_html
+from .views import render
+from .views.panel import PanelView
 
 if TYPE_CHECKING:
     from .result import Result
@@ -48,128 +37,6 @@ def _decline(prompt: str) -> "Decision":
     from .tools.approval import Decision
 
     return Decision.refuse(_DECLINE)
-
-
-class SendGate:
-    """Decides whether a Send may start a reply now (kept apart so it can be tested alone).
-
-    Three cases are refused, each with its own message:
-
-    - a reply is running now (a second handler can run while the first one streams:
-      JupyterLab 4.6 sends widget messages to a kernel *subshell*, a second thread);
-    - a cell is running now (same reason: the click did not wait for the cell);
-    - the click was *pressed* while a reply or a cell ran, and only handled after it
-      ended (the kernel had queued it). The browser stamps every message with its
-      send time; its clock may differ from the kernel's, so the offset between the
-      two is estimated as the smallest (received - sent) seen, i.e. the lag of a
-      message that did not wait in a queue.
-    """
-
-    def __init__(self, cells: "CellTracker | None" = None) -> None:
-        self.cells = cells
-        self.busy = False
-        self.last_end = 0.0  # kernel wall-clock time the last reply ended
-        self.offset: float | None = None
-        self._lock = threading.Lock()
-
-    def observe(self, sent: float | None, now: float | None = None) -> float | None:
-        """Learn from one browser message; returns its send time on the kernel's clock."""
-        if sent is None:
-            return None
-        now = time.time() if now is None else now
-        lag = now - sent
-        self.offset = lag if self.offset is None else min(self.offset, lag)
-        return sent + self.offset
-
-    def refusal(self, sent: float | None = None, now: float | None = None, *, from_browser: bool = True) -> str | None:
-        """None if a Send may go ahead, else why not (shown to the user)."""
-        if self.busy:
-            return "Kimi is still replying, so this message was not sent."
-        if not from_browser:  # ask() from code: the caller's own cell is running, and that is fine
-            return None
-        if self.cells is not None and self.cells.running():
-            return "A cell is running, so this message was not sent. Press Send again when the kernel is idle."
-        local = self.observe(sent, now)
-        if local is not None and local < self.last_end:
-            return "Send was pressed while Kimi was still replying, so it was ignored; nothing was sent."
-        cell_end = self.cells.last_end if self.cells is not None else 0.0
-        if local is not None and local < cell_end:
-            return "Send was pressed while a cell was running, so it was ignored. Press Send again."
-        return None
-
-    def try_start(self, sent: float | None = None, *, from_browser: bool = True) -> str | None:
-        """Check and mark busy in one step (two handlers may race in two threads)."""
-        with self._lock:
-            reason = self.refusal(sent, from_browser=from_browser)
-            if reason is None:
-                self.busy = True
-            return reason
-
-    def end(self) -> None:
-        self.busy = False
-        self.last_end = time.time()
-
-
-class CellTracker:
-    """Which cells are running now, and when the last one ended (IPython's cell events).
-
-    The python tool's own `run_cell` counts too, but a Send is only checked before
-    its reply starts, when no tool of the panel runs.
-    """
-
-    def __init__(self) -> None:
-        self._running = 0
-        self.last_end = 0.0
-        self._lock = threading.Lock()
-
-    def pre(self, info: Any = None) -> None:
-        with self._lock:
-            self._running += 1
-
-    def post(self, result: Any = None) -> None:
-        with self._lock:
-            self._running = max(0, self._running - 1)
-            self.last_end = time.time()
-
-    def running(self) -> bool:
-        return self._running > 0
-
-
-_trackers: dict[int, CellTracker] = {}
-
-
-def cell_tracker(shell: Any) -> CellTracker | None:
-    """One tracker per shell, registered on its events once."""
-    if shell is None or not hasattr(shell, "events"):
-        return None
-    tracker = _trackers.get(id(shell))
-    if tracker is None:
-        tracker = _trackers[id(shell)] = CellTracker()
-        shell.events.register("pre_run_cell", tracker.pre)
-        shell.events.register("post_run_cell", tracker.post)
-    return tracker
-
-
-def _parent_sent_time() -> float | None:
-    """When the browser sent the message being handled (its header date), as epoch seconds."""
-    try:
-        from IPython import get_ipython
-
-        kernel = getattr(get_ipython(), "kernel", None)
-        parent = kernel.get_parent() if kernel is not None else None
-        date = (parent or {}).get("header", {}).get("date")
-    except Exception:  # no kernel, an old ipykernel: no lateness check, the busy flag still works
-        return None
-    if isinstance(date, str):
-        try:
-            date = _dt.datetime.fromisoformat(date.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    if isinstance(date, _dt.datetime):
-        if date.tzinfo is None:
-            date = date.replace(tzinfo=_dt.timezone.utc)
-        return date.timestamp()
-    return None
 
 
 class ChatPanel(w.VBox):
@@ -277,11 +144,11 @@ class ChatPanel(w.VBox):
 
     def _on_user_send(self) -> None:
         """A click or Enter from the browser: refused if pressed during a reply or a cell."""
-        self._send_now(self._prompt.value, sent=_parent_sent_time(), from_browser=True)
+        self._send_now(self._prompt.value, sent=parent_sent_time(), from_browser=True)
 
     def _on_typing(self, change: dict[str, Any]) -> None:
         # Keystrokes are browser messages too: they teach the gate the clock offset early.
-        self._gate.observe(_parent_sent_time())
+        self._gate.observe(parent_sent_time())
 
     def _send_now(self, text: str, sent: float | None = None, from_browser: bool = False) -> "Result | None":
         text = (text or "").strip()
@@ -300,16 +167,14 @@ class ChatPanel(w.VBox):
         view = PanelView(self._add)
         result: "Result | None" = None
         try:
-            settings = self._settings(model=self._model.value)
-            settings.auto_run = bool(self._auto.value)
-            request = Request(prompt=text, settings=settings)
-            from .tools import default_registry
+            from .api import run
+            from .options import Options
 
             # A widget callback cannot ask through stdin (the browser would never show
             # the prompt and the kernel would wait forever): with auto-run off the code
             # is not run, and the model is told why.
-            agent = Agent(self.session, view, default_registry, self._get_shell(), ask=_decline)
-            result = agent.run(request)
+            options = Options(model=self._model.value, yes=bool(self._auto.value))
+            result = run(text, options, session=self.session, shell=self._get_shell(), view=view, ask=_decline)
         except (KimiError, UsageError) as exc:  # one short message, never a traceback
             view.close()
             self._add_note(str(exc), "error")
@@ -327,7 +192,7 @@ class ChatPanel(w.VBox):
         return result
 
     def _on_new(self) -> None:
-        reason = self._gate.refusal(_parent_sent_time())
+        reason = self._gate.refusal(parent_sent_time())
         if reason is not None:
             self._add_note(reason.replace("this message was not sent", "the conversation was not reset"),
                            "warning", "kimi-chat-refused")
@@ -362,15 +227,12 @@ class ChatPanel(w.VBox):
             self._items.children = (*self._items.children, item)
 
     def _add_user(self, text: str) -> None:
-        item = w.HTML(
-            '<div style="background: var(--jp-layout-color2, #f0f0f0); border-radius: 6px; '
-            f'padding: 4px 8px; margin: 6px 0 2px 0; white-space: pre-wrap"><b>You:</b> {html.escape(text)}</div>'
-        )
+        item = w.HTML(render.user_html(text))
         item.add_class("kimi-chat-user")
         self._add(item)
 
     def _add_note(self, text: str, level: str, *classes: str) -> None:
-        item = w.HTML(note_html(text, level))
+        item = w.HTML(render.note_html(text, level))
         for name in ("kimi-chat-note", f"kimi-chat-{level}", *classes):
             item.add_class(name)
         self._add(item)
@@ -389,4 +251,4 @@ class ChatPanel(w.VBox):
         )
 
 
-__all__ = ["CellTracker", "ChatPanel", "SendGate"]
+__all__ = ["ChatPanel"]

@@ -1,13 +1,26 @@
-"""`%kimi SUBCOMMAND`: the line magic's subcommands."""
+"""`%kimi SUBCOMMAND`: the line magic's subcommands.
+
+Each handler gets a `Context` (the session, the shell, the magic's parsed
+options) and the subcommand's words, never the magic object: the magic calls
+in here, and nothing here calls back into the magic.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 from IPython.core.error import UsageError
 
-if TYPE_CHECKING:
-    from .magics import KimiMagics
+from .session import Session
+
+
+@dataclass
+class Context:
+    session: Session
+    shell: Any
+    options: Any  # the magic's parsed arguments, e.g. `%kimi --base-url URL login`
+    help: str = ""  # the magic's docstring, for `%kimi help`
 
 
 def _show(markdown: str) -> None:
@@ -16,16 +29,16 @@ def _show(markdown: str) -> None:
     display({"text/markdown": markdown, "text/plain": markdown}, raw=True)
 
 
-def run(magics: "KimiMagics", name: str, args: list[str], options: Any) -> Any:
-    """Run a subcommand. `options` are the magic's parsed options (e.g. `%kimi -y fix`)."""
-    return _HANDLERS[name](magics, args, options)
+def run(ctx: Context, name: str, args: list[str]) -> Any:
+    """Run a subcommand with its words (`%kimi export PATH` → ["PATH"])."""
+    return _HANDLERS[name](ctx, args)
 
 
-def _help(magics: "KimiMagics", args: list[str], options: Any) -> None:
-    print(magics.kimi.__doc__)
+def _help(ctx: Context, args: list[str]) -> None:
+    print(ctx.help)
 
 
-def _login(magics: "KimiMagics", args: list[str], options: Any) -> None:
+def _login(ctx: Context, args: list[str]) -> None:
     """Keep a key in memory. Without --base-url it goes to Moonshot's API only."""
     import getpass
 
@@ -33,7 +46,7 @@ def _login(magics: "KimiMagics", args: list[str], options: Any) -> None:
 
     from .config import origin
 
-    url = options.base_url
+    url = ctx.options.base_url
     where = f"the server at {url}" if url else "Moonshot's API (api.moonshot.ai / api.moonshot.cn)"
     try:
         key = getpass.getpass(f"API key for {where} (kept in memory only): ")
@@ -48,31 +61,31 @@ def _login(magics: "KimiMagics", args: list[str], options: Any) -> None:
         raise UsageError("No key entered; nothing changed.")
     if url:
         # One key per server: a new login for the same host replaces the old one.
-        for other in [u for u in magics.session.logins if u is not None and origin(u) == origin(url)]:
-            del magics.session.logins[other]
-    magics.session.logins[url or None] = key
+        for other in [u for u in ctx.session.logins if u is not None and origin(u) == origin(url)]:
+            del ctx.session.logins[other]
+    ctx.session.logins[url or None] = key
     print(f"Key stored for {where}, for this kernel session only (not saved anywhere).")
 
 
-def _logout(magics: "KimiMagics", args: list[str], options: Any) -> None:
-    n = len(magics.session.logins)
-    magics.session.logins.clear()
+def _logout(ctx: Context, args: list[str]) -> None:
+    n = len(ctx.session.logins)
+    ctx.session.logins.clear()
     print(f"Forgot {n} key(s) from `%kimi login`.")
 
 
-def _config(magics: "KimiMagics", args: list[str], options: Any) -> None:
-    settings = magics.settings(base_url=options.base_url)
+def _config(ctx: Context, args: list[str]) -> None:
+    settings = ctx.session.settings(base_url=ctx.options.base_url)
     rows = "\n".join(f"| {k} | `{v}` |" for k, v in settings.describe().items())
     _show(f"| setting | value |\n|---|---|\n{rows}")
 
 
-def _models(magics: "KimiMagics", args: list[str], options: Any) -> None:
+def _models(ctx: Context, args: list[str]) -> None:
     """The server's models with what each accepts: /v1/models merged over the catalog."""
     from . import models as catalog
 
-    settings = magics.settings(base_url=options.base_url)
+    settings = ctx.session.settings(base_url=ctx.options.base_url)
     settings.require_key()
-    listing = magics.session.listing(settings)
+    listing = ctx.session.listing(settings)
     if not listing:
         print(f"{settings.base_url} listed no models.")
         return
@@ -94,14 +107,14 @@ def _models(magics: "KimiMagics", args: list[str], options: Any) -> None:
     _show("\n".join(lines))
 
 
-def _reset(magics: "KimiMagics", args: list[str], options: Any) -> None:
-    n = len(magics.session.conversation.messages)
-    magics.session.reset()
+def _reset(ctx: Context, args: list[str]) -> None:
+    n = len(ctx.session.conversation.messages)
+    ctx.session.reset()
     print(f"Started a new conversation (forgot {n} messages).")
 
 
-def _history(magics: "KimiMagics", args: list[str], options: Any) -> None:
-    messages = magics.session.conversation.messages
+def _history(ctx: Context, args: list[str]) -> None:
+    messages = ctx.session.conversation.messages
     if not messages:
         print("The conversation is empty.")
         return
@@ -117,11 +130,11 @@ def _history(magics: "KimiMagics", args: list[str], options: Any) -> None:
         if len(text) > 120:
             text = text[:117] + "…"
         print(f"{i:>3} {role:<9} {text}")
-    print(f"{len(messages)} messages, about {magics.session.conversation.estimate_tokens():,} tokens.")
+    print(f"{len(messages)} messages, about {ctx.session.conversation.estimate_tokens():,} tokens.")
 
 
-def _usage(magics: "KimiMagics", args: list[str], options: Any) -> None:
-    s = magics.session
+def _usage(ctx: Context, args: list[str]) -> None:
+    s = ctx.session
     u = s.usage
     cost = f"${s.cost_usd:.4f}"
     if s.unpriced_requests:
@@ -134,43 +147,46 @@ def _usage(magics: "KimiMagics", args: list[str], options: Any) -> None:
     )
 
 
-def _fix(magics: "KimiMagics", args: list[str], options: Any) -> Any:
+def _fix(ctx: Context, args: list[str]) -> Any:
     from .fix import fix_prompt
 
     prompt = fix_prompt()
     if prompt is None:
         raise UsageError("There is no exception to explain yet: `%kimi fix` looks at the last error.")
-    options.no_interpolate = True  # a traceback is full of braces that aren't ours
-    return magics.ask(prompt, options)
+    from .api import run
+    from .options import Options
+
+    # Not interpolated: a traceback is full of braces that aren't ours.
+    run(prompt, Options.from_magic(ctx.options), session=ctx.session, shell=ctx.shell)
 
 
-def _export(magics: "KimiMagics", args: list[str], options: Any) -> None:
+def _export(ctx: Context, args: list[str]) -> None:
     from .export import export
 
     if len(args) != 1:
         raise UsageError("Usage: %kimi export PATH.ipynb")
-    entries = magics.session.transcript
+    entries = ctx.session.transcript
     if not entries:
         raise UsageError("Nothing to export yet: the conversation is empty.")
     path = export(entries, args[0])
     print(f"Wrote {len(entries)} exchanges to {path}")
 
 
-def _chat(magics: "KimiMagics", args: list[str], options: Any) -> None:
+def _chat(ctx: Context, args: list[str]) -> None:
     from IPython.display import display
 
     from .chat_panel import ChatPanel
 
-    display(ChatPanel(magics.session, shell=magics.shell))
+    display(ChatPanel(ctx.session, shell=ctx.shell))
 
 
-def _mcp(magics: "KimiMagics", args: list[str], options: Any) -> None:
+def _mcp(ctx: Context, args: list[str]) -> None:
     """The MCP servers of `Kimi.mcp_servers`, started if needed, with their state and tools."""
     from IPython.display import display
 
     from . import safe
 
-    manager = magics.session.mcp_manager()
+    manager = ctx.session.mcp_manager()
     if manager is None:
         print('No MCP servers are configured. Add one with e.g. '
               '`%config Kimi.mcp_servers = {"time": {"command": ["uvx", "mcp-server-time"]}}`.')
@@ -183,7 +199,7 @@ def _mcp(magics: "KimiMagics", args: list[str], options: Any) -> None:
     display({"text/markdown": safe.markdown_block(table), "text/plain": table}, raw=True)
 
 
-_HANDLERS = {
+_HANDLERS: dict[str, Callable[[Context, list[str]], Any]] = {
     "help": _help,
     "login": _login,
     "logout": _logout,

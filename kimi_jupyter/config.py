@@ -14,7 +14,7 @@ reader's key.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
@@ -67,6 +67,43 @@ class Kimi(Configurable):
     secrets = List(
         Unicode(), help="Values (passwords, tokens) redacted from tool output before it is shown or sent."
     ).tag(config=True)
+    max_cost_usd = Float(
+        None, allow_none=True,
+        help="Spending cap per cell in USD: the loop stops before a request that could pass it (None: no cap).",
+    ).tag(config=True)
+
+    # A bad `%config` value is refused at once, with the trait's name, rather than
+    # failing later inside a request.
+    @validate("max_steps", "max_retries", "max_images")
+    def _not_negative(self, proposal: Any) -> Any:
+        if proposal["value"] < 0:
+            raise TraitError(f"Kimi.{proposal['trait'].name} must be 0 or more (got {proposal['value']}).")
+        return proposal["value"]
+
+    @validate("max_tokens", "max_tool_output")
+    def _positive_int(self, proposal: Any) -> Any:
+        if proposal["value"] < 1:
+            raise TraitError(f"Kimi.{proposal['trait'].name} must be at least 1 (got {proposal['value']}).")
+        return proposal["value"]
+
+    @validate("timeout", "max_cost_usd")
+    def _positive(self, proposal: Any) -> Any:
+        value = proposal["value"]
+        if value is not None and not value > 0:
+            raise TraitError(f"Kimi.{proposal['trait'].name} must be more than 0 (got {value}).")
+        return value
+
+    @validate("temperature")
+    def _temperature(self, proposal: Any) -> Any:
+        value = proposal["value"]
+        if value is not None and not 0.0 <= value <= 2.0:
+            raise TraitError(f"Kimi.temperature must be between 0 and 2, or None (got {value}).")
+        return value
+
+    @validate("effort")
+    def _effort(self, proposal: Any) -> Any:
+        value = proposal["value"]
+        return value.strip().lower() or None if isinstance(value, str) else value
 
     mcp_servers = Dict(
         help='MCP servers whose tools the model may call (as server__tool): '
@@ -136,7 +173,13 @@ def key_sources(
 
 @dataclass
 class Settings:
-    """The effective settings for one request, after precedence is applied."""
+    """The effective settings for one request, after precedence is applied (SPEC §1).
+
+    `base_url`, `model` and the key come from several sources (options, `Kimi.*`,
+    the environment). Every other field is the `Kimi` trait of the same name unless
+    the request overrides it: `resolve()` derives that list from these fields, so a
+    new setting is declared here and as a trait, nowhere else.
+    """
 
     base_url: str
     model: str
@@ -149,9 +192,10 @@ class Settings:
     timeout: float
     view: str
     max_images: int
-    thinking: bool = True
-    effort: str | None = None
-    keep_thinking: bool = True
+    thinking: bool
+    effort: str | None
+    keep_thinking: bool
+    max_cost_usd: float | None
     # Which of thinking/effort/temperature this cell asked for itself (`--no-thinking`,
     # `--effort`, `-t`): those are refused when the model can't take them, while a
     # session-wide `Kimi.thinking = False` just isn't sent to a model that always thinks.
@@ -192,46 +236,45 @@ def _first(*values: Any) -> Any:
     return None
 
 
+# Fields of Settings that are not simply "the trait of the same name".
+_RESOLVED_ELSEWHERE = {"base_url", "model", "explicit", "api_key", "key_source", "keys", "secrets"}
+# Per-request choices that are refused, not silently dropped, when the model can't take them.
+_EXPLICIT = ("thinking", "effort", "temperature")
+
+
 def resolve(
     cfg: Kimi,
     *,
     logins: Mapping[str | None, str] | None = None,
-    base_url: str | None = None,
-    model: str | None = None,
-    auto_run: bool | None = None,
-    max_steps: int | None = None,
-    max_tokens: int | None = None,
-    temperature: float | None = None,
-    thinking: bool | None = None,
-    effort: str | None = None,
     env: Mapping[str, str] | None = None,
+    **overrides: Any,
 ) -> Settings:
-    """Apply SPEC §1: per-cell option, then `Kimi.*`, then environment, then default."""
+    """Apply SPEC §1: per-request option, then `Kimi.*`, then environment, then default.
+
+    `overrides` are `Settings` fields given for this request; None means "not given".
+    """
     env = os.environ if env is None else env
+    unknown = set(overrides) - {f.name for f in fields(Settings)}
+    if unknown:
+        raise TypeError(f"not a setting: {', '.join(sorted(unknown))}")
     url = (
-        _first(base_url, cfg.base_url, env.get("MOONSHOT_BASE_URL"), env.get("KIMI_BASE_URL")) or DEFAULT_BASE_URL
+        _first(overrides.get("base_url"), cfg.base_url, env.get("MOONSHOT_BASE_URL"), env.get("KIMI_BASE_URL"))
+        or DEFAULT_BASE_URL
     )
     keys = key_sources(cfg, logins or {}, env)
     source = next((s for s in keys if s.applies_to(url)), None)
-    given = {"thinking": thinking, "effort": effort, "temperature": temperature}
+    traits = {
+        f.name: overrides[f.name] if overrides.get(f.name) is not None else getattr(cfg, f.name)
+        for f in fields(Settings)
+        if f.name not in _RESOLVED_ELSEWHERE
+    }
     return Settings(
+        base_url=url,
+        model=_first(overrides.get("model"), cfg.model, env.get("KIMI_MODEL")) or DEFAULT_MODEL,
+        explicit=frozenset(k for k in _EXPLICIT if overrides.get(k) is not None),
         api_key=source.key if source else None,
         key_source=source,
         keys=tuple(keys),
         secrets=tuple(s for s in cfg.secrets if s),
-        base_url=url,
-        model=_first(model, cfg.model, env.get("KIMI_MODEL")) or DEFAULT_MODEL,
-        auto_run=bool(auto_run) or cfg.auto_run,
-        max_steps=max_steps if max_steps is not None else cfg.max_steps,
-        max_retries=cfg.max_retries,
-        max_tool_output=cfg.max_tool_output,
-        max_tokens=max_tokens if max_tokens is not None else cfg.max_tokens,
-        temperature=temperature if temperature is not None else cfg.temperature,
-        thinking=thinking if thinking is not None else cfg.thinking,
-        effort=(effort or cfg.effort or None),
-        keep_thinking=cfg.keep_thinking,
-        explicit=frozenset(k for k, v in given.items() if v is not None),
-        timeout=cfg.timeout,
-        view=cfg.view,
-        max_images=cfg.max_images,
+        **traits,
     )

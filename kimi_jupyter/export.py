@@ -13,12 +13,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from . import __version__, safe
+from . import safe
+from ._version import __version__
 from .result import Result, ToolCallRecord
 
 
 def _code_of(call: ToolCallRecord) -> str | None:
-    if call.name != "python":
+    if not call.is_code:
         return None
     try:
         args = json.loads(call.arguments)

@@ -174,3 +174,14 @@ def cost_usd(info: ModelInfo, usage: Usage, web_searches: int = 0) -> float | No
     fresh = usage.prompt_tokens - cached
     total = (cached * p.cache_hit + fresh * p.cache_miss + usage.completion_tokens * p.output) / 1e6
     return total + web_searches * WEB_SEARCH_USD
+
+
+def request_cost_bound(info: ModelInfo, prompt_tokens: int, cache_hit_rate: float, max_output_tokens: int) -> float | None:
+    """The most one request can cost: the prompt at the expected cache-hit rate, plus a full
+    `max_tokens` of output (reasoning and answer share it). None when prices are unknown."""
+    if info.prices is None:
+        return None
+    rate = min(max(cache_hit_rate, 0.0), 1.0)
+    cached = int(prompt_tokens * rate)
+    return cost_usd(info, Usage(prompt_tokens=prompt_tokens, completion_tokens=max_output_tokens,
+                                cached_tokens=cached))

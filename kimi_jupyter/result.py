@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .stream import Usage
+from .stream import CODE_TOOL, Usage
 
 
 @dataclass
@@ -16,6 +16,11 @@ class ToolCallRecord:
     ok: bool
     # What the user saw (nbformat outputs), for `%kimi export`.
     outputs: list[dict[str, Any]] = field(default_factory=list, repr=False)
+
+    @property
+    def is_code(self) -> bool:
+        """A call of the built-in python tool (model-written code that ran in the kernel)."""
+        return self.name == CODE_TOOL
 
 
 @dataclass
@@ -33,6 +38,7 @@ class Result:
     parsed: Any = None  # the decoded answer for `-f json`
     requests: int = 0  # model requests made in this cell
     request_ids: list[str] = field(default_factory=list)  # the server's Msh-Request-Id per request
+    tool_result_tokens: int = 0  # about how many tokens of context this cell's tool results added
 
     def footer(self) -> str:
         """model · tokens in/out · cost · time · steps — the saved cell's last line."""
@@ -45,11 +51,13 @@ class Result:
             tokens += f" ({u.reasoning_tokens:,} reasoning)"
         cost = "cost n/a" if self.cost_usd is None else f"${self.cost_usd:.4f}"
         steps = f"{self.steps} tool call{'s' if self.steps != 1 else ''}"
+        if self.tool_result_tokens:
+            steps += f" (~{self.tool_result_tokens:,} tokens of results)"
         return f"{self.model} · {tokens} · {cost} · {self.elapsed_s:.1f} s · {steps}"
 
     def metadata(self) -> dict[str, Any]:
         """Output metadata stored under the `kimi_jupyter` key (SPEC §3, provenance)."""
-        from . import __version__
+        from ._version import __version__
 
         u = self.usage
         return {
@@ -64,6 +72,7 @@ class Result:
             "cost_usd": self.cost_usd,
             "elapsed_s": round(self.elapsed_s, 3),
             "steps": self.steps,
+            "tool_result_tokens": self.tool_result_tokens,
             "finish_reason": self.finish_reason,
             "version": __version__,
             "request_ids": list(self.request_ids),

@@ -67,6 +67,11 @@ class Usage:
                    int(reasoning or 0))
 
 
+# The built-in code tool. Its prints and figures are ordinary cell outputs, so views
+# show its code rather than a generic "tool call" line and its result.
+CODE_TOOL = "python"
+
+
 @dataclass
 class ToolCall:
     """One tool call requested by the model. `arguments` is the raw JSON text."""
@@ -75,6 +80,11 @@ class ToolCall:
     name: str
     arguments: str = ""
     index: int = 0
+
+    @property
+    def is_code(self) -> bool:
+        """The built-in python tool: its output shows as ordinary cell output."""
+        return self.name == CODE_TOOL
 
 
 @dataclass

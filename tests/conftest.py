@@ -28,7 +28,7 @@ def run_notebook(cells: list[str], tmp_path: Path, *, timeout: int = 60, allow_e
     Reading it back from disk checks what a user would find in the saved file,
     not what the kernel happened to keep in memory.
     """
-    from kimi_jupyter.demo import notebook_client  # nbclient, hardened against missed replies
+    from kimi_jupyter.testing.kernel import notebook_client  # nbclient, hardened against missed replies
 
     nb = make_notebook(cells)
     notebook_client(nb, tmp_path, timeout=timeout, allow_errors=allow_errors).execute()

@@ -13,7 +13,8 @@ import os
 
 import pytest
 
-from kimi_jupyter.chat_panel import CellTracker, SendGate
+from kimi_jupyter.send_gate import CellTracker, SendGate
+from kimi_jupyter.testing.kernel import Kernel
 from kimi_jupyter.testing.pytest_plugin import API_KEY, loopback_env
 
 # ---------------------------------------------------------------- the send rules
@@ -54,40 +55,6 @@ def test_gate_refuses_while_a_cell_runs_but_not_for_code():
 
 
 # ---------------------------------------------------------------- in a real kernel
-
-
-class Kernel:
-    def __init__(self, env: dict[str, str]) -> None:
-        from jupyter_client.manager import start_new_kernel
-
-        self.km, self.kc = start_new_kernel(kernel_name="python3", env=env)
-
-    def run(self, code: str, timeout: float = 60) -> str:
-        """Run code; return its stdout, stream and display text. Fails on an error."""
-        texts: list[str] = []
-
-        def hook(msg: dict) -> None:
-            content = msg["content"]
-            if msg["msg_type"] == "stream":
-                texts.append(content["text"])
-            elif msg["msg_type"] in ("display_data", "execute_result", "update_display_data"):
-                data = content.get("data", {})
-                texts.append(str(data.get("text/markdown") or data.get("text/html") or data.get("text/plain", "")))
-            elif msg["msg_type"] == "error":
-                texts.append("\n".join(content["traceback"]))
-
-        reply = self.kc.execute_interactive(code, timeout=timeout, output_hook=hook)
-        out = "".join(texts)
-        assert reply["content"]["status"] == "ok", out
-        return out
-
-    def value(self, expr: str) -> object:
-        out = self.run(f"import json as _j; print('<<value>>' + _j.dumps({expr}))")
-        return json.loads(out[out.rindex("<<value>>") + len("<<value>>"):])
-
-    def close(self) -> None:
-        self.kc.stop_channels()
-        self.km.shutdown_kernel(now=True)
 
 
 @pytest.fixture

@@ -157,7 +157,7 @@ def test_interrupt_stops_within_a_second_and_keeps_what_was_shown(kimi_server):
         contents = [m["content"] for m in seen if m["parent_header"].get("msg_id") == msg_id]
         errors = [c for c in contents if "ename" in c]
         assert errors and errors[0]["ename"] == "Interrupted"
-        static = [c["data"]["text/html"] for c in contents if "text/html" in c.get("data", {})]
+        static = [c["data"]["text/html"] for c in contents if "kimi-reasoning" in c.get("data", {}).get("text/html", "")]
         assert static and "<details" in static[0], "the partial reasoning was not kept as a static output"
         # The kernel answers the next cell, and the history is consistent.
         check = kc.execute_interactive("print(len(partial.reasoning) > 0, partial.finish_reason)", timeout=30)

@@ -2,12 +2,12 @@
 
 Every notebook runs top to bottom in a real kernel against the loopback server,
 exactly as stored (no test-only cells), and its key outputs are checked. The
-stored files must equal what notebooks/build.py generates, without outputs.
+notebooks are their own source (edit them in Jupyter); they are stored without
+outputs, and their offline replies sit beside them in notebooks/offline_replies.py.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import shutil
@@ -20,25 +20,17 @@ import nbformat
 import pytest
 
 from conftest import output_text, outputs_with
-from kimi_jupyter.demo import notebook_client
+from kimi_jupyter.testing.kernel import notebook_client
 from kimi_jupyter.testing.pytest_plugin import API_KEY, loopback_env
-from kimi_jupyter.testing.scenarios import builtin_scenarios, select
+from kimi_jupyter.testing.scenarios import builtin_scenarios, load_scenarios, select
 from kimi_jupyter.testing.server import KimiServer
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 
 
-def _build_module() -> Any:
-    spec = importlib.util.spec_from_file_location("notebooks_build", NOTEBOOKS / "build.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-BUILD = _build_module()
-STEMS = list(BUILD.NOTEBOOKS)
+STEMS = sorted(p.stem for p in NOTEBOOKS.glob("[0-9][0-9]-*.ipynb"))
+REPLIES = load_scenarios(NOTEBOOKS / "offline_replies.py")
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +42,7 @@ def executed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     from nbclient.exceptions import CellExecutionError
 
     results: dict[str, Any] = {}
-    with KimiServer(api_key=API_KEY) as server, pytest.MonkeyPatch.context() as mp:
+    with KimiServer(api_key=API_KEY, scenarios=REPLIES) as server, pytest.MonkeyPatch.context() as mp:
         for name in ("MOONSHOT_API_KEY", "MOONSHOT_BASE_URL", "KIMI_MODEL"):
             mp.delenv(name, raising=False)
         for name, value in loopback_env(server).items():
@@ -102,15 +94,22 @@ def markdown_outputs(cell: Any) -> str:
 
 
 # ---------------------------------------------------------------- stored files
+def test_there_are_six_tutorials():
+    assert [s[:2] for s in STEMS] == ["01", "02", "03", "04", "05", "06"]
+
+
 @pytest.mark.parametrize("stem", STEMS)
-def test_stored_notebook_is_the_build_output_without_outputs(stem):
+def test_stored_notebook_is_clean(stem):
+    """Stored without outputs (diffs stay small): `jupyter nbconvert --clear-output --inplace`."""
     path = NOTEBOOKS / f"{stem}.ipynb"
-    assert path.read_text(encoding="utf-8") == BUILD.text(stem), "run: python notebooks/build.py"
     nb = nbformat.read(path, as_version=4)
     nbformat.validate(nb)
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    ids = [cell.id for cell in nb.cells]
+    assert len(set(ids)) == len(ids)
     for cell in nb.cells:
         if cell.cell_type == "code":
-            assert cell.outputs == [] and cell.execution_count is None
+            assert cell.outputs == [] and cell.execution_count is None, "clear the outputs before committing"
     first, last = nb.cells[0], nb.cells[-1]
     assert first.cell_type == "markdown" and "## What you'll learn" in first.source
     assert last.cell_type == "markdown" and "## Exercises" in last.source
@@ -124,7 +123,7 @@ def test_notebook_is_written_for_the_real_api(stem):
     assert "[[scenario:" not in text and "KimiServer" not in text and "127.0.0.1" not in text
     if not stem.startswith("06"):  # 06 explains offline mode; the others don't mention it
         assert "loopback" not in text.lower()
-    scenarios = builtin_scenarios()
+    scenarios = [*REPLIES, *builtin_scenarios()]  # the server's order: added scenarios first
     by_name = {s.name: s for s in scenarios}
     for cell in nb.cells:
         if cell.cell_type == "code" and cell.source.startswith("%%kimi"):
@@ -135,11 +134,6 @@ def test_notebook_is_written_for_the_real_api(stem):
             assert scenario.name != "echo", f"no offline scenario answers {prompt!r}"
             if any(call.name == "python" for turn in scenario.turns for call in turn.tool_calls):
                 assert " -y" in f" {line} ", f"{line!r} runs model code but lacks -y"
-
-
-def test_build_check_passes():
-    proc = subprocess.run([sys.executable, str(NOTEBOOKS / "build.py"), "--check"], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
 
 
 # ---------------------------------------------------------------- executed notebooks
@@ -252,3 +246,17 @@ def test_demo_command_writes_readable_html(tmp_path):
         assert re.search(r'<img[^>]+src="data:image/png;base64,', html)
         assert "Offline replay." in html and "offline replay</sub>" in html
     assert (out / "gd.ipynb").exists()
+
+
+@pytest.mark.parametrize("pace", ["0", "4000"])  # quick replies (no widget) and streamed ones (widget)
+def test_demo_echo_prints_each_reasoning_once(tmp_path, pace):
+    from kimi_jupyter.testing import texts
+
+    proc = subprocess.run([sys.executable, "-m", "kimi_jupyter.demo", "--out", str(tmp_path / "out"),
+                           "--pace", pace, "--only", "kimi-demo", "--no-tutorials"],
+                          capture_output=True, text=True, timeout=170, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    for reasoning in (texts.MARKDOWN_REASONING, texts.GD_REASONING):
+        snippet = reasoning[:80]
+        assert proc.stdout.count(snippet) == 1, (snippet, proc.stdout[-3000:])
+    assert proc.stdout.count("Kimi runs Python:") == 1

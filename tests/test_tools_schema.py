@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Optional, TypedDict
 
 import pytest
+from pydantic import Field
 
 from kimi_jupyter.tools import ToolContext, ToolRegistry, default_registry, tool
 from kimi_jupyter.tools.docstrings import parse_docstring
@@ -123,7 +124,8 @@ def test_nested_dataclass_and_typeddict() -> None:
     props = params(f)["properties"]
     point = {
         "type": "object",
-        "properties": {"x": {"type": "number"}, "y": {"type": "number"}},
+        # Field defaults are shown inside objects too, as at the top level.
+        "properties": {"x": {"type": "number"}, "y": {"type": "number", "default": 0.0}},
         "required": ["x"],
         "description": "A point on the map.",
     }
@@ -246,7 +248,7 @@ def test_registration_errors_are_clear() -> None:
 
     def nested(rows: list[Frame]) -> None: ...
 
-    with pytest.raises(ValueError, match=r"parameter 'rows\[\]': unsupported"):
+    with pytest.raises(ValueError, match=r"parameter 'rows': unsupported type annotation list\[.*Frame"):
         reg.register(nested)
 
     def keys(m: dict[int, str]) -> None: ...
@@ -343,19 +345,20 @@ def test_bind_positional_only_and_defaults() -> None:
 @pytest.mark.parametrize(
     ("fn_args", "message"),
     [
-        ({"x": "1"}, "argument 'x' must be an integer, got str '1'"),
-        ({"x": True}, "argument 'x' must be an integer, got bool True"),
+        ({"x": "one"}, "argument 'x' must be an integer, got str 'one'"),
+        ({"x": [1]}, "argument 'x' must be an integer, got list [1]"),
         ({"x": 1.5}, "argument 'x' must be an integer, got float 1.5"),
-        ({"x": 1, "flag": 1}, "argument 'flag' must be a boolean"),
+        ({"x": 1, "flag": "maybe"}, "argument 'flag' must be a boolean"),
         ({"x": 1, "unit": "k"}, "argument 'unit' must be one of 'c', 'f', got str 'k'"),
         ({"x": 1, "color": "blue"}, "argument 'color' must be one of 'red', 'green'"),
         ({"x": 1, "names": "abc"}, "argument 'names' must be an array, got str 'abc'"),
         ({"x": 1, "names": ["a", 2]}, "argument 'names[1]' must be a string, got int 2"),
-        ({"x": 1, "p": {"y": 1}}, "argument 'p' (Point) has missing key(s): x"),
-        ({"x": 1, "p": {"x": 1, "z": 0}}, "argument 'p' (Point) has unknown key(s): z"),
+        ({"x": 1, "p": {"y": 1}}, "argument 'p' is missing key(s): x"),
+        ({"x": 1, "p": {"x": 1, "z": 0}}, "argument 'p' has unknown key(s): z"),
         ({"x": 1, "p": {"x": "a"}}, "argument 'p.x' must be a number, got str 'a'"),
         ({"x": 1, "m": {"a": "b"}}, "argument 'm.a' must be an integer"),
-        ({"x": 1, "pair": [1]}, "argument 'pair' must have exactly 2 items, got 1"),
+        ({"x": 1, "pair": [1]}, "argument 'pair' is missing item(s): [1]"),
+        ({"x": 1, "pair": [1, 2, 3]}, "argument 'pair' must have at most 2 items, got 3"),
         ({"x": 1, "opt": "s"}, "argument 'opt' must be an integer, got str 's'"),
         ({"x": 1, "either": 1.5}, "argument 'either' must be one of (int, str), got float 1.5"),
     ],
@@ -376,7 +379,7 @@ def test_bind_reports_all_problems_at_once() -> None:
     def f(a: int, b: str, c: bool = False) -> None: ...
 
     with pytest.raises(ArgumentError) as info:
-        bind(f, {"c": "yes", "d": 1, "e": 2})
+        bind(f, {"c": "maybe", "d": 1, "e": 2})
     text = str(info.value)
     assert "missing required argument(s): 'a', 'b'" in text
     assert "unknown argument(s): 'd', 'e' (accepted: a, b, c)" in text
@@ -514,3 +517,103 @@ def test_callable_object_as_tool() -> None:
     spec = build_spec(Counter(), name="counter")
     assert spec.parameters["properties"] == {"step": {"type": "integer", "default": 1}}
     assert spec.description == "Count things."
+
+
+# ------------------------------------------------------------- pydantic-specific contract
+
+
+def test_lax_conversions_of_json_scalars() -> None:
+    # pydantic's lax mode: a model that quotes a number or writes "true" is not sent back.
+    def f(n: int, x: float, flag: bool, tags: frozenset[str] = frozenset()) -> None: ...
+
+    assert bind(f, {"n": "3", "x": "1.5", "flag": "true", "tags": ["a", "a"]}) == (
+        [], {"n": 3, "x": 1.5, "flag": True, "tags": frozenset({"a"})})
+
+
+def test_schema_is_moonshot_flavoured() -> None:
+    # MFJS (github.com/MoonshotAI/walle docs/mfjs-spec.md): no title/const/prefixItems, refs
+    # only into root $defs; so non-recursive types are inlined.
+    def f(one: Literal["only"], pair: tuple[int, str], p: Point, c: list[Color] = [],  # noqa: B006
+          json: int = 0, _private: str = "") -> None: ...
+
+    p = params(f)
+    text = json.dumps(p)
+    for word in ('"title"', '"const"', '"prefixItems"', '"$ref"', '"$defs"', '"additionalProperties"'):
+        assert word not in text
+    assert p["properties"]["one"] == {"type": "string", "enum": ["only"]}
+    assert p["properties"]["pair"] == {"type": "array", "minItems": 2, "maxItems": 2}
+    assert p["properties"]["c"]["items"] == {"type": "string", "enum": ["red", "green"]}
+    # Parameter names pydantic would reserve for itself still work (fields are aliased).
+    assert list(p["properties"]) == ["one", "pair", "p", "c", "json", "_private"]
+    assert bind(f, {"one": "only", "pair": [1, "a"], "p": {"x": 1}, "c": ["RED"], "json": 2,
+                    "_private": "s"})[1]["c"] == [Color.RED]
+
+
+@dataclass
+class Node:
+    """A tree node."""
+
+    name: str
+    children: list[Node] | None = None
+
+
+def test_recursive_types_keep_root_defs() -> None:
+    def f(tree: Node) -> None: ...
+
+    p = params(f)
+    children = {"anyOf": [{"type": "array", "items": {"$ref": "#/$defs/Node"}}, {"type": "null"}],
+                "default": None}
+    assert p["properties"]["tree"]["properties"]["children"] == children
+    assert p["$defs"]["Node"]["properties"]["children"] == children
+    assert p["$defs"]["Node"]["description"] == "A tree node."
+    _, kw = bind(f, {"tree": {"name": "a", "children": [{"name": "b"}]}})
+    assert kw["tree"] == Node("a", [Node("b")])
+    with pytest.raises(ArgumentError, match=r"argument 'tree.children\[0\]' is missing key\(s\): name"):
+        bind(f, {"tree": {"name": "a", "children": [{}]}})
+
+
+@dataclass
+class Span:
+    start: int
+    end: int
+
+    def __post_init__(self) -> None:
+        if self.end < self.start:
+            raise ValueError("end must not be before start")
+
+
+def test_pydantic_constraints_and_union_messages() -> None:
+    def f(n: Annotated[int, Field(ge=1, description="rows")] = 1, v: Color | int = 0,
+          span: Span | None = None) -> None: ...
+
+    p = params(f)["properties"]
+    assert p["n"] == {"type": "integer", "minimum": 1, "description": "rows", "default": 1}
+    with pytest.raises(ArgumentError) as info:
+        bind(f, {"n": 0, "v": "blue", "span": {"start": 2, "end": 1}})
+    text = str(info.value)
+    assert "argument 'n': Input should be greater than or equal to 1, got int 0" in text
+    assert "argument 'v' must be one of (Color, int), got str 'blue'" in text
+    assert "argument 'span': Value error, end must not be before start" in text
+
+
+def test_load_ext_does_not_import_pydantic() -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from IPython.core.interactiveshell import InteractiveShell\n"
+        "shell = InteractiveShell.instance()\n"
+        "shell.run_line_magic('load_ext', 'kimi_jupyter')\n"
+        "import kimi_jupyter.tools\n"
+        "print(sorted(m for m in ('pydantic', 'docstring_parser') if m in sys.modules))\n"
+        "import kimi_jupyter\n"
+        "@kimi_jupyter.tool\n"
+        "def add(a: int, b: int = 1) -> int:\n"
+        "    '''Add.\n\n    Args:\n        a: first\n    '''\n"
+        "    return a + b\n"
+        "print(kimi_jupyter.tools.default_registry.spec('add').parameters['properties']['a'])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120, check=True).stdout.splitlines()
+    assert out == ["[]", "{'type': 'integer', 'description': 'first'}"]

@@ -5,8 +5,9 @@ A request picks a scenario from its last user message: an explicit
 found, then ``echo``. The turn is chosen statelessly, by counting assistant
 messages after that user message, so a client's tool loop advances the script
 by itself and retries replay the same turn. The built-in scenarios are in
-`builtin_scenarios`; their texts are in `.texts`, and the tutorial notebooks'
-scenarios are in `.tutorial_scenarios`.
+`builtin_scenarios`; their texts are in `.texts`. Scripts for particular
+notebooks live beside them (`notebooks/offline_replies.py`) and are loaded with
+`load_scenarios(path)`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import json
 import re
 from dataclasses import dataclass, field, replace
 from string import Template
+from pathlib import Path
 from typing import Any, Iterable
 
 from . import texts
@@ -217,13 +219,11 @@ def _recovered(name: str, fault: Fault) -> Scenario:
 def builtin_scenarios() -> list[Scenario]:
     """Fresh copies, so a server that edits its scenarios can't affect another server.
 
-    The tutorial scenarios come first: their regexes are narrow, and some of their
-    prompts also contain a generic phrase (``learning rates`` after ``gradient descent``).
+    Scripts for particular notebooks (the tutorials' `notebooks/offline_replies.py`)
+    are passed to the server by whoever runs them (`KimiServer(scenarios=...)`):
+    added scenarios are matched first, so their narrow regexes win over these.
     """
-    from .tutorial_scenarios import tutorial_scenarios  # it imports this module
-
     return [
-        *tutorial_scenarios(),
         _echo(),
         Scenario("recall", [Turn(reasoning=texts.RECALL_REASONING, content="Your first question was: $first_user")],
                  match=r"what was my first question"),
@@ -288,6 +288,25 @@ def builtin_scenarios() -> list[Scenario]:
         *fault_scenarios(),
         *mcp_scenarios(),
     ]
+
+
+def load_scenarios(path: str | Path) -> list[Scenario]:
+    """The scenarios a replies file defines: it is run, and its `scenarios()` called.
+
+    A replies file is Python (texts with code in them read best that way) and lives
+    with the notebooks it answers, e.g. `notebooks/offline_replies.py`.
+    """
+    import runpy
+
+    namespace = runpy.run_path(str(path))
+    make = namespace.get("scenarios")
+    if not callable(make):
+        raise ValueError(f"{path} defines no scenarios() function")
+    found = list(make())
+    bad = [s for s in found if not isinstance(s, Scenario)]
+    if bad:
+        raise ValueError(f"{path}: scenarios() returned {type(bad[0]).__name__}, not Scenario")
+    return found
 
 
 def fault_scenarios() -> list[Scenario]:

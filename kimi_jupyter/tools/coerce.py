@@ -1,67 +1,141 @@
-"""Check the model's JSON values against a parameter's annotation, converting where the
-JSON form differs from the Python one (int → float, list → tuple/set, value → Enum,
-object → dataclass). Anything else that does not fit raises ArgumentError, whose message
-is written for the model: it names the argument, the expected type and what it got.
+"""Check the model's arguments for a user tool and convert them to what the function takes.
+
+The pydantic model ``schema.build_spec`` made from the signature does the checking in lax
+mode (int → float, "3" → 3, list → tuple/set, value → Enum, object → dataclass). This
+module only turns its ``ValidationError`` into one ``ArgumentError`` written for the model:
+every problem at once, each naming the argument, what was expected and what it got.
 """
 
 from __future__ import annotations
 
-import collections.abc as cabc
-import dataclasses
-import enum
-import inspect
-import types
-import typing
-from typing import Any, Literal, Union, get_args, get_origin
+import re
+from typing import TYPE_CHECKING, Any
 
-_EMPTY = inspect.Parameter.empty
+if TYPE_CHECKING:
+    from .schema import ToolSpec
 
 
 class ArgumentError(ValueError):
     """The model's arguments don't fit the function; the message goes back to the model."""
 
 
-def is_none(tp: Any) -> bool:
-    return tp is None or tp is type(None)
+_EXPECTED = {
+    **dict.fromkeys(("int_type", "int_parsing", "int_from_float", "int_parsing_size"),
+                    "an integer"),
+    **dict.fromkeys(("float_type", "float_parsing", "finite_number"), "a number"),
+    **dict.fromkeys(("bool_type", "bool_parsing"), "a boolean"),
+    "string_type": "a string",
+    **dict.fromkeys(("list_type", "tuple_type", "set_type", "frozen_set_type", "iterable_type"),
+                    "an array"),
+    **dict.fromkeys(("dict_type", "dataclass_type", "model_type", "model_attributes_type"),
+                    "an object"),
+    "none_required": "null",
+}
+_UNKNOWN = ("extra_forbidden", "unexpected_keyword_argument")
 
 
-def is_typeddict(tp: Any) -> bool:
-    return isinstance(tp, type) and issubclass(tp, dict) and hasattr(tp, "__required_keys__")
+def bind_arguments(spec: ToolSpec, arguments: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+    """Check and convert the model's arguments; return ``(args, kwargs)`` for the call."""
+    from pydantic import ValidationError
 
-
-def type_hints(obj: Any) -> dict[str, Any]:
-    """Resolved annotations of a function or class, ``return`` excluded if unresolvable.
-
-    ``typing.get_type_hints`` fails as a whole if any one string annotation can't be
-    evaluated (typically a class local to a function under ``from __future__ import
-    annotations``). Then resolve each one alone, using the closure too, so only a
-    parameter that really can't be resolved is an error, and it is named.
-    """
+    given = dict(arguments)
+    defaulted = set()
+    for p in spec.params:
+        if p.name in given and given[p.name] is None and p.has_default and (
+                p.default is None or not p.accepts_none):
+            # Models often send null for "not given"; `n: int = None` is common too.
+            del given[p.name]
+            defaulted.add(p.name)
     try:
-        return typing.get_type_hints(obj, include_extras=True)
-    except Exception:
-        pass
-    ns: dict[str, Any] = dict(getattr(obj, "__globals__", None) or
-                              vars(__import__("sys").modules.get(obj.__module__, object())))
-    code, closure = getattr(obj, "__code__", None), getattr(obj, "__closure__", None)
-    if code is not None and closure:
-        for name, cell in zip(code.co_freevars, closure):
-            try:
-                ns[name] = cell.cell_contents
-            except ValueError:  # cell not filled yet
-                pass
-    hints: dict[str, Any] = {}
-    for name, ann in getattr(obj, "__annotations__", {}).items():
-        if isinstance(ann, str):
-            try:
-                ann = eval(ann, ns)  # noqa: S307 - the user's own annotation text
-            except Exception as e:
-                if name == "return":
-                    continue  # the return type is not part of the schema
-                raise ValueError(f"parameter '{name}': cannot resolve the annotation "
-                                 f"{ann!r}: {e}") from e
-        hints[name] = ann
-    return hints
+        model = spec.model.model_validate(given)
+    except ValidationError as e:
+        problems = _problems(e.errors(), given, [p.name for p in spec.params])
+        raise ArgumentError(f"invalid arguments for tool '{spec.name}': "
+                            + "; ".join(problems)) from e
+    chosen = defaulted | {spec.params[int(f[1:])].name for f in model.model_fields_set}
+    args: list[Any] = []
+    kwargs: dict[str, Any] = {}
+    for i, p in enumerate(spec.params):
+        if p.positional_only:
+            # Positional-only parameters must be filled in order, defaults included.
+            args.append(getattr(model, f"p{i}"))
+        elif p.name in chosen:
+            kwargs[p.name] = getattr(model, f"p{i}")
+    return args, kwargs
+
+
+def _problems(errors: list[dict[str, Any]], given: dict[str, Any], names: list[str]) -> list[str]:
+    missing: list[str] = []
+    unknown: list[str] = []
+    grouped: dict[tuple, list[str]] = {}  # (argument path, kind) -> keys, or union members
+    other: dict[Any, str] = {}  # insertion-ordered; a union's entry is rewritten in place
+    for err in errors:
+        kind, loc = err["type"], err["loc"]
+        last = loc[-1:] if kind == "missing" else ()  # a missing key is not in the input
+        path, value, tags = _walk(given, loc[:len(loc) - len(last)])
+        where = _where(path)
+        if tags:  # a union: every member failed; name them all, as one problem
+            members = grouped.setdefault((where, "union"), [])
+            members.extend(t for t in tags if t not in members)
+            other[(where, "union")] = (f"argument '{where}' must be one of "
+                                       f"({', '.join(members)}), got {_got(value)}")
+        elif kind == "missing" and not path:
+            missing.append(f"'{last[0]}'")
+        elif kind in _UNKNOWN and len(path) == 1:
+            unknown.append(f"'{path[0]}'")
+        elif kind == "missing" or kind in _UNKNOWN:  # inside an object or a tuple
+            if kind == "missing":
+                parent, key = where, last[0]
+                what = "is missing item(s)" if isinstance(key, int) else "is missing key(s)"
+            else:
+                parent, key, what = _where(path[:-1]), path[-1], "has unknown key(s)"
+            keys = grouped.setdefault((parent, what), [])
+            keys.append(f"[{key}]" if isinstance(key, int) else str(key))
+            other[(parent, what)] = f"argument '{parent}' {what}: {', '.join(keys)}"
+        else:
+            other[len(other)] = _describe(kind, where, value, err)
+    problems = []
+    if missing:
+        problems.append("missing required argument(s): " + ", ".join(missing))
+    if unknown:
+        problems.append("unknown argument(s): " + ", ".join(unknown)
+                        + f" (accepted: {', '.join(names) or 'none'})")
+    return problems + list(other.values())
+
+
+def _walk(given: Any, loc: tuple) -> tuple[list[Any], Any, list[str]]:
+    """Split pydantic's ``loc`` into the path through the input and union member tags."""
+    path: list[Any] = []
+    tags: list[str] = []
+    value = given
+    for part in loc:
+        if isinstance(value, dict) and part in value or (
+                isinstance(value, list) and isinstance(part, int) and part < len(value)):
+            path.append(part)
+            value = value[part]
+        elif isinstance(part, str):  # not in the input: the union member pydantic tried
+            # "function-before[<validator>, enum[Color]]" -> "Color"
+            tag = re.sub(r"^function-\w+\[.*, (.*)\]$", r"\1", part)
+            tags.append(re.sub(r"^enum\[(.*)\]$", r"\1", tag))
+    return path, value, tags
+
+
+def _where(path: list[Any]) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+
+
+def _describe(kind: str, where: str, value: Any, err: dict[str, Any]) -> str:
+    ctx = err.get("ctx") or {}
+    if kind in _EXPECTED:
+        return f"argument '{where}' must be {_EXPECTED[kind]}, got {_got(value)}"
+    if kind in ("enum", "literal_error"):
+        allowed = str(ctx.get("expected", "")).replace(" or ", ", ")
+        return f"argument '{where}' must be one of {allowed}, got {_got(value)}"
+    if kind in ("too_long", "too_short") and "actual_length" in ctx:
+        bound = (f"at most {ctx['max_length']}" if kind == "too_long"
+                 else f"at least {ctx['min_length']}")
+        return f"argument '{where}' must have {bound} items, got {ctx['actual_length']}"
+    return f"argument '{where}': {err['msg']}, got {_got(value)}"
 
 
 def _got(value: Any) -> str:
@@ -69,138 +143,3 @@ def _got(value: Any) -> str:
     if len(text) > 60:
         text = text[:57] + "..."
     return f"{type(value).__name__} {text}"
-
-
-def _fail(where: str, expected: str, value: Any) -> ArgumentError:
-    return ArgumentError(f"argument '{where}' must be {expected}, got {_got(value)}")
-
-
-def coerce(value: Any, tp: Any, where: str) -> Any:
-    """Return ``value`` converted to fit ``tp``, or raise ArgumentError."""
-    if tp is _EMPTY or tp is Any or tp is object:
-        return value
-    origin = get_origin(tp)
-    args = get_args(tp)
-    if origin is typing.Annotated:
-        return coerce(value, args[0], where)
-    if is_none(tp):
-        if value is not None:
-            raise _fail(where, "null", value)
-        return None
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise _fail(where, "a boolean", value)
-        return value
-    if tp is int:
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise _fail(where, "an integer", value)
-        return value
-    if tp is float:
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise _fail(where, "a number", value)
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise _fail(where, "a string", value)
-        return value
-    if origin in (Union, types.UnionType):
-        if value is None and any(is_none(a) for a in args):
-            return None
-        rest = [a for a in args if not is_none(a)]
-        if len(rest) == 1:  # Optional[T]: T's own message is the most precise
-            return coerce(value, rest[0], where)
-        for a in rest:
-            try:
-                return coerce(value, a, where)
-            except ArgumentError:
-                pass
-        names = ", ".join("null" if is_none(a) else getattr(a, "__name__", repr(a)) for a in args)
-        raise _fail(where, f"one of ({names})", value)
-    if origin is Literal:
-        if not any(type(a) is type(value) and a == value for a in args):
-            raise _fail(where, "one of " + ", ".join(repr(a) for a in args), value)
-        return value
-    if isinstance(tp, type) and issubclass(tp, enum.Enum):
-        return _coerce_enum(value, tp, where)
-    container = origin or tp
-    if container in (list, tuple, set, frozenset) or container in (
-        cabc.Sequence, cabc.MutableSequence, cabc.Set, cabc.MutableSet, cabc.Iterable,
-        cabc.Collection,
-    ):
-        return _coerce_array(value, container, args, where)
-    if container in (dict, cabc.Mapping, cabc.MutableMapping):
-        if not isinstance(value, dict):
-            raise _fail(where, "an object", value)
-        if len(args) == 2:
-            return {k: coerce(v, args[1], f"{where}.{k}") for k, v in value.items()}
-        return value
-    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
-        return _coerce_dataclass(value, tp, where)
-    if is_typeddict(tp):
-        if not isinstance(value, dict):
-            raise _fail(where, "an object", value)
-        hints = type_hints(tp)
-        missing = [k for k in tp.__required_keys__ if k not in value]
-        if missing:
-            raise ArgumentError(f"argument '{where}' is missing key(s): {', '.join(missing)}")
-        return {k: coerce(v, hints[k], f"{where}.{k}") if k in hints else v
-                for k, v in value.items()}
-    # Unknown annotations were rejected at registration; pass the value through.
-    return value
-
-
-def _coerce_enum(value: Any, tp: type[enum.Enum], where: str) -> enum.Enum:
-    try:
-        return tp(value)
-    except ValueError:
-        pass
-    if isinstance(value, str) and value in tp.__members__:
-        return tp[value]  # models sometimes send the member name instead of its value
-    allowed = ", ".join(repr(m.value) for m in tp)
-    raise _fail(where, f"one of {allowed}", value)
-
-
-def _coerce_array(value: Any, container: Any, args: tuple, where: str) -> Any:
-    if not isinstance(value, list):
-        raise _fail(where, "an array", value)
-    if container is tuple and args and not (len(args) == 2 and args[1] is Ellipsis):
-        if len(value) != len(args):
-            raise ArgumentError(
-                f"argument '{where}' must have exactly {len(args)} items, got {len(value)}"
-            )
-        return tuple(coerce(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
-    items = [coerce(v, args[0], f"{where}[{i}]") for i, v in enumerate(value)] if args else value
-    if container is tuple:
-        return tuple(items)
-    if container in (set, cabc.Set, cabc.MutableSet):
-        return set(items)
-    if container is frozenset:
-        return frozenset(items)
-    return list(items)
-
-
-def _coerce_dataclass(value: Any, tp: type, where: str) -> Any:
-    if not isinstance(value, dict):
-        raise _fail(where, f"an object ({tp.__name__})", value)
-    hints = type_hints(tp)
-    fields = {f.name: f for f in dataclasses.fields(tp) if f.init}
-    unknown = [k for k in value if k not in fields]
-    missing = [
-        n for n, f in fields.items()
-        if n not in value and f.default is dataclasses.MISSING
-        and f.default_factory is dataclasses.MISSING
-    ]
-    if unknown or missing:
-        parts = []
-        if missing:
-            parts.append("missing key(s): " + ", ".join(missing))
-        if unknown:
-            parts.append("unknown key(s): " + ", ".join(unknown))
-        raise ArgumentError(f"argument '{where}' ({tp.__name__}) has " + "; ".join(parts))
-    kwargs = {k: coerce(v, hints.get(k, _EMPTY), f"{where}.{k}") for k, v in value.items()}
-    try:
-        return tp(**kwargs)
-    except Exception as e:  # __post_init__ validation, for example
-        raise ArgumentError(f"argument '{where}' ({tp.__name__}): {type(e).__name__}: {e}") from e

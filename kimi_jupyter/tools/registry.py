@@ -20,13 +20,14 @@ import os
 import threading
 from typing import Any, Callable, TypeVar, overload
 
+from ..stream import CODE_TOOL
 from .context import ToolContext
 from .output import NO_OUTPUT, ToolOutput, cap_output, format_error
 from .schema import ArgumentError, ToolSpec, bind_arguments, build_spec
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-PYTHON_TOOL = "python"
+PYTHON_TOOL = CODE_TOOL
 WEB_SEARCH_TOOL = "$web_search"
 _REGISTRY_FILE = os.path.abspath(__file__)
 

@@ -1,34 +1,40 @@
-"""Turn a typed Python function into an OpenAI/Kimi tool schema, and check the model's
-arguments against it before the function is called.
+"""Turn a typed Python function into an OpenAI/Kimi tool schema.
 
-Unsupported annotations raise ``ValueError`` at registration, naming the parameter:
-a schema that silently accepts anything would let the model send values the function
-cannot use, and the user would only find out from a confusing error mid-conversation.
+pydantic does the work: ``build_spec`` makes a model from the signature (one field per
+parameter, aliased to its name), asks it for a JSON schema, and tidies that into what Kimi
+accepts; the same model later checks the model's arguments (``coerce.bind_arguments``).
+pydantic is imported here, inside functions, so ``%load_ext kimi_jupyter`` stays light.
+
+Kimi accepts "Moonshot Flavored JSON Schema" (github.com/MoonshotAI/walle, docs/mfjs-spec.md):
+``$ref`` only into root ``$defs``, no ``prefixItems``/``const``/``allOf``, no ``type`` beside
+``anyOf``. So refs are inlined (recursive types keep root ``$defs``), tuples become ``items``
+plus ``minItems``/``maxItems``, and ``const`` becomes a one-value ``enum``.
+
+Unsupported annotations raise ``ValueError`` at registration, naming the parameter: a schema
+that silently accepts anything would let the model send values the function cannot use.
 Parameters with *no* annotation (or ``Any``) are allowed and accept any JSON value.
 """
 
 from __future__ import annotations
 
 import collections.abc as cabc
-import dataclasses
 import enum
+import functools
 import inspect
 import re
+import sys
 import types
 import typing
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Union, get_args, get_origin
 
-from .coerce import ArgumentError, coerce, is_none as _is_none, is_typeddict as _is_typeddict
-from .coerce import type_hints as _type_hints
+from .coerce import ArgumentError, bind_arguments  # noqa: F401 - part of this module's API
 from .docstrings import parse_docstring
 
 NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9\-_]{0,63}$")
 
 _EMPTY = inspect.Parameter.empty
-_JSON_TYPES: dict[type, str] = {str: "string", bool: "boolean", int: "integer", float: "number"}
-_ARRAYS = {list, tuple, set, frozenset, cabc.Sequence, cabc.MutableSequence, cabc.Set,
-           cabc.MutableSet, cabc.Iterable, cabc.Collection}
 _MAPPINGS = {dict, cabc.Mapping, cabc.MutableMapping}
 
 
@@ -45,24 +51,26 @@ def validate_name(name: str) -> str:
 
 @dataclass
 class Param:
-    """One parameter of a tool function, as needed to validate a call."""
+    """What ``bind_arguments`` needs to know about one parameter beyond the pydantic model."""
 
     name: str
-    annotation: Any
-    required: bool
+    has_default: bool
     default: Any
     positional_only: bool
+    accepts_none: bool
 
 
 @dataclass
 class ToolSpec:
-    """A registered user tool: the function plus the schema the model sees."""
+    """A registered user tool: the function, the schema the model sees, the model that checks."""
 
     name: str
     description: str
     parameters: dict[str, Any]
     fn: Callable[..., Any]
     params: list[Param] = field(default_factory=list)
+    # pydantic model with field ``p{i}`` (alias: the parameter's name) for parameter i.
+    model: Any = None
 
     def openai_schema(self) -> dict[str, Any]:
         function: dict[str, Any] = {"name": self.name}
@@ -72,146 +80,45 @@ class ToolSpec:
         return {"type": "function", "function": function}
 
 
-# --------------------------------------------------------------------------- schema
+def type_hints(obj: Any) -> dict[str, Any]:
+    """Resolved annotations of a function or class, ``return`` excluded if unresolvable.
 
-
-
-
-def _json_type_of(value: Any) -> str | None:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if value is None:
-        return "null"
-    return None
-
-
-def _enum_schema(values: list[Any]) -> dict[str, Any]:
-    schema: dict[str, Any] = {}
-    kinds = {_json_type_of(v) for v in values}
-    if len(kinds) == 1 and None not in kinds:
-        schema["type"] = kinds.pop()
-    schema["enum"] = values
-    return schema
-
-
-def _nullable(inner: dict[str, Any]) -> dict[str, Any]:
-    if not inner:
-        return inner
-    if isinstance(inner.get("type"), str) and "enum" not in inner:
-        return {**inner, "type": [inner["type"], "null"]}
-    return {"anyOf": [inner, {"type": "null"}]}
-
-
-
-
-
-
-def type_schema(tp: Any, where: str) -> dict[str, Any]:
-    """JSON schema for one annotation; ``where`` names the parameter in errors."""
-    if tp is _EMPTY or tp is Any or tp is object:
-        return {}
-    origin = get_origin(tp)
-    args = get_args(tp)
-    if origin is typing.Annotated:
-        schema = dict(type_schema(args[0], where))
-        text = next((m for m in args[1:] if isinstance(m, str)), None)
-        if text:
-            schema["description"] = text
-        return schema
-    if _is_none(tp):
-        return {"type": "null"}
-    if tp in _JSON_TYPES:
-        return {"type": _JSON_TYPES[tp]}
-    if origin in (Union, types.UnionType):
-        rest = [a for a in args if not _is_none(a)]
-        inner = (type_schema(rest[0], where) if len(rest) == 1
-                 else {"anyOf": [type_schema(a, where) for a in rest]})
-        return _nullable(inner) if len(rest) < len(args) else inner
-    if origin is Literal:
-        return _enum_schema(list(args))
-    if isinstance(tp, type) and issubclass(tp, enum.Enum):
-        return _enum_schema([m.value for m in tp])
-    if tp in _ARRAYS or origin in _ARRAYS:
-        return _array_schema(tp, origin, args, where)
-    if tp in _MAPPINGS or origin in _MAPPINGS:
-        if args and args[0] not in (str, Any):
-            raise ValueError(f"parameter '{where}': dict keys must be str for JSON, got {tp!r}")
-        schema = {"type": "object"}
-        if len(args) == 2 and args[1] is not Any:
-            schema["additionalProperties"] = type_schema(args[1], f"{where}[value]")
-        return schema
-    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
-        return _dataclass_schema(tp, where)
-    if _is_typeddict(tp):
-        hints = _type_hints(tp)
-        return {
-            "type": "object",
-            "properties": {k: type_schema(v, f"{where}.{k}") for k, v in hints.items()},
-            "required": [k for k in hints if k in tp.__required_keys__],
-        }
-    raise ValueError(
-        f"parameter '{where}': unsupported type annotation {tp!r}. Use str, int, float, bool, "
-        "list[...], dict[str, ...], Literal[...], an Enum, a dataclass, a TypedDict, "
-        "Optional[...], or no annotation to accept any JSON value."
-    )
-
-
-def _array_schema(tp: Any, origin: Any, args: tuple, where: str) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "array"}
-    if (origin or tp) is tuple and args and not (len(args) == 2 and args[1] is Ellipsis):
-        # Fixed-length tuple: say the length; give items only if they share a type.
-        schemas = [type_schema(a, f"{where}[{i}]") for i, a in enumerate(args)]
-        if all(s == schemas[0] for s in schemas):
-            schema["items"] = schemas[0]
-        schema["minItems"] = schema["maxItems"] = len(args)
-        return schema
-    if args:
-        schema["items"] = type_schema(args[0], f"{where}[]")
-    if (origin or tp) in (set, frozenset, cabc.Set, cabc.MutableSet):
-        schema["uniqueItems"] = True
-    return schema
-
-
-def _dataclass_schema(tp: type, where: str) -> dict[str, Any]:
-    hints = _type_hints(tp)
-    props: dict[str, Any] = {}
-    required: list[str] = []
-    for f in dataclasses.fields(tp):
-        if not f.init:
-            continue
-        props[f.name] = type_schema(hints.get(f.name, _EMPTY), f"{where}.{f.name}")
-        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            required.append(f.name)
-    schema: dict[str, Any] = {"type": "object", "properties": props, "required": required}
-    doc = parse_docstring(tp.__doc__)[0]
-    # dataclasses invent a docstring from the signature; it tells the model nothing.
-    if doc and not doc.startswith(f"{tp.__name__}("):
-        schema["description"] = doc
-    return schema
-
-
-def _json_default(value: Any) -> tuple[bool, Any]:
-    if isinstance(value, enum.Enum):
-        value = value.value
-    if value is None or isinstance(value, (str, bool, int, float)):
-        return True, value
-    if isinstance(value, (list, tuple)) and all(_json_default(v)[0] for v in value):
-        return True, [_json_default(v)[1] for v in value]
-    if isinstance(value, dict) and all(isinstance(k, str) and _json_default(v)[0]
-                                       for k, v in value.items()):
-        return True, {k: _json_default(v)[1] for k, v in value.items()}
-    return False, None  # e.g. an object: leave "default" out rather than misdescribe it
+    ``typing.get_type_hints`` fails as a whole if any one string annotation can't be
+    evaluated (typically a class local to a function under ``from __future__ import
+    annotations``). Then resolve each one alone, using the closure too, so only a
+    parameter that really can't be resolved is an error, and it is named.
+    """
+    try:
+        return typing.get_type_hints(obj, include_extras=True)
+    except Exception:
+        pass
+    ns: dict[str, Any] = dict(getattr(obj, "__globals__", None) or
+                              vars(sys.modules.get(obj.__module__, object())))
+    code, closure = getattr(obj, "__code__", None), getattr(obj, "__closure__", None)
+    for name, cell in zip(code.co_freevars, closure) if code is not None and closure else ():
+        try:
+            ns[name] = cell.cell_contents
+        except ValueError:  # cell not filled yet
+            pass
+    hints: dict[str, Any] = {}
+    for name, ann in getattr(obj, "__annotations__", {}).items():
+        if isinstance(ann, str):
+            try:
+                ann = eval(ann, ns)  # noqa: S307 - the user's own annotation text
+            except Exception as e:
+                if name == "return":
+                    continue  # the return type is not part of the schema
+                raise ValueError(f"parameter '{name}': cannot resolve the annotation "
+                                 f"{ann!r}: {e}") from e
+        hints[name] = ann
+    return hints
 
 
 def build_spec(fn: Callable[..., Any], *, name: str | None = None,
                description: str | None = None) -> ToolSpec:
     """Build a ToolSpec from ``fn``'s signature, type hints and docstring."""
+    from pydantic import Field
+
     if not callable(fn):
         raise TypeError(f"a tool must be callable, got {fn!r}")
     name = name if name is not None else getattr(fn, "__name__", None)
@@ -223,100 +130,197 @@ def build_spec(fn: Callable[..., Any], *, name: str | None = None,
     except (TypeError, ValueError) as e:
         raise ValueError(f"cannot read the signature of tool '{name}': {e}") from e
     plain = inspect.isfunction(fn) or inspect.ismethod(fn) or isinstance(fn, type)
-    hints = _type_hints(fn if plain else getattr(fn, "__call__", fn))  # callable objects
+    hints = type_hints(fn if plain else getattr(fn, "__call__", fn))  # callable objects
     doc_text, doc_params = parse_docstring(inspect.getdoc(fn))
 
-    props: dict[str, Any] = {}
-    required: list[str] = []
+    fields: dict[str, Any] = {}
     params: list[Param] = []
-    for p in sig.parameters.values():
+    for i, p in enumerate(sig.parameters.values()):
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             star = "*" if p.kind is p.VAR_POSITIONAL else "**"
             raise ValueError(
                 f"tool '{name}': {star}{p.name} is not supported; the model passes named "
                 "arguments, so list each parameter explicitly"
             )
-        ann = hints.get(p.name, _EMPTY)
-        schema_ann = ann
-        if p.default is None and _is_optional(ann):
-            # `x: int | None = None` is just "an optional int" to the model.
-            schema_ann = _strip_none(ann)
-        schema = type_schema(schema_ann, p.name)
-        if p.name in doc_params and doc_params[p.name] and "description" not in schema:
-            schema = {**schema, "description": doc_params[p.name]}
-        if p.default is _EMPTY:
-            required.append(p.name)
-        else:
-            ok, value = _json_default(p.default)
-            if ok:
-                schema = {**schema, "default": value}
-        props[p.name] = schema
-        params.append(Param(p.name, ann, p.default is _EMPTY,
-                            p.default, p.kind is p.POSITIONAL_ONLY))
+        ann = hints.get(p.name, Any)
+        # Aliased fields: parameter names like `_x` or `json` would clash with pydantic's own.
+        default = ... if p.default is _EMPTY else p.default
+        fields[f"p{i}"] = (_adapt(ann, p.name), Field(default, alias=p.name))
+        params.append(Param(p.name, p.default is not _EMPTY, p.default,
+                            p.kind is p.POSITIONAL_ONLY, _accepts_none(ann)))
 
-    if description is None:
-        description = doc_text
-    parameters = {"type": "object", "properties": props, "required": required}
-    return ToolSpec(name=name, description=description, parameters=parameters, fn=fn,
-                    params=params)
+    model, schema = _model(name, fields, {p.name: hints.get(p.name, Any) for p in params})
+    props: dict[str, Any] = schema.get("properties", {})
+    for p in params:
+        prop = props[p.name]
+        if p.default is None:
+            # `x: int | None = None` is just "an optional int" to the model.
+            prop = _drop_null(prop)
+        if doc_params.get(p.name) and "description" not in prop:
+            prop = {**prop, "description": doc_params[p.name]}
+        props[p.name] = prop
+    parameters = {"type": "object", "properties": props, "required": schema.get("required", [])}
+    if "$defs" in schema:
+        parameters["$defs"] = schema["$defs"]
+    return ToolSpec(name=name, description=doc_text if description is None else description,
+                    parameters=parameters, fn=fn, params=params, model=model)
+
+
+def _model(name: str, fields: dict[str, Any],
+           annotations: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """The pydantic model for the parameters and its tidied JSON schema."""
+    from pydantic import ConfigDict, PydanticUserError, TypeAdapter, create_model
+    from pydantic.json_schema import PydanticJsonSchemaWarning
+
+    try:
+        # extra="forbid" (inherited by nested dataclasses) so unknown keys are reported.
+        model = create_model(f"{name}_arguments", __config__=ConfigDict(extra="forbid"),
+                             **fields)
+        with warnings.catch_warnings():
+            # A default JSON can't show (an object, say) is left out, which is what we want.
+            warnings.simplefilter("ignore", PydanticJsonSchemaWarning)
+            return model, _tidy_root(model.model_json_schema())
+    except PydanticUserError as e:  # also schema-generation / invalid-for-JSON-schema errors
+        for (param, ann), (adapted, _) in zip(annotations.items(), fields.values()):
+            try:
+                TypeAdapter(adapted).json_schema()
+            except PydanticUserError as inner:
+                raise ValueError(
+                    f"parameter '{param}': unsupported type annotation {ann!r}: "
+                    f"{str(inner).splitlines()[0].split('. ')[0].rstrip('.')}. Use JSON-shaped types: str, int, float, "
+                    "bool, list[...], dict[str, ...], Literal[...], an Enum, a dataclass, a "
+                    "TypedDict, a pydantic model, Optional[...], or no annotation (any JSON)."
+                ) from e
+        raise ValueError(f"tool '{name}': {str(e).splitlines()[0]}") from e
+
+
+def _adapt(tp: Any, where: str) -> Any:
+    """``tp`` with the few things pydantic does not do our way changed, at any depth.
+
+    ``Annotated[int, "text"]`` describes the value; an Enum also accepts a member's name
+    (models sometimes send ``"GREEN"`` for ``"green"``); a ``typing.TypedDict`` (which
+    pydantic rejects before Python 3.12) is rebuilt as a ``typing_extensions`` one.
+    """
+    from pydantic import BeforeValidator, Field
+
+    origin, args = get_origin(tp), get_args(tp)
+    if origin is typing.Annotated:
+        base, *meta = args
+        meta = [Field(description=m) if isinstance(m, str) else m for m in meta]
+        return typing.Annotated[(_adapt(base, where), *meta)]
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return typing.Annotated[tp, BeforeValidator(functools.partial(_enum_by_name, tp))]
+    if isinstance(tp, type) and issubclass(tp, dict) and hasattr(tp, "__required_keys__"):
+        return _typeddict(tp, where)
+    if origin in _MAPPINGS and args and args[0] not in (str, Any):
+        raise ValueError(f"parameter '{where}': dict keys must be str for JSON, got {tp!r}")
+    if not args or origin is Literal:
+        return tp
+    new = tuple(_adapt(a, where) for a in args)
+    if origin in (Union, types.UnionType):
+        return Union[new]
+    try:
+        return origin[new]
+    except TypeError:  # not subscriptable at runtime: leave it to pydantic
+        return tp
+
+
+def _enum_by_name(cls: type[enum.Enum], value: Any) -> Any:
+    if isinstance(value, str) and value in cls.__members__:
+        try:
+            cls(value)
+        except ValueError:
+            return cls[value]
+    return value
+
+
+def _typeddict(tp: Any, where: str) -> Any:
+    import typing_extensions as te
+
+    fields = {}
+    for key, ann in type_hints(tp).items():
+        while getattr(get_origin(ann), "_name", None) in ("Required", "NotRequired"):
+            ann = get_args(ann)[0]
+        wrap = te.Required if key in tp.__required_keys__ else te.NotRequired
+        fields[key] = wrap[_adapt(ann, f"{where}.{key}")]
+    rebuilt = te.TypedDict(tp.__name__, fields)  # type: ignore[operator]
+    rebuilt.__doc__ = tp.__doc__
+    return rebuilt
 
 
 def _accepts_none(tp: Any) -> bool:
-    return tp is _EMPTY or tp is Any or tp is object or _is_none(tp) or _is_optional(tp)
-
-
-def _is_optional(tp: Any) -> bool:
     if get_origin(tp) is typing.Annotated:
         tp = get_args(tp)[0]
-    return get_origin(tp) in (Union, types.UnionType) and any(_is_none(a) for a in get_args(tp))
+    if tp in (Any, object, None, type(None)):
+        return True
+    return get_origin(tp) in (Union, types.UnionType) and type(None) in get_args(tp)
 
 
-def _strip_none(tp: Any) -> Any:
-    if get_origin(tp) is typing.Annotated:
-        base, *meta = get_args(tp)
-        return typing.Annotated[(_strip_none(base), *meta)]
-    rest = tuple(a for a in get_args(tp) if not _is_none(a))
-    return rest[0] if len(rest) == 1 else Union[rest]
+# ------------------------------------------------------------- JSON schema for Kimi
+
+def _tidy_root(schema: dict[str, Any]) -> dict[str, Any]:
+    """Inline ``$ref``s, keeping root ``$defs`` only for recursive types (MFJS allows those)."""
+    defs = schema.pop("$defs", {})
+    kept: dict[str, Any] = {}
+    out = _tidy(schema, defs, (), kept)
+    done: dict[str, Any] = {}
+    while set(kept) - set(done):
+        for ref in sorted(set(kept) - set(done)):
+            done[ref] = _tidy(defs[ref], defs, (ref,), kept)
+    if done:
+        out["$defs"] = done
+    return out
 
 
-# ------------------------------------------------------------------- validating calls
+def _tidy(node: dict[str, Any], defs: dict[str, Any], stack: tuple[str, ...],
+          kept: dict[str, Any]) -> dict[str, Any]:
+    if "$ref" in node:
+        ref = node["$ref"].rsplit("/", 1)[-1]
+        rest = {k: v for k, v in node.items() if k != "$ref"}
+        if ref in stack:  # recursive: the model needs the reference
+            kept[ref] = True
+            return {"$ref": f"#/$defs/{ref}", **_tidy(rest, defs, stack, kept)}
+        node, stack = {**defs[ref], **rest}, (*stack, ref)
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key == "title" or (key in ("additionalProperties", "items") and value in (True, False, {})):
+            continue  # titles repeat the names; these values are JSON Schema's defaults
+        if key == "properties":
+            out[key] = {k: _tidy(v, defs, stack, kept) for k, v in value.items()}
+        elif key in ("items", "additionalProperties"):
+            out[key] = _tidy(value, defs, stack, kept)
+        elif key in ("anyOf", "oneOf"):  # MFJS has no oneOf; for arguments anyOf says as much
+            out["anyOf"] = [_tidy(v, defs, stack, kept) for v in value]
+        elif key == "discriminator":
+            continue
+        elif key == "prefixItems":  # a fixed-length tuple: give items only if they agree
+            items = [_tidy(v, defs, stack, kept) for v in value]
+            if items and all(i == items[0] for i in items):
+                out["items"] = items[0]
+        elif key == "const":
+            out["enum"] = [value]
+        else:
+            out[key] = value
+    if "properties" in out:
+        out.setdefault("required", [])
+    branches = out.get("anyOf", [])
+    if len(branches) == 2 and {"type": "null"} in branches:
+        other = next(b for b in branches if b != {"type": "null"})
+        # Only a bare scalar: MFJS drops every constraint of a multi-type schema with
+        # structure (walle docs/validation-principles.md §5), so `list | None` stays anyOf.
+        if isinstance(other.get("type"), str) and set(other) <= {"type", "description"}:
+            rest = {k: v for k, v in out.items() if k != "anyOf"}
+            return {**other, "type": [other["type"], "null"], **rest}
+    return out
 
-def bind_arguments(spec: ToolSpec, arguments: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
-    """Check and convert the model's arguments; return ``(args, kwargs)`` for the call.
 
-    Every problem is reported at once, so the model can fix its call in one retry.
-    """
-    known = {p.name for p in spec.params}
-    missing = [p.name for p in spec.params if p.required and p.name not in arguments]
-    unknown = [k for k in arguments if k not in known]
-    problems: list[str] = []
-    if missing:
-        problems.append("missing required argument(s): " + ", ".join(f"'{m}'" for m in missing))
-    if unknown:
-        accepted = ", ".join(p.name for p in spec.params) or "none"
-        problems.append("unknown argument(s): " + ", ".join(f"'{u}'" for u in unknown)
-                        + f" (accepted: {accepted})")
-    values: dict[str, Any] = {}
-    for p in spec.params:
-        if p.name in arguments:
-            if arguments[p.name] is None and (p.default is None or not p.required):
-                # Models often send null for "not given"; `n: int = None` is common too.
-                if p.default is None or not _accepts_none(p.annotation):
-                    values[p.name] = p.default
-                    continue
-            try:
-                values[p.name] = coerce(arguments[p.name], p.annotation, p.name)
-            except ArgumentError as e:
-                problems.append(str(e))
-    if problems:
-        raise ArgumentError(f"invalid arguments for tool '{spec.name}': " + "; ".join(problems))
-
-    args: list[Any] = []
-    kwargs: dict[str, Any] = {}
-    for p in spec.params:
-        if p.positional_only:
-            # Positional-only parameters must be filled in order, defaults included.
-            args.append(values.get(p.name, p.default))
-        elif p.name in values:
-            kwargs[p.name] = values[p.name]
-    return args, kwargs
+def _drop_null(prop: dict[str, Any]) -> dict[str, Any]:
+    if isinstance(prop.get("type"), list) and "null" in prop["type"]:
+        kinds = [t for t in prop["type"] if t != "null"]
+        return {**prop, "type": kinds[0] if len(kinds) == 1 else kinds}
+    branches = [b for b in prop.get("anyOf", []) if b != {"type": "null"}]
+    if "anyOf" in prop and len(branches) == 1:
+        return {**branches[0], **{k: v for k, v in prop.items() if k != "anyOf"}}
+    if "anyOf" in prop:
+        return {**prop, "anyOf": branches}
+    return prop

@@ -42,8 +42,6 @@ class View(Protocol):
     def on_notice(self, text: str, level: str = "warning") -> None:
         """A note the user must see and that stays in the saved notebook."""
 
-    def on_error(self, message: str) -> None: ...
-
     def on_finish(self, result: "Result") -> None: ...
 
 
@@ -78,9 +76,6 @@ class BaseView:
         pass
 
     def on_notice(self, text: str, level: str = "warning") -> None:
-        pass
-
-    def on_error(self, message: str) -> None:
         pass
 
     def on_finish(self, result: "Result") -> None:
@@ -122,9 +117,6 @@ class RecordingView(BaseView):
 
     def on_notice(self, text: str, level: str = "warning") -> None:
         self.events.append(("notice", text))
-
-    def on_error(self, message: str) -> None:
-        self.events.append(("error", message))
 
     def on_finish(self, result: "Result") -> None:
         self.events.append(("finish", result.finish_reason))

@@ -24,6 +24,16 @@ from . import render
 from .notebook import publish
 
 BATCH_S = 0.5
+# JupyterLab and Notebook 7 break stream text anywhere (`.jp-OutputArea-output pre
+# { word-break: break-all }`), which splits words mid-way ("ph / rase") in a narrow
+# box. This rule, scoped to our reasoning box, wraps at word boundaries like the saved
+# `<details>` block, breaking a word only when it is longer than the line. It is our
+# own constant (never model text), shown inside the widget, so it goes when the widget does.
+WRAP_CLASS = "kimi-live-reasoning"
+WRAP_STYLE = {
+    "text/html": f"<style>.{WRAP_CLASS} pre {{word-break: normal !important; overflow-wrap: anywhere;}}</style>",
+    "text/plain": "",
+}
 
 
 def split_paragraphs(text: str) -> tuple[str, str]:
@@ -57,6 +67,7 @@ class LiveReply:
         # line in the accordion's title.
         shared = w.Layout()
         self.reasoning_out = w.Output(layout=shared)
+        self.reasoning_out.add_class(WRAP_CLASS)
         # column-reverse keeps a scrolled box pinned to its newest line, so the
         # reasoning follows the text as it grows (on the Output itself it clips).
         self.follow = w.Box(
@@ -131,6 +142,9 @@ class LiveReply:
     def reasoning(self, delta: str) -> None:
         first = not self.seen_reasoning
         self.seen_reasoning = True
+        if first:
+            self.enter(self.reasoning_out)
+            publish(WRAP_STYLE)
         self._write(self.reasoning_out, delta, first)
 
     def content(self, delta: str) -> None:

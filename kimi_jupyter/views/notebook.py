@@ -1,122 +1,195 @@
-"""`StaticView`: outputs for a notebook, without widgets.
+"""Notebook views: static outputs that last, plus a live part while a reply streams.
 
 Each model reply leaves, in order: the reasoning (collapsed `<details>`), the
 answer (markdown), then any tool calls with their ordinary cell outputs, then a
-footer with usage metadata. While a reply streams, one small status line is
-shown and updated at most every couple of seconds; it becomes the reasoning
-block when the reply is complete (`update_display`), so nothing is resent.
+footer with usage metadata. While a reply streams, a *live part* shows it; when
+the reply is complete, the live output becomes the reply's first static bundle
+emptied and the reply's static bundles follow it as new outputs (which every
+frontend shows, text-only ones included), so nothing depends on widget state.
 
-`WidgetView` (widget.py) subclasses this and only replaces the live part.
+`NotebookView` does the static part and composes a live part:
+`TextLive` here (one status line, for `Kimi.view = "static"`), or
+`widget.WidgetLive` (ipywidgets). Both are told the same events, so neither
+reads the other's state.
 """
 
 from __future__ import annotations
 
-import time
-from typing import TYPE_CHECKING, Any
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import render
 from .base import BaseView
+from .status import StepStatus
 
 if TYPE_CHECKING:
     from ..result import Result
     from ..stream import ToolCall, Turn
     from ..tools import ToolOutput
 
-_STATUS_INTERVAL_S = 2.0
 
-
-def publish(
-    bundle: render.Bundle, *, metadata: dict[str, Any] | None = None, display_id: bool = False, part: str | None = None
-) -> Any:
-    """Display a bundle; `part` (reasoning, answer, code, tool_call, …) goes in its `kimi_jupyter` metadata."""
+def publish(bundle: render.Bundle, *, metadata: dict[str, Any] | None = None, display_id: bool = False) -> Any:
+    """Display a raw mime bundle (metadata from `render.provenance`)."""
     from IPython.display import display
 
-    if part is not None:
-        metadata = dict(metadata or {})
-        metadata["kimi_jupyter"] = {**metadata.get("kimi_jupyter", {}), "part": part}
     return display(bundle, raw=True, metadata=metadata, display_id=display_id)
 
 
-class StaticView(BaseView):
-    def __init__(self, fmt: str = "markdown") -> None:
-        self.fmt = fmt
+class Live(Protocol):
+    """The part of a notebook view that shows a reply while it streams."""
+
+    interval_s: float  # the throttle for status updates
+    streamed: bool  # this reply's reasoning went out live as stream output
+
+    def start(self, status: StepStatus) -> None:
+        """A reply begins: show something at once."""
+
+    def reasoning(self, delta: str) -> None: ...
+
+    def content(self, delta: str) -> None: ...
+
+    def refresh(self) -> None:
+        """The status changed (throttled by the caller)."""
+
+    def retry(self, text: str) -> None:
+        """The client waits before retrying: say so live."""
+
+    def pause(self) -> None:
+        """Other outputs are about to be published: flush and step out of any widget context."""
+
+    def end(self) -> None:
+        """The reply is complete: empty the live output (its static bundles follow it)."""
+
+    def close(self) -> None:
+        """The cell is done: free whatever the live part holds."""
+
+
+class TextLive:
+    """One text line ("Thinking · 4 s · 312 tokens"), updated every couple of seconds."""
+
+    interval_s = 2.0
+    streamed = False
+
+    def __init__(self) -> None:
         self._handle: Any = None
-        self._step_started = 0.0
-        self._tokens = self._reasoning_tokens = 0
-        self._last_status = 0.0
-        self._phase = "Thinking"
+        self._status: StepStatus | None = None
 
-    # -- live part (overridden by WidgetView) ---------------------------------
+    def start(self, status: StepStatus) -> None:
+        self._status = status
+        self._handle = publish({"text/plain": render.placeholder()}, metadata=render.provenance("live"),
+                               display_id=True)
 
-    def _live_start(self) -> None:
-        self._handle = publish({"text/plain": "Kimi is thinking…"}, display_id=True)
+    def reasoning(self, delta: str) -> None:
+        pass
 
-    def _live_tick(self) -> None:
-        now = time.monotonic()
-        if now - self._last_status >= _STATUS_INTERVAL_S and self._handle is not None:
-            self._last_status = now
-            text = render.status_text(self._phase, now - self._step_started, self._tokens)
-            self._handle.update({"text/plain": text}, raw=True)
+    def content(self, delta: str) -> None:
+        pass
 
-    def _live_end(self, first: render.Bundle, part: str | None = None) -> None:
-        """Swap the live display for the first static bundle of the reply."""
-        metadata = {"kimi_jupyter": {"part": part}} if part else None
+    def refresh(self) -> None:
+        if self._handle is not None and self._status is not None:
+            self._handle.update({"text/plain": self._status.text()}, raw=True)
+
+    def retry(self, text: str) -> None:
+        pass  # the notice below says it, and stays
+
+    def pause(self) -> None:
+        pass
+
+    def end(self) -> None:
         if self._handle is not None:
-            self._handle.update(first, raw=True, metadata=metadata)
+            self._handle.update(render.EMPTY, raw=True, metadata=render.provenance("live"))
             self._handle = None
-        else:
-            publish(first, part=part)
 
-    # -- View events ----------------------------------------------------------
+    def close(self) -> None:
+        self._handle = None
+
+
+class NotebookView(BaseView):
+    """Static outputs for the saved notebook, around a live part."""
+
+    def __init__(self, fmt: str = "markdown", live: Live | None = None) -> None:
+        self.fmt = fmt
+        self.live: Live = live if live is not None else TextLive()
+        self.status = StepStatus(self.live.interval_s)
+        self.model = ""
+        self.step = 0
+
+    def _meta(self, part: str, **fields: Any) -> dict[str, Any]:
+        return render.provenance(part, model=self.model or None, step=self.step, **fields)
+
+    # -- streaming ---------------------------------------------------------------
 
     def on_step_start(self, step: int, model: str) -> None:
-        self._step_started = self._last_status = time.monotonic()
-        self._tokens = self._reasoning_tokens = 0
-        self._phase = "Thinking"
-        self._live_start()
+        self.step, self.model = step, model
+        self.status.start()
+        self.live.start(self.status)
 
     def on_reasoning(self, delta: str) -> None:
-        # Kimi sends about one token per delta, so deltas are a live token count.
-        self._tokens += 1
-        self._reasoning_tokens += 1
-        self._live_tick()
+        self.status.reasoning()
+        self.live.reasoning(delta)
+        if self.status.due():
+            self.live.refresh()
 
     def on_content(self, delta: str) -> None:
-        self._tokens += 1
-        self._phase = "Answering"
-        self._live_tick()
+        self.status.content()
+        self.live.content(delta)
+        if self.status.due():
+            self.live.refresh()
 
     def on_tool_call(self, call: "ToolCall") -> None:
-        self._phase = f"Calling {call.name}"
+        self.status.tool_call(call.name)
+        self.live.refresh()
 
     def on_step_end(self, turn: "Turn", elapsed_s: float) -> None:
+        usage = asdict(turn.usage) if turn.usage is not None else None
+        fields = {"response_id": turn.id, "usage": usage, "elapsed_s": round(elapsed_s, 3)}
         bundles: list[tuple[render.Bundle, str]] = []
         if turn.reasoning:
-            bundles.append((render.reasoning_bundle(turn.reasoning, elapsed_s, self._reasoning_tokens), "reasoning"))
+            bundles.append((render.reasoning_bundle(turn.reasoning, elapsed_s, self.status.reasoning_tokens,
+                                                    streamed=self.live.streamed), "reasoning"))
         if turn.content:
             bundles.append((render.answer_bundle(turn.content, self.fmt), "answer"))
-        first, part = bundles[0] if bundles else ({"text/plain": ""}, None)
-        self._live_end(first, part)
-        for bundle, part in bundles[1:]:
-            publish(bundle, part=part)
+        # The live output is emptied and the static bundles are new outputs after it,
+        # not updates of it: frontends that show only text/plain (jupyter console,
+        # qtconsole, Emacs) ignore `update_display_data`, and would never see the reasoning.
+        self.live.end()
+        for bundle, part in bundles:
+            publish(bundle, metadata=self._meta(part, **fields))
+
+    # -- tools and notes ---------------------------------------------------------
 
     def show_code(self, code: str) -> None:
-        publish(render.code_bundle(code, "Kimi runs Python"), part="code")
+        self.live.pause()
+        publish(render.code_bundle(code), metadata=self._meta("code", model_written=True))
 
     def on_tool_start(self, call: "ToolCall", step: int) -> None:
-        if call.name != "python":
-            publish(render.tool_call_bundle(call.name, call.arguments, f"Tool call {step}:"), part="tool_call")
+        self.live.pause()
+        if not call.is_code:
+            publish(render.tool_call_bundle(call.name, call.arguments, step), metadata=self._meta("tool_call"))
 
     def on_tool_output(self, call: "ToolCall", output: "ToolOutput") -> None:
         # The python tool's outputs are already ordinary cell outputs.
-        if call.name != "python":
-            publish(render.tool_output_bundle(call.name, output.text, output.ok), part="tool_output")
+        if not call.is_code:
+            publish(render.tool_output_bundle(call.name, output.text, output.ok), metadata=self._meta("tool_output"))
 
     def on_retry(self, seconds: float, reason: str) -> None:
-        publish(render.notice_bundle(f"Retrying in {seconds:.0f} s ({reason})…", "info"), part="notice")
+        text = render.retrying(seconds, reason)
+        self.live.retry(text)
+        publish(render.notice_bundle(text, "info"), metadata=self._meta("notice"))
 
     def on_notice(self, text: str, level: str = "warning") -> None:
-        publish(render.notice_bundle(text, level), part="notice")
+        self.live.pause()
+        publish(render.notice_bundle(text, level), metadata=self._meta("notice"))
 
     def on_finish(self, result: "Result") -> None:
-        publish(render.footer_bundle(result.footer()), metadata={"kimi_jupyter": result.metadata()}, part="footer")
+        self.live.close()
+        meta = render.provenance("footer")
+        meta["kimi_jupyter"].update(result.metadata())
+        publish(render.footer_bundle(result.footer()), metadata=meta)
+
+
+class StaticView(NotebookView):
+    """No widgets: a status line while streaming (`Kimi.view = "static"`, or no ipywidgets)."""
+
+    def __init__(self, fmt: str = "markdown") -> None:
+        super().__init__(fmt, TextLive())

@@ -14,15 +14,14 @@ in the transcript in order, even though the reply runs in a widget callback
 
 from __future__ import annotations
 
-import html
 import sys
-import time
 from typing import TYPE_CHECKING, Any, Callable
 
 from . import render
 from .base import BaseView
 from .live import LiveReply
 from .notebook import publish
+from .status import StepStatus
 
 if TYPE_CHECKING:
     from ..result import Result
@@ -30,17 +29,7 @@ if TYPE_CHECKING:
     from ..tools import ToolOutput
 
 _STATUS_INTERVAL_S = 1.0
-_NOTE_STYLE = {
-    "info": "color: var(--jp-ui-font-color2, #555)",
-    "warning": "color: var(--jp-warn-color0, #a15c00)",
-    "error": "color: var(--jp-error-color1, #c62828)",
-}
-
-
-def note_html(text: str, level: str = "info") -> str:
-    style = _NOTE_STYLE.get(level, _NOTE_STYLE["info"])
-    label = {"warning": "Note: ", "error": "Error: "}.get(level, "")
-    return f'<div style="{style}; font-size: 0.92em"><b>{label}</b>{html.escape(text)}</div>'
+note_html = render.note_html  # the panel's own notes look like the view's
 
 
 class PanelView(BaseView):
@@ -50,10 +39,7 @@ class PanelView(BaseView):
         self.add = add
         self.fmt = fmt
         self._inside: Any = None  # the Output whose context is entered, if any
-        self._step_started = 0.0
-        self._last_status = 0.0
-        self._tokens = self._reasoning_tokens = 0
-        self._phase = "Thinking"
+        self.status = StepStatus(_STATUS_INTERVAL_S)
         self._reply: LiveReply | None = None
         self.declined = 0  # model code not run because auto-run is off
 
@@ -89,23 +75,18 @@ class PanelView(BaseView):
         item.add_class(f"kimi-chat-{level}")
         self.add(item)
 
-    def _status(self, phase: str | None = None) -> str:
-        elapsed = time.monotonic() - self._step_started
-        return render.status_text(phase or self._phase, elapsed, self._tokens) + " …"
+    def _status(self) -> str:
+        return self.status.text() + " …"
 
     def _tick(self) -> None:
-        now = time.monotonic()
-        if self._reply is not None and now - self._last_status >= _STATUS_INTERVAL_S:
-            self._last_status = now
+        if self._reply is not None and self.status.due():
             self._reply.set_title(self._status())
 
     # -- View events ------------------------------------------------------------
 
     def on_step_start(self, step: int, model: str) -> None:
         self._leave()
-        self._step_started = self._last_status = time.monotonic()
-        self._tokens = self._reasoning_tokens = 0
-        self._phase = "Thinking"
+        self.status.start()
         # Each reply keeps its own widgets: the transcript shows them as they are.
         self._reply = LiveReply(self._status(), self.fmt, reasoning_height="12em")
         self._reply.follow.add_class("kimi-chat-reasoning-scroll")
@@ -116,21 +97,19 @@ class PanelView(BaseView):
         self.add(self._reply.box)
 
     def on_reasoning(self, delta: str) -> None:
-        self._tokens += 1  # Kimi sends about one token per delta
-        self._reasoning_tokens += 1
+        self.status.reasoning()
         if self._reply is not None:
             self._reply.reasoning(delta)
         self._tick()
 
     def on_content(self, delta: str) -> None:
-        self._tokens += 1
-        self._phase = "Answering"
+        self.status.content()
         if self._reply is not None:
             self._reply.content(delta)
         self._tick()
 
     def on_tool_call(self, call: "ToolCall") -> None:
-        self._phase = f"Calling {call.name}"
+        self.status.tool_call(call.name)
         if self._reply is not None:
             self._reply.set_title(self._status())
 
@@ -140,7 +119,7 @@ class PanelView(BaseView):
             return
         reply.leave()
         if turn.reasoning:
-            reply.set_title(f"Reasoning · {elapsed_s:.1f} s · {self._reasoning_tokens:,} tokens")
+            reply.set_title(render.reasoning_summary(elapsed_s, self.status.reasoning_tokens))
             reply.accordion.selected_index = None
         else:  # nothing to fold away (its Layout is shared, so take it out rather than hide it)
             reply.box.children = tuple(c for c in reply.box.children if c is not reply.accordion)
@@ -154,17 +133,14 @@ class PanelView(BaseView):
         out.add_class("kimi-chat-code")
         self.add(out)
         with out:
-            publish(render.code_bundle(code, "Kimi runs Python"))
+            publish(render.code_bundle(code), metadata=render.provenance("code", model_written=True))
 
     def on_tool_start(self, call: "ToolCall", step: int) -> None:
         import ipywidgets as w
 
         self._leave()
-        if call.name != "python":
-            label = w.HTML(
-                f"<b>Tool call {step}:</b> <code>{html.escape(call.name)}</code> "
-                f"<code>{html.escape(call.arguments[:300])}</code>"
-            )
+        if not call.is_code:
+            label = w.HTML(render.tool_call_html(step, call.name, call.arguments))
             label.add_class("kimi-chat-tool")
             self.add(label)
         # Whatever the tool prints or displays (figures too) lands here, in order.
@@ -185,30 +161,20 @@ class PanelView(BaseView):
                 "warning",
             )
             return
-        shown = output.text if len(output.text) <= 2000 else output.text[:2000] + " …"
-        title = f"{call.name} returned" if output.ok else f"{call.name} failed"
-        item = w.HTML(
-            f'<details style="font-size: 0.9em"><summary>{html.escape(title)} (what the model sees)</summary>'
-            f"<pre style='white-space: pre-wrap; margin: 0'>{html.escape(shown)}</pre></details>"
-        )
+        item = w.HTML(render.tool_result_html(call.name, output.text, output.ok))
         item.add_class("kimi-chat-tool-result")
         self.add(item)
 
     def on_retry(self, seconds: float, reason: str) -> None:
-        self._note(f"Retrying in {seconds:.0f} s ({reason})…", "info")
+        self._note(render.retrying(seconds, reason), "info")
 
     def on_notice(self, text: str, level: str = "warning") -> None:
         self._note(text, level)
-
-    def on_error(self, message: str) -> None:
-        self._note(message, "error")
 
     def on_finish(self, result: "Result") -> None:
         import ipywidgets as w
 
         self._leave()
-        footer = w.HTML(
-            f'<div style="font-size: 0.8em; color: var(--jp-ui-font-color2, #666)">{html.escape(result.footer())}</div>'
-        )
+        footer = w.HTML(render.footer_html(result.footer()))
         footer.add_class("kimi-chat-footer")
         self.add(footer)

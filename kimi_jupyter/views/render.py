@@ -1,8 +1,11 @@
-"""Static mime bundles: what a finished cell leaves in the saved notebook.
+"""Every user-visible label and every mime bundle, in one place.
 
-Every bundle has a `text/plain` fallback so terminals, `nbconvert --to
-markdown` and GitHub's renderer all show something sensible, and none of them
-needs a kernel or widget state.
+Static bundles are what a finished cell leaves in the saved notebook. Every
+bundle has a `text/plain` fallback so terminals, jupyter console, `nbconvert
+--to markdown` and GitHub's renderer all show something sensible, and none of
+them needs a kernel or widget state. Views publish them with a `part` tag in
+their `kimi_jupyter` metadata (`provenance`), so a reader of the notebook (and
+the offline demo's echo) knows what each output is without reading its label.
 
 Model text is untrusted (SPEC §3): it goes through `safe` on its way into any
 rich mime type. Answers become one sanitized HTML block inside `text/markdown`
@@ -19,20 +22,106 @@ from typing import Any
 from .. import safe
 
 Bundle = dict[str, Any]
+EMPTY: Bundle = {}  # a live output once its reply is complete: nothing to show, nothing to save
+
+# -- labels ------------------------------------------------------------------
+
+THINKING = "Thinking"
+ANSWERING = "Answering"
+CODE_LABEL = "Kimi runs Python"
+DIM, RESET = "\x1b[2m", "\x1b[0m"
 
 
-def reasoning_bundle(reasoning: str, elapsed_s: float, tokens: int) -> Bundle:
-    summary = f"Reasoning · {elapsed_s:.1f} s · {tokens:,} tokens"
-    body = html.escape(reasoning)
+def calling(tool: str) -> str:
+    return f"Calling {tool}"
+
+
+def tool_call_label(step: int) -> str:
+    return f"Tool call {step}:"
+
+
+def retrying(seconds: float, reason: str) -> str:
+    return f"Retrying in {seconds:.0f} s ({reason})…"
+
+
+def status_text(phase: str, elapsed_s: float, tokens: int) -> str:
+    return f"{phase} · {elapsed_s:.0f} s · {tokens:,} tokens"
+
+
+def reasoning_summary(elapsed_s: float, tokens: int) -> str:
+    return f"Reasoning · {elapsed_s:.1f} s · {tokens:,} tokens"
+
+
+def placeholder(first_delta: str = "") -> str:
+    """The live output's first form: one line of text, before any widget."""
+    return f"{THINKING}… {first_delta}" if first_delta else f"{THINKING}…"
+
+
+# -- HTML pieces (ours; any text in them is escaped) -------------------------
+
+_NOTE_STYLE = {
+    "info": "color: var(--jp-ui-font-color2, #555)",
+    "warning": "color: var(--jp-warn-color0, #a15c00)",
+    "error": "color: var(--jp-error-color1, #c62828)",
+}
+_NOTE_LABEL = {"warning": "Note: ", "error": "Error: "}
+_ICONS = {"warning": "⚠️", "error": "❌", "info": "ℹ️"}
+
+
+def details(summary: str, body_html: str, *, css_class: str = "", body_style: str = "") -> str:
+    """The one `<details>` writer: `summary` is plain text, `body_html` is already safe HTML."""
+    cls = f' class="{css_class}"' if css_class else ""
+    style = f' style="{body_style}"' if body_style else ""
+    return f"<details{cls}><summary>{html.escape(summary)}</summary><div{style}>{body_html}</div></details>"
+
+
+def note_html(text: str, level: str = "info") -> str:
+    style = _NOTE_STYLE.get(level, _NOTE_STYLE["info"])
+    return (f'<div style="{style}; font-size: 0.92em"><b>{_NOTE_LABEL.get(level, "")}</b>'
+            f"{html.escape(text)}</div>")
+
+
+def user_html(text: str) -> str:
+    return ('<div style="background: var(--jp-layout-color2, #f0f0f0); border-radius: 6px; '
+            f'padding: 4px 8px; margin: 6px 0 2px 0; white-space: pre-wrap"><b>You:</b> {html.escape(text)}</div>')
+
+
+def footer_html(footer: str) -> str:
+    return f'<div style="font-size: 0.8em; color: var(--jp-ui-font-color2, #666)">{html.escape(footer)}</div>'
+
+
+def tool_call_html(step: int, name: str, arguments: str) -> str:
+    return (f"<b>{tool_call_label(step)}</b> <code>{html.escape(name)}</code> "
+            f"<code>{html.escape(arguments[:300])}</code>")
+
+
+def tool_result_html(name: str, text: str, ok: bool, limit: int = 2000) -> str:
+    """A tool's reply as the model saw it, collapsed (escaped: tool output is untrusted)."""
+    shown = text if len(text) <= limit else text[:limit] + f"\n… ({len(text) - limit:,} more characters)"
+    title = f"{name} returned" if ok else f"{name} failed"
+    return details(f"{title} (what the model sees)", f"<pre style='white-space: pre-wrap; margin: 0'>"
+                   f"{html.escape(shown)}</pre>")
+
+
+# -- static bundles ----------------------------------------------------------
+
+_REASONING_STYLE = "white-space: pre-wrap; opacity: 0.75; font-size: 0.9em; border-left: 3px solid #ccc; padding-left: 0.6em"
+
+
+def reasoning_bundle(reasoning: str, elapsed_s: float, tokens: int, streamed: bool = False) -> Bundle:
+    """The collapsed reasoning. `streamed`: its text already went out live as stream output.
+
+    Frontends that show only text/plain (jupyter console, qtconsole, Emacs) print stream
+    output but no widget, so a reasoning that streamed live is already on their screen;
+    then text/plain is the summary line alone, which also keeps the saved notebook and the
+    traffic to the browser from carrying a long reasoning twice more. Otherwise text/plain
+    holds the reasoning itself, dimmed, with the model's escape sequences dropped.
+    """
+    summary = reasoning_summary(elapsed_s, tokens)
+    plain = f"{DIM}{summary}{RESET}" if streamed else f"{DIM}{summary}\n{safe.plain(reasoning)}{RESET}"
     return {
-        "text/html": (
-            f'<details class="kimi-reasoning"><summary>{summary}</summary>'
-            '<div style="white-space: pre-wrap; opacity: 0.75; font-size: 0.9em; '
-            f'border-left: 3px solid #ccc; padding-left: 0.6em">{body}</div></details>'
-        ),
-        # The plain fallback is only a summary: repeating a long reasoning text
-        # here would double what is sent to the browser and stored in the file.
-        "text/plain": f"[{summary}: collapsed; open the notebook in Jupyter or on GitHub to read it]",
+        "text/html": details(summary, html.escape(reasoning), css_class="kimi-reasoning", body_style=_REASONING_STYLE),
+        "text/plain": plain,
     }
 
 
@@ -44,14 +133,15 @@ def answer_bundle(content: str, fmt: str = "markdown") -> Bundle:
     return {"text/markdown": safe.markdown_block(content), "text/plain": content}
 
 
-def code_bundle(code: str, label: str) -> Bundle:
+def code_bundle(code: str, label: str = CODE_LABEL) -> Bundle:
     return {
         "text/markdown": f"**{label}**\n\n{safe.fence(code, 'python')}",
         "text/plain": f"{label}:\n{code}",
     }
 
 
-def tool_call_bundle(name: str, arguments: str, label: str) -> Bundle:
+def tool_call_bundle(name: str, arguments: str, step: int) -> Bundle:
+    label = tool_call_label(step)
     args = arguments if len(arguments) <= 500 else arguments[:500] + " …"
     return {
         "text/markdown": f"**{label}** {safe.inline_code(name)}\n\n{safe.fence(args, 'json')}",
@@ -63,15 +153,9 @@ def tool_output_bundle(name: str, text: str, ok: bool) -> Bundle:
     shown = text if len(text) <= 2000 else text[:2000] + f"\n… ({len(text) - 2000:,} more characters)"
     title = f"{name} returned" if ok else f"{name} failed"
     return {
-        "text/html": (
-            f"<details><summary>{html.escape(title)}</summary>"
-            f"<pre>{html.escape(shown)}</pre></details>"
-        ),
+        "text/html": details(title, f"<pre>{html.escape(shown)}</pre>"),
         "text/plain": f"{title}:\n{shown}",
     }
-
-
-_ICONS = {"warning": "⚠️", "error": "❌", "info": "ℹ️"}
 
 
 def notice_bundle(text: str, level: str = "warning") -> Bundle:
@@ -87,5 +171,8 @@ def footer_bundle(footer: str) -> Bundle:
     }
 
 
-def status_text(phase: str, elapsed_s: float, tokens: int) -> str:
-    return f"{phase} · {elapsed_s:.0f} s · {tokens:,} tokens"
+def provenance(part: str, **fields: Any) -> dict[str, Any]:
+    """Output metadata: `{"kimi_jupyter": {"part": ..., "version": ..., ...}}` (SPEC §3)."""
+    from .._version import __version__
+
+    return {"kimi_jupyter": {"part": part, "version": __version__, **{k: v for k, v in fields.items() if v is not None}}}

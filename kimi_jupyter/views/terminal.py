@@ -10,6 +10,7 @@ import sys
 from typing import IO, TYPE_CHECKING
 
 from .. import safe
+from . import render
 from .base import BaseView
 
 if TYPE_CHECKING:
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     from ..stream import ToolCall, Turn
     from ..tools import ToolOutput
 
-DIM, RESET = "\x1b[2m", "\x1b[0m"
+DIM, RESET = render.DIM, render.RESET
 
 
 class TerminalView(BaseView):
@@ -42,7 +43,7 @@ class TerminalView(BaseView):
     def on_reasoning(self, delta: str) -> None:
         if self._phase != "reasoning":
             self._phase = "reasoning"
-            self._write(self._dim("Thinking…\n"))
+            self._write(self._dim(render.placeholder() + "\n"))
         self._write(self._dim(safe.plain(delta)))
 
     def on_content(self, delta: str) -> None:
@@ -57,18 +58,18 @@ class TerminalView(BaseView):
             self._write("\n")
 
     def show_code(self, code: str) -> None:
-        self._write(f"\n--- Kimi runs Python ---\n{safe.plain(code)}\n------------------------\n")
+        self._write(f"\n--- {render.CODE_LABEL} ---\n{safe.plain(code)}\n------------------------\n")
 
     def on_tool_start(self, call: "ToolCall", step: int) -> None:
-        if call.name != "python":
-            self._write(safe.plain(f"\n[tool call {step}] {call.name}({call.arguments})\n"))
+        if not call.is_code:
+            self._write(safe.plain(f"\n{render.tool_call_label(step)} {call.name}({call.arguments})\n"))
 
     def on_tool_output(self, call: "ToolCall", output: "ToolOutput") -> None:
-        if call.name != "python":
+        if not call.is_code:
             self._write(self._dim(safe.plain(output.text[:2000])) + "\n")
 
     def on_retry(self, seconds: float, reason: str) -> None:
-        self.err.write(f"Retrying in {seconds:.0f} s ({reason})…\n")
+        self.err.write(render.retrying(seconds, reason) + "\n")
         self.err.flush()
 
     def on_notice(self, text: str, level: str = "warning") -> None:

@@ -1,9 +1,13 @@
 """`WidgetView`: the live ipywidgets view, replaced by static outputs at the end.
 
 The streaming itself (and its traffic rules) lives in `live.LiveReply`. This
-view decides when a reply gets the widget at all, and swaps it for the static
-bundles when the reply is complete (`update_display`), so the saved notebook
-never depends on widget state.
+module decides when a reply gets the widget at all: each reply starts as one
+light text output, which shows the first token the moment it arrives. Only a
+reply still streaming `_DEFER_S` after its first token swaps it for the widget
+(`update_display`), so short replies, like most steps of a fast tool loop,
+never pay for the widget's comm messages. The same widgets serve every step of
+a cell (a 300-step tool loop would otherwise open 2,000 comms). When a reply is
+complete, the widget's output is emptied and `NotebookView` publishes the static bundles.
 """
 
 from __future__ import annotations
@@ -13,46 +17,53 @@ from typing import Any
 
 from . import render
 from .live import LiveReply, split_paragraphs
-from .notebook import StaticView, publish
+from .notebook import NotebookView, publish
+from .status import StepStatus
 
-_STATUS_INTERVAL_S = 3.0  # the title (elapsed time, tokens) is one comm message per update
 # A reply that ends within this time of its first token never gets a live widget.
 _DEFER_S = 0.05
 
-__all__ = ["WidgetView", "split_paragraphs"]
+__all__ = ["WidgetLive", "WidgetView", "split_paragraphs"]
 
 
-class WidgetView(StaticView):
-    """Live widgets per model reply.
+class WidgetLive:
+    """The live part of `WidgetView`: a text placeholder, then (for longer replies) a `LiveReply`."""
 
-    Each reply starts as one light text output ("Thinking…"), which shows the
-    first token the moment it arrives. Only a reply still streaming `_DEFER_S`
-    after its first token swaps it for the widget (`update_display`): short
-    replies, like most steps of a fast tool loop, never pay for the widget's
-    comm messages. The same widgets serve every step of a cell (a 300-step tool
-    loop would otherwise open 2,000 comms).
-    """
+    interval_s = 3.0  # the title (elapsed time, tokens) is one comm message per update
 
-    _live: LiveReply | None = None
-    _shown = False  # this step's placeholder has become the widget
+    @property
+    def streamed(self) -> bool:
+        """The reasoning went to stdout inside the widget (text-only frontends printed it)."""
+        return self._shown and self._reply is not None and self._reply.seen_reasoning
 
-    def _live_start(self) -> None:
-        self._handle = publish({"text/plain": "Thinking…"}, display_id=True)
-        self._shown = False
+    def __init__(self, fmt: str = "markdown") -> None:
+        self.fmt = fmt
+        self._reply: LiveReply | None = None
+        self._handle: Any = None
+        self._status: StepStatus | None = None
+        self._shown = False  # this step's placeholder has become the widget
         self._early: list[tuple[str, str]] = []  # deltas that arrived before the widget was shown
         self._first_at = 0.0
 
+    def start(self, status: StepStatus) -> None:
+        self._status = status
+        self._handle = publish({"text/plain": render.placeholder()}, metadata=render.provenance("live"),
+                               display_id=True)
+        self._shown = False
+        self._early = []
+
     def _show(self) -> None:
         """Turn the placeholder into the widget, emptied of the previous step's text."""
-        if self._live is None:
-            self._live = LiveReply(self._status_text(), self.fmt)
+        title = self._status.text() if self._status else render.THINKING
+        if self._reply is None:
+            self._reply = LiveReply(title, self.fmt)
         else:
-            self._live.reset(self._status_text())
-        self._handle.update(self._live.box)
+            self._reply.reset(title)
+        self._handle.update(self._reply.box, metadata=render.provenance("live"))
         self._shown = True
         early, self._early = self._early, []
         for kind, delta in early:
-            (self._live.reasoning if kind == "reasoning" else self._live.content)(delta)
+            (self._reply.reasoning if kind == "reasoning" else self._reply.content)(delta)
 
     def _ready(self, kind: str, delta: str) -> bool:
         """False while the reply is young enough that the widget isn't worth showing yet."""
@@ -62,63 +73,51 @@ class WidgetView(StaticView):
         now = time.monotonic()
         if len(self._early) == 1:  # the first token shows at once, as text
             self._first_at = now
-            self._handle.update({"text/plain": f"Thinking… {delta}"}, raw=True)
+            self._handle.update({"text/plain": render.placeholder(delta)}, raw=True,
+                                metadata=render.provenance("live"))
             return False
-        if now - self._first_at < _DEFER_S:
-            return False
-        self._show()
-        return False  # `_show` replayed this delta too
+        if now - self._first_at >= _DEFER_S:
+            self._show()  # replays this delta too
+        return False
 
-    def _status_text(self, phase: str | None = None) -> str:
-        elapsed = time.monotonic() - self._step_started
-        return render.status_text(phase or self._phase, elapsed, self._tokens)
+    def reasoning(self, delta: str) -> None:
+        if self._ready("reasoning", delta) and self._reply is not None:
+            self._reply.reasoning(delta)
 
-    def _set_status(self, phase: str | None = None) -> None:
-        if self._shown and self._live is not None:
-            self._live.set_title(self._status_text(phase))
+    def content(self, delta: str) -> None:
+        if self._ready("content", delta) and self._reply is not None:
+            self._reply.content(delta)
 
-    def _live_tick(self) -> None:
-        now = time.monotonic()
-        if self._shown and now - self._last_status >= _STATUS_INTERVAL_S:
-            self._last_status = now
-            self._set_status()
+    def refresh(self) -> None:
+        if self._shown and self._reply is not None and self._status is not None:
+            self._reply.set_title(self._status.text())
 
-    def _leave(self) -> None:
-        if self._live is not None:
-            self._live.leave()
-
-    def on_reasoning(self, delta: str) -> None:
-        super().on_reasoning(delta)
-        if self._ready("reasoning", delta):
-            self._live.reasoning(delta)
-
-    def on_content(self, delta: str) -> None:
-        super().on_content(delta)
-        if self._ready("content", delta):
-            self._live.content(delta)
-
-    def on_tool_call(self, call: Any) -> None:
-        super().on_tool_call(call)
-        self._set_status()
-
-    def _live_end(self, first: render.Bundle, part: str | None = None) -> None:
-        self._leave()
-        self._early = []  # never shown live: the static outputs carry the text
-        super()._live_end(first, part)
-
-    def on_finish(self, result: Any) -> None:
-        if self._live is not None:
-            self._live.close()
-            self._live = None
-        super().on_finish(result)
-
-    def on_retry(self, seconds: float, reason: str) -> None:
-        self._leave()
+    def retry(self, text: str) -> None:
+        self.pause()
         if not self._shown:
             self._show()  # a wait the user should see live
-        self._set_status(f"Retrying in {seconds:.0f} s ({reason})")
-        super().on_retry(seconds, reason)
+        if self._reply is not None and self._status is not None:
+            self._reply.set_title(self._status.text(text))
 
-    def on_notice(self, text: str, level: str = "warning") -> None:
-        self._leave()
-        super().on_notice(text, level)
+    def pause(self) -> None:
+        if self._reply is not None:
+            self._reply.leave()
+
+    def end(self) -> None:
+        self.pause()
+        self._early = []  # never shown live: the static outputs carry the text
+        if self._handle is not None:
+            self._handle.update(render.EMPTY, raw=True, metadata=render.provenance("live"))
+            self._handle = None
+
+    def close(self) -> None:
+        if self._reply is not None:
+            self._reply.close()
+            self._reply = None
+
+
+class WidgetView(NotebookView):
+    """Live widgets per model reply, static outputs when each reply is complete."""
+
+    def __init__(self, fmt: str = "markdown") -> None:
+        super().__init__(fmt, WidgetLive(fmt))

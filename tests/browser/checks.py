@@ -62,6 +62,8 @@ _SNAPSHOT = r"""
     // How far down the reasoning box is scrolled: does the view follow the newest text?
     scroll: box ? [Math.round(box.scrollTop), box.scrollHeight, box.clientHeight] : null,
     reasoning: pre ? pre.textContent : '',
+    // Word-boundary wrapping: JupyterLab's default for stream text is break-all ("ph / rase").
+    wrap: pre ? [getComputedStyle(pre).wordBreak, getComputedStyle(pre).overflowWrap] : null,
     title: title ? title.textContent : '',
     answer: !!cell.querySelector('.widget-vbox > .widget-output .jp-OutputArea-output'),
     // The cell ended (the widget was replaced by the static outputs).
@@ -134,6 +136,7 @@ def check_live_streaming(page: Any, server: Any, kimi: Any, label: str) -> dict[
     seconds = [int(m.group(1)) for m in statuses]
     tokens = [int(m.group(2).replace(",", "")) for m in statuses]
     assert max(seconds) >= 1 and max(tokens) > 0, f"elapsed time and tokens don't move: {seconds} {tokens}"
+    assert all(s["wrap"] == ["normal", "anywhere"] for s in snapshots), [s["wrap"] for s in snapshots]
 
     wait_cell_done(page, 1, timeout=60_000)
     stream = page.evaluate("() => window.__kimiStream")

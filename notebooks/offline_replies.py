@@ -1,14 +1,35 @@
-"""Texts of the tutorial scenarios (notebooks/01 … 06), kept apart from their wiring.
+"""Offline replies for the tutorial notebooks beside this file (01 … 06).
 
-They are what people read in the tutorials' offline runs, so they read like a
-thinking model's real output: reasoning that weighs options and checks numbers,
-answers in markdown, code that works. Facts in them are checked: the code runs,
-and the numbers quoted are the numbers it prints. `$name` placeholders are
-filled by `scenarios.render` (``$last_tool_output``, ``$first_user``, …), so
-code here must not contain ``$identifier``.
+With no API key, `kimi-jupyter demo` and the tests run each notebook against
+kimi-jupyter's loopback server, which answers from scripted scenarios. The
+generic ones (`gradient descent`, `quantum entanglement`, …) are built into the
+server; the ones here answer the tutorials' own prompts, and are handed to the
+server by whoever runs the notebooks (`KimiServer(scenarios=scenarios())`, or
+`kimi-jupyter demo --replies notebooks/offline_replies.py`), never imported by it.
+
+Each scenario is matched by a regex on the prompt the notebook sends, so the
+notebooks carry no test tags and read exactly as they would with a real key.
+The regexes are specific on purpose: these scenarios are matched before the
+generic built-ins (``gradient descent``, ``as json``, ``search the web``), and
+must not capture the prompts the other tests send.
+
+The texts are what people read in the tutorials' offline runs, so they read
+like a thinking model's real output: reasoning that weighs options and checks
+numbers, answers in markdown, code that works. Facts in them are checked: the
+code runs, and the numbers quoted are the numbers it prints. `$name`
+placeholders are filled by the server (``$last_tool_output``, ``$first_user``,
+…), so code here must not contain ``$identifier``.
+
+To change a tutorial: edit its notebook in Jupyter (then clear its outputs:
+`jupyter nbconvert --clear-output --inplace notebooks/NN-*.ipynb`), and the
+reply its new prompt should get here.
 """
 
 from __future__ import annotations
+
+import json
+
+from kimi_jupyter.testing import Scenario, ToolCallSpec, Turn
 
 # ---------------------------------------------------------------- 01 getting started
 ANALOGY_REASONING = (
@@ -471,3 +492,63 @@ MERSENNE_CONTENT = (
     "**Yes.** 2³¹ − 1 = 2,147,483,647 is a Mersenne prime: Euler proved it in 1772 by showing that "
     "no prime of the form 62k + 1 below √(2³¹ − 1) ≈ 46,341 divides it."
 )
+
+
+# ---------------------------------------------------------------- the scenarios
+def _py(code: str) -> ToolCallSpec:
+    return ToolCallSpec("python", json.dumps({"code": code}))
+
+
+def _call(name: str, **arguments: object) -> ToolCallSpec:
+    return ToolCallSpec(name, json.dumps(arguments))
+
+
+def _answer(name: str, match: str, reasoning: str, content: str) -> Scenario:
+    return Scenario(name, [Turn(reasoning=reasoning, content=content)], match=match)
+
+
+def scenarios() -> list[Scenario]:
+    """The tutorials' replies, matched by a regex on the prompt each notebook sends."""
+    items = ("espresso beans", "oat milk", "croissants")
+    search = '{"search_result": {"search_id": "loopback-k2-thinking"}, "usage": {"total_tokens": 2841}}'
+    return [
+        # 01 getting started (the first prompt is the built-in `markdown` scenario)
+        _answer("tut_analogy", r"everyday analogy", ANALOGY_REASONING, ANALOGY_CONTENT),
+        _answer("tut_ten_year_old", r"ten-year-old", KID_REASONING, KID_CONTENT),
+        _answer("tut_spooky", r"spooky action", SPOOKY_REASONING, SPOOKY_CONTENT),
+        # 02 reasoning puzzles
+        _answer("tut_stacking", r"nine eggs", STACK_REASONING, STACK_CONTENT),
+        _answer("tut_eggs_on_top", r"eggs on top", EGGS_TOP_REASONING, EGGS_TOP_CONTENT),
+        # 03 gradient descent (the first prompt is the built-in `gradient_descent` scenario)
+        Scenario("tut_learning_rates", [
+            Turn(reasoning=LR_REASONING, tool_calls=[_py(LR_CODE)]),
+            Turn(reasoning=LR_DONE_REASONING, content=LR_ANSWER),
+        ], match=r"compare learning rates"),
+        _answer("tut_fastest_rate", r"learning rate converges fastest", FASTEST_REASONING, FASTEST_CONTENT),
+        # 04 coding assistant
+        Scenario("tut_docx_clone", [
+            Turn(reasoning=DOCX_INSPECT_REASONING, tool_calls=[_py(DOCX_INSPECT_CODE)]),
+            Turn(reasoning=DOCX_CLONE_REASONING, tool_calls=[_py(DOCX_CLONE_CODE)]),
+            Turn(reasoning=DOCX_DONE_REASONING, content=DOCX_ANSWER),
+        ], match=r"(?s)template\.docx.*clone\.docx"),
+        _answer("tut_docx_cli", r"command-line script", DOCX_CLI_REASONING, DOCX_CLI_CONTENT),
+        # 05 tools and JSON
+        Scenario("tut_restock", [
+            Turn(reasoning=RESTOCK_STOCK_REASONING, tool_calls=[_call("stock_level", item=i) for i in items]),
+            Turn(reasoning=RESTOCK_PRICE_REASONING,
+                 tool_calls=[_call("unit_price", item="oat milk"), _call("unit_price", item="croissants")]),
+            Turn(reasoning=RESTOCK_ORDER_REASONING, tool_calls=[
+                _call("place_order", item="oat milk", quantity=17),
+                _call("place_order", item="croissants", quantity=20),
+            ]),
+            Turn(reasoning=RESTOCK_DONE_REASONING, content=RESTOCK_ANSWER),
+        ], match=r"below 5 units"),
+        _answer("tut_orders_json", r"orders you just placed", ORDERS_JSON_REASONING, ORDERS_JSON),
+        Scenario("tut_web_search", [
+            Turn(reasoning=NEWS_REASONING, tool_calls=[ToolCallSpec("$web_search", search)]),
+            Turn(reasoning=NEWS_DONE_REASONING, content=NEWS_ANSWER),
+        ], match=r"what moonshot ai announced"),
+        # 06 any OpenAI-compatible server
+        _answer("tut_multiply", r"17 \* 23", MULT_REASONING, MULT_CONTENT),
+        _answer("tut_mersenne", r"2\^31 - 1", MERSENNE_REASONING, MERSENNE_CONTENT),
+    ]

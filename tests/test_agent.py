@@ -1,0 +1,87 @@
+"""The agent loop, fast: in-process against the loopback server, events checked with a RecordingView.
+
+No kernel and no frontend: what the loop does (requests, tool calls, limits, failures) is
+checked from the events a view receives and the requests the server got. The same
+behaviours are checked in real kernels elsewhere; these run in well under a second each.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from kimi_jupyter.api import chat
+from kimi_jupyter.errors import StreamEndedEarly
+from kimi_jupyter.session import Session
+from kimi_jupyter.testing.pytest_plugin import API_KEY
+from kimi_jupyter.views import RecordingView
+
+
+@pytest.fixture
+def session(kimi_server) -> Session:
+    s = Session()
+    s.config.api_key, s.config.base_url = API_KEY, kimi_server.base_url
+    return s
+
+
+def test_a_plain_answer_streams_reasoning_then_content(session):
+    view = RecordingView()
+    result = chat("Explain quantum entanglement.", session=session, view=view)
+    names = view.names()
+    assert names[0] == "step_start" and names[-1] == "finish"
+    assert names.index("reasoning") < names.index("content") < names.index("step_end")
+    assert "".join(p for n, p in view.events if n == "content") == result.content
+    assert result.finish_reason == "stop" and result.requests == 1 and result.usage.reasoning_tokens > 0
+
+
+def test_the_tool_loop_runs_code_and_feeds_the_output_back(session, kimi_server):
+    view = RecordingView()
+    result = chat("Let the two tool calls share state.", session=session, view=view, yes=True, new=True)
+    assert [n for n in view.names() if n in ("tool_start", "code")] == ["tool_start", "code"] * 2
+    assert result.steps == 2 and result.requests == 3
+    assert "42" in result.content  # the second call printed shared_value + 1
+    tool_messages = [m for m in kimi_server.requests[-1]["messages"] if m["role"] == "tool"]
+    assert [m["content"] for m in tool_messages] == ["No output", "42"]
+    assert result.tool_result_tokens == sum(len(m["content"]) // 4 for m in tool_messages)
+
+
+def test_the_step_limit_stops_with_a_note_and_every_call_gets_an_answer(session, kimi_server):
+    view = RecordingView()
+    result = chat("run 300 steps", session=session, view=view, yes=True, max_steps=3)
+    notes = [p for n, p in view.events if n == "notice"]
+    assert result.steps == 3 and any("the limit is 3" in n for n in notes)
+    # The history stays valid: the next cell is accepted by a server that enforces Moonshot's rules.
+    assert chat("What was my first question?", session=session, view=RecordingView()).finish_reason == "stop"
+
+
+def test_max_cost_refuses_a_request_that_could_pass_the_cap_and_sends_nothing(session, kimi_server):
+    view = RecordingView()
+    result = chat("Explain quantum entanglement.", session=session, view=view, max_cost=0.001)
+    assert result.finish_reason == "max_cost" and result.requests == 0 and not kimi_server.requests
+    (note,) = [p for n, p in view.events if n == "notice"]
+    assert "past its cap of $0.0010" in note and "spent so far: $0.0000" in note
+    assert session.conversation.messages == []  # nothing sent: the prompt is not kept
+
+
+def test_max_cost_is_not_enforced_where_prices_are_unknown(session, kimi_server):
+    view = RecordingView()
+    result = chat("hello", session=session, view=view, max_cost=0.001, base_url=kimi_server.vllm_base_url,
+                  model="moonshotai/Kimi-K2.6")
+    assert result.finish_reason == "stop" and result.cost_usd is None
+    assert any("not enforced" in p for n, p in view.events if n == "notice")
+
+
+def test_a_dropped_stream_keeps_what_arrived_on_the_error(session):
+    view = RecordingView()
+    with pytest.raises(StreamEndedEarly) as caught:
+        chat("[[scenario:drop_midstream]] go", session=session, view=view)
+    partial = caught.value.result
+    assert partial is not None and partial.reasoning and partial.finish_reason == "error"
+    shown = "".join(p for n, p in view.events if n == "reasoning")
+    assert shown == partial.reasoning  # nothing the user saw is lost
+
+
+def test_unknown_options_are_a_usage_error(session):
+    from IPython.core.error import UsageError
+
+    with pytest.raises(UsageError, match="Unknown option fomat; options are: .*format"):
+        chat("hi", session=session, fomat="code")
