@@ -318,3 +318,35 @@ def test_without_the_mcp_package_one_notice_says_how_to_install_it(monkeypatch, 
     assert len(notices) == 1 and "pip install 'kimi-jupyter[mcp]'" in notices[0]
     assert default_registry.schemas(ctx=ctx)[0]["function"]["name"] == "python"  # the cell goes on
     assert {s.reason for s in session.mcp.statuses()} == {"the `mcp` package is not installed"}
+
+
+def test_the_agent_loop_offers_mcp_tools_and_sends_images_only_to_vision_models(kimi_server, closing):
+    from kimi_jupyter.api import chat
+    from kimi_jupyter.testing import Scenario, ToolCallSpec, Turn
+    from kimi_jupyter.testing.pytest_plugin import API_KEY
+    from kimi_jupyter.views import RecordingView
+
+    kimi_server.add_scenario(Scenario("mcp_picture", [
+        Turn(reasoning="I'll get the picture.", tool_calls=[ToolCallSpec("faulty__picture")]),
+        Turn(content="Got it: $last_tool_output"),
+    ], match=r"show me the mcp picture"))
+    session = _session({"faulty": faulty(), "broken": faulty(args=["--fail-start"])})
+    closing(session)
+    session.config.api_key, session.config.base_url = API_KEY, kimi_server.base_url
+    view = RecordingView()
+    result = chat("Show me the MCP picture.", session=session, view=view)
+    notices = [p for n, p in view.events if n == "notice"]
+    assert len(notices) == 1 and "'broken'" in notices[0] and "could not start" in notices[0]
+    assert view.names().index("notice") < view.names().index("step_start")
+    assert result.tool_calls[0].name == "faulty__picture" and result.tool_calls[0].ok
+    offered = [t["function"]["name"] for t in kimi_server.requests[0]["tools"]]
+    assert offered[0] == "python" and "faulty__picture" in offered and not any("broken" in n for n in offered)
+    (tool,) = [m for m in kimi_server.requests[-1]["messages"] if m["role"] == "tool"]
+    assert tool["content"][0]["text"].startswith("Here is a red picture.")  # kimi-k2.6 sees images
+    assert tool["content"][1]["image_url"]["url"].startswith("data:image/png;base64,iVBOR")
+
+    chat("Show me the MCP picture.", session=session, view=RecordingView(), new=True, model="kimi-k2.7-code")
+    (tool,) = [m for m in kimi_server.requests[-1]["messages"] if m["role"] == "tool"]
+    assert isinstance(tool["content"], str) and "[image 1: 3x2 px, returned by the tool]" in tool["content"]
+    chat("Plain chat, no tools.", session=session, view=RecordingView(), tools=False)
+    assert "tools" not in kimi_server.requests[-1]
