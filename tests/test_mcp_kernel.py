@@ -136,3 +136,24 @@ def test_interrupting_a_slow_mcp_call_stops_the_cell(kimi_server, tmp_path):
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+
+
+def test_the_user_answers_the_approval_question_for_a_write_tool(kimi_server, tmp_path):
+    from kimi_jupyter.testing.kernel import Kernel
+
+    log = tmp_path / "log.txt"
+    env = dict(os.environ, **loopback_env(kimi_server))
+    servers = (f'{{"faulty": {{"command": [sys.executable, {FAULTY!r}], '
+               f'"env": {{"FAULTY_LOG": {str(log)!r}}}}}}}')
+    with Kernel(env) as k:
+        for code in _setup(servers):
+            assert k.execute(code).ok
+        no = k.execute("%%kimi\nWrite an MCP note.", answers=["n"], timeout=120)
+        assert no.ok and len(no.prompts) == 1 and "[y]es" in no.prompts[0]
+        assert not log.exists()
+        (told,) = _tool_contents(kimi_server.requests[-1])
+        assert told == "The user declined to run the MCP tool `faulty__write_note`."
+        yes = k.execute("%%kimi -n\nWrite an MCP note.", answers=["y"], timeout=120)
+        assert yes.ok and len(yes.prompts) == 1 and log.read_text() == "hello from kimi\n"
+        read = k.execute("%%kimi -n\nRead the MCP note.", timeout=120)  # read-only: no question
+        assert read.ok and read.prompts == [] and "The note says" in read.text
