@@ -241,6 +241,13 @@ def test_start_failures_timeouts_and_a_crash_are_one_notice_each_then_a_restart(
     assert not out.ok and "within 2 s" in out.text and time.monotonic() - started < 15
     assert [n for n in notices if "'faulty'" in n] and session.mcp.statuses()[0].state == "failed"
 
+    ctx, notices = _ctx(session, auto_run=True)
+    assert default_registry.call("faulty__leave", "{}", ctx).ok
+    time.sleep(1.5)  # it exits after answering: the next cell pings it and starts it again
+    ctx, notices = _ctx(session, auto_run=True)
+    assert not any("'faulty'" in n for n in notices)
+    assert default_registry.call("faulty__read_note", "{}", ctx).ok
+
     session.config.mcp_servers = {"faulty": faulty()}  # a changed setting replaces the servers
     ctx, notices = _ctx(session, auto_run=True)
     assert notices == [] and [s.name for s in session.mcp.statuses()] == ["faulty"]

@@ -31,6 +31,7 @@ from typing import Any, AsyncIterator, Coroutine, Iterable
 from .mcp_spec import SEPARATOR, ServerSpec
 
 _SLICE = 0.05  # seconds the main thread blocks at a time, so an interrupt is seen at once
+_PING_TIMEOUT = 5.0  # a server's answer to a ping at the start of a cell
 _STOP_GRACE = 8.0  # the SDK gives a stdio server 2 s to exit, then 2 s after SIGTERM
 _MAX_NAME = 64  # OpenAI-compatible function names: ^[a-zA-Z0-9_-]{1,64}$
 
@@ -152,6 +153,18 @@ class _Connection:
                 why = "it closed the connection (or exited) before the MCP handshake finished"
             raise self._fail(f"could not start: {why}") from None
         self.state, self.reason = "running", ""
+
+    async def check(self) -> None:
+        """Ping a running server; one that died since its last call is stopped, to be restarted
+        (a server that exits between cells is not an error anyone needs to hear about)."""
+        if self.state != "running" or self._session is None:
+            return
+        try:
+            await asyncio.wait_for(self._session.send_ping(), _PING_TIMEOUT)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - any failure means the connection is gone
+            await self.stop()
 
     async def call(self, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
         """The call's result as wire JSON (camelCase keys), whatever the SDK's version."""
@@ -326,23 +339,25 @@ class McpManager:
             self._servers.setdefault(name, _Connection(spec))
 
     def start(self, names: Iterable[str] | None = None) -> list[McpUnavailable]:
-        """Start the servers that are not running (all, or `names`), side by side.
-
-        Returns the failures; each server that failed is marked so, and skipped.
+        """Start the servers that are not running (all, or `names`), side by side, after
+        pinging the running ones. Returns the failures; each is marked failed, and skipped.
         """
-        todo = [c for n, c in self._servers.items() if (names is None or n in names) and c.state != "running"]
-        if not todo:
+        chosen = [c for n, c in self._servers.items() if names is None or n in names]
+        if not chosen:
             return []
         try:
             import mcp  # noqa: F401  (an optional extra)
         except ImportError:
-            for conn in todo:
+            for conn in chosen:
                 conn.state, conn.reason = "failed", "the `mcp` package is not installed"
             return [McpUnavailable("Kimi.mcp_servers is set, but the `mcp` package is not installed, so "
                                    "no MCP server was started. Install it with "
                                    "`pip install 'kimi-jupyter[mcp]'` and restart the kernel.")]
 
         async def start_all() -> list[Any]:
+            # A server that died since the last cell is found by a ping, and started again.
+            await asyncio.gather(*(c.check() for c in chosen if c.state == "running"))
+            todo = [c for c in chosen if c.state != "running"]
             return await asyncio.gather(*(c.start() for c in todo), return_exceptions=True)
 
         outcomes = self._loop.run(start_all())

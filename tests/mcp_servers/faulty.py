@@ -5,6 +5,7 @@ Run as ``python faulty.py [--fail-start | --hang-start] [--http PORT]``. Tools:
 - ``read_note`` (read-only): returns a note, with ``FAULTY_NOTE`` from the environment;
 - ``write_note(text)`` (not read-only): appends to the file named by ``FAULTY_LOG``;
 - ``crash`` (read-only): the process exits mid-call, as a server that dies;
+- ``leave`` (read-only): answers, then the process exits (between cells);
 - ``slow(seconds)`` (read-only): sleeps, for interrupts and time-outs;
 - ``picture`` (read-only): a tiny PNG image and an embedded text resource;
 - ``fail`` (read-only): a tool error (``isError``).
@@ -19,6 +20,7 @@ import base64
 import os
 import struct
 import sys
+import threading
 import time
 import zlib
 
@@ -60,6 +62,11 @@ def build() -> MCPServer:
         sys.stderr.write("faulty: crashing on purpose\n")
         sys.stderr.flush()
         os._exit(3)
+
+    @server.tool(annotations=READ_ONLY, description="Answer, then exit a moment later.")
+    def leave() -> str:
+        threading.Timer(0.3, os._exit, (0,)).start()
+        return "Leaving."
 
     @server.tool(annotations=READ_ONLY, description="Sleep for some seconds, then answer.")
     async def slow(seconds: float = 30.0) -> str:
