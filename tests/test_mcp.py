@@ -22,7 +22,7 @@ from kimi_jupyter.tools import ToolContext, default_registry
 from kimi_jupyter.tools.approval import Decision
 from kimi_jupyter.tools.mcp import result_text, status_markdown, tool_schema
 from kimi_jupyter.tools.mcp_runtime import McpTool, qualified_name
-from kimi_jupyter.tools.mcp_spec import ServerSpec, parse_servers
+from kimi_jupyter.tools.mcp_spec import parse_servers
 
 FAULTY = str(Path(__file__).parent / "mcp_servers" / "faulty.py")
 
