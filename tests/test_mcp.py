@@ -70,6 +70,9 @@ def test_good_entries_become_specs():
     docs = specs["docs"]
     assert (docs.transport, docs.timeout, docs.start_timeout) == ("http", 5.0, 2.0)
     assert docs.secrets() == ("Bearer 0123456789", "0123456789")
+    tokens = parse_servers({"gh": {"command": ["x"], "env": {"GITHUB_TOKEN": "ghp_abcdefgh", "TZ": "Europe/Paris"}},
+                            "q": {"url": "http://h/mcp?key=sk-in-the-query#frag"}})
+    assert tokens["gh"].secrets() == ("ghp_abcdefgh",) and tokens["q"].describe() == "http://h/mcp"
     assert "0123456789" not in repr(docs)  # headers and env stay out of reprs
 
 

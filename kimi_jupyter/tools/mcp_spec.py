@@ -19,6 +19,7 @@ SEPARATOR = "__"  # the model sees `server__tool`
 
 # OpenAI function names are ^[a-zA-Z0-9_-]{1,64}$; the server name is their prefix.
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+_SECRET_NAME = re.compile(r"TOKEN|KEY|SECRET|PASSW|AUTH|CREDENTIAL", re.I)
 _KEYS = {"command", "env", "cwd", "url", "headers", "timeout", "start_timeout"}
 EXAMPLE = ('{"time": {"command": ["uvx", "mcp-server-time"]}} or '
            '{"docs": {"url": "http://127.0.0.1:8000/mcp"}}')
@@ -42,13 +43,17 @@ class ServerSpec:
         return "http" if self.url else "stdio"
 
     def describe(self) -> str:
-        """Where the server is, for messages: the URL, or the program's name (no arguments,
-        which can hold tokens)."""
-        return self.url or os.path.basename(self.command[0])
+        """Where the server is, for messages: the URL without its query, or the program's
+        name without its arguments (either can hold a token)."""
+        if self.url:
+            return self.url.split("?", 1)[0].split("#", 1)[0]
+        return os.path.basename(self.command[0])
 
     def secrets(self) -> tuple[str, ...]:
-        """Header values (bearer tokens, API keys): redacted from anything shown or sent."""
+        """Header values and secret-looking `env` values (`GITHUB_TOKEN`, `API_KEY`, …):
+        redacted from anything shown or sent, even when a server echoes them."""
         values = [v for _, v in self.headers] + [v.split(None, 1)[-1] for _, v in self.headers]
+        values += [v for k, v in self.env if _SECRET_NAME.search(k)]
         return tuple(v for v in values if len(v) >= 8)  # "Bearer TOKEN": the token alone too
 
 
