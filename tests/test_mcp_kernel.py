@@ -97,6 +97,7 @@ def test_a_crashing_server_is_one_notice_and_the_next_cell_works(kimi_kernel_env
     assert "kernel alive" in output_text(nb.cells[5])
     table = output_text(nb.cells[6], ("text/plain",))
     assert "failed: could not start" in table and "faulty\\_\\_read\\_note" in table
+    assert "(its last output: faulty: cannot start (asked to fail))" in table
 
 
 def test_interrupting_a_slow_mcp_call_stops_the_cell(kimi_server, tmp_path):

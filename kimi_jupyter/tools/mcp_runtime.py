@@ -206,10 +206,10 @@ class _Connection:
             self.state = "not started"
 
     def _fail(self, what: str, output: bool = True) -> McpUnavailable:
-        self.state = "failed"
-        self.reason = what
-        self.tools = []
         tail = self._stderr_tail() if output else ""
+        self.state = "failed"
+        self.reason = f"{what} (its last output: {tail})" if tail else what  # for `%kimi mcp`
+        self.tools = []
         message = f"The {self.label} {what}."
         if tail:
             message += f" Its last output: {tail}"
