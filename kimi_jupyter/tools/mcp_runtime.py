@@ -212,7 +212,7 @@ class _Connection:
         self.tools = []
         message = f"The {self.label} {what}."
         if tail:
-            message += f" Its last output: {tail}"
+            message += f" Its last output: {tail}" + ("" if tail[-1] in ".!?" else ".")
         message += " The next cell (or `%kimi mcp`) will try to start it again."
         return McpUnavailable(message)
 
