@@ -78,7 +78,7 @@ _TEXT_EVENT = re.compile(rb'"(?:reasoning_content|reasoning|content)":"[^"]')
 
 
 def _bench_handler_class() -> type:
-    from kimi_jupyter.testing.handler import _Handler
+    from kimi_jupyter.testing.handler import Handler
 
     class _Stamp:
         """Wraps the handler's socket writer: notes when the first text event leaves."""
@@ -95,7 +95,7 @@ def _bench_handler_class() -> type:
         def __getattr__(self, name: str) -> Any:
             return getattr(self._inner, name)
 
-    class BenchHandler(_Handler):
+    class BenchHandler(Handler):
         """Records per chat request: arrival, first text byte sent, end, body size.
 
         A non-streamed reply is held back for as long as the paced stream would
@@ -111,8 +111,7 @@ def _bench_handler_class() -> type:
             rec: dict[str, Any] = {"t_arrive": time.perf_counter(), "t_first_text": None, "t_end": None,
                                    "body_bytes": 0, "stream": None}
             kimi = self.server.kimi
-            with kimi._lock:
-                kimi.records.append(rec)
+            kimi.records.append(rec)  # list.append is atomic: handler threads may race here
             self._bench_rec = rec
             inner = self.wfile
             self.wfile = _Stamp(inner, rec)
@@ -152,12 +151,10 @@ def bench_server(nonstream_cps: float | None = None, scenarios: Iterable[Any] = 
     """A started `KimiServer` whose chat requests are timed into `server.records`."""
     from kimi_jupyter.testing.server import KimiServer
 
-    srv = KimiServer(api_key=API_KEY, scenarios=scenarios)
+    srv = KimiServer(api_key=API_KEY, scenarios=scenarios, handler=_bench_handler_class())
     srv.records = []  # type: ignore[attr-defined]
     srv.nonstream_cps = nonstream_cps  # type: ignore[attr-defined]
-    srv.start()
-    srv._httpd.RequestHandlerClass = _bench_handler_class()  # used for every request from now on
-    return srv
+    return srv.start()
 
 
 def kimi_env(server: Any) -> dict[str, str]:

@@ -131,7 +131,7 @@ class Agent:
         for note in plan.notices:
             view.on_notice(note, "info")
 
-        client = KimiClient(settings)
+        client = KimiClient(settings, recorder=session.recorder)
 
         result = Result(model=settings.model)
         reasoning_parts: list[str] = []
@@ -201,6 +201,7 @@ class Agent:
             result.cost_usd = models.cost_usd(info, result.usage, web_searches)
             result.messages = conv.snapshot()
             result.request_ids = list(client.request_ids)
+            result.replay = client.replayed
             if failure is not None:
                 result.finish_reason = "interrupted" if isinstance(failure, Interrupted) else "error"
             session.record(result, request.prompt)

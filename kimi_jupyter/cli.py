@@ -7,8 +7,10 @@ import sys
 USAGE = """usage: kimi-jupyter COMMAND [options]
 
 commands:
-  demo     run the offline demo (loopback server, real kernel, no API key)
-  server   run the loopback Kimi server (python -m kimi_jupyter.testing.server)
+  demo     run the offline demo (loopback server, real kernel, no API key);
+           demo --cassette PATH NOTEBOOK.ipynb replays a recorded session to a notebook
+  server   run the loopback Kimi server (python -m kimi_jupyter.testing.server);
+           server --replay PATH [--pace original|CPS|0] serves a cassette (`%kimi record PATH`)
 """
 
 

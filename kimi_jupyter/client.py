@@ -18,9 +18,11 @@ import json
 import random
 import re
 import time
+from contextlib import closing
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
+from .cassette import is_replay
 from .config import Settings
 from .errors import (
     APIError,
@@ -37,6 +39,9 @@ from .errors import (
     StreamEndedEarly,
     redact_all,
 )
+
+if TYPE_CHECKING:
+    from .cassette import Recorder
 
 _clients: dict[tuple[str, str, float], Any] = {}
 _AFTER = re.compile(r"try again after (\d+(?:\.\d+)?) ?s", re.I)
@@ -203,10 +208,19 @@ class _StreamError(Exception):
 class KimiClient:
     """Streams requests for one cell into a callback, with the retry policy applied."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, recorder: "Recorder | None" = None) -> None:
         self.settings = settings
         self.policy = RetryPolicy(max_retries=settings.max_retries)
         self.request_ids: list[str] = []  # Moonshot's Msh-Request-Id of each response, for support
+        self.recorder = recorder  # `%kimi record`: every exchange goes to the cassette too
+        self.replayed = False  # an answer came from a cassette replay server (footers say so)
+
+    def _chunks(self, body: dict[str, Any], response: Any, started: float) -> Iterator[dict[str, Any]]:
+        """The response's chunks, through the session's recorder when one is running."""
+        chunks = iter_chunks(response.http_response)
+        if self.recorder is None:
+            return chunks
+        return self.recorder.stream(body, response.headers, chunks, started, self.settings.all_secrets())
 
     def stream(
         self,
@@ -231,15 +245,18 @@ class KimiClient:
         while True:
             shown = False
             request_id: str | None = None
+            started = time.monotonic()
+            advise_model = True
             try:
                 with client.chat.completions.with_streaming_response.create(
                     model=model, messages=[], stream=True, extra_body=payload
-                ) as response:
+                ) as response, closing(self._chunks(body, response, started)) as chunks:
                     request_id = request_id_of(response.headers)
                     if request_id:
                         self.request_ids.append(request_id)
+                    self.replayed = self.replayed or is_replay(response.headers)
                     try:
-                        for chunk in iter_chunks(response.http_response):
+                        for chunk in chunks:
                             if "error" in chunk and not chunk.get("choices"):
                                 err = chunk.get("error") or {}
                                 raise _StreamError(str(err.get("type") or ""), str(err.get("message") or ""))
@@ -256,6 +273,11 @@ class KimiClient:
             except openai.APIStatusError as exc:
                 error: KimiError = map_status_error(exc, self.settings)
                 hint = _retry_hint(exc)
+                if self.recorder is not None:
+                    self.recorder.error(body, exc.status_code, exc.response.headers, _json_or_text(exc.response),
+                                        self.settings.all_secrets())
+                # A replay server's 404 is about the cassette, not the model: no model advice.
+                advise_model = not is_replay(exc.response.headers)
             except openai.APIConnectionError as exc:
                 if shown:
                     raise StreamEndedEarly("The connection dropped mid-stream.") from None
@@ -267,7 +289,7 @@ class KimiClient:
                 if shown and error.retryable:
                     raise StreamEndedEarly(f"The server reported an error mid-stream: {error}") from None
                 hint = _retry_hint(error)
-            if isinstance(error, ModelNotFoundError):
+            if isinstance(error, ModelNotFoundError) and advise_model:
                 raise self._explain_missing_model(error)
             if not error.retryable or attempt >= self.policy.max_retries:
                 if error.retryable:
@@ -322,12 +344,22 @@ class KimiClient:
         client = _make_client(self.settings)
         try:
             reply = client.with_options(timeout=min(self.settings.timeout, 10.0)).get("/models", cast_to=object)
+            if self.recorder is not None:
+                self.recorder.listing(reply, self.settings.all_secrets())
             return {str(m["id"]): m for m in reply.get("data", []) if isinstance(m, dict) and "id" in m}
         except Exception:  # noqa: BLE001 - a listing is a nicety: the catalog decides without it
             return None
 
     def list_models(self) -> list[str]:
         return sorted(self.model_listing() or {})
+
+
+def _json_or_text(response: Any) -> Any:
+    """An error answer's body for the cassette: its JSON, or its text."""
+    try:
+        return response.json()
+    except Exception:  # noqa: BLE001 - not JSON (a proxy's HTML page): keep the text
+        return response.text
 
 
 def _reason(error: KimiError) -> str:

@@ -197,6 +197,36 @@ def _mcp(ctx: Context, args: list[str]) -> None:
     table = status_markdown(manager.statuses())
     # Tool descriptions and error reasons are the servers' text: rendered like model text.
     display({"text/markdown": safe.markdown_block(table), "text/plain": table}, raw=True)
+def _record(ctx: Context, args: list[str]) -> None:
+    """`%kimi record PATH` / `%kimi record stop`: a cassette of the session (see `cassette`)."""
+    usage = "Usage: %kimi record PATH.jsonl (start recording) or %kimi record stop"
+    if len(args) != 1:
+        raise UsageError(usage)
+    session = ctx.session
+    if args[0] == "stop":
+        recorder = session.stop_recording()
+        if recorder is None:
+            print("No recording is running.")
+        elif recorder.failure:
+            print(f"Recording to {recorder.path} had stopped early ({recorder.failure}); "
+                  f"{recorder.written} requests were written.")
+        elif recorder.written == 0 and recorder.skipped:
+            print(f"Stopped recording. Nothing was written: the {recorder.skipped} answers came from a cassette "
+                  f"replay, which is not recorded again ({recorder.path} is as it was).")
+        else:
+            print(f"Stopped recording: {recorder.written} requests written to {recorder.path}.")
+        return
+    previous = session.recorder
+    try:
+        recorder = session.start_recording(args[0])
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if previous is not None:
+        print(f"Stopped the recording to {previous.path} ({previous.written} requests).")
+    replaced = " (the file there is replaced at the first request)" if recorder.path.exists() else ""
+    print(f"Recording every request and streamed response to {recorder.path}{replaced} until `%kimi record stop`. "
+          "The API key and the Authorization header are never written, and Kimi.secrets values are redacted. "
+          "Replay it with `kimi-jupyter server --replay PATH`.")
 
 
 _HANDLERS: dict[str, Callable[[Context, list[str]], Any]] = {
@@ -212,5 +242,6 @@ _HANDLERS: dict[str, Callable[[Context, list[str]], Any]] = {
     "export": _export,
     "chat": _chat,
     "mcp": _mcp,
+    "record": _record,
 }
 SUBCOMMANDS = tuple(_HANDLERS)

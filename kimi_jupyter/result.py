@@ -7,6 +7,10 @@ from typing import Any
 
 from .stream import CODE_TOOL, Usage
 
+# Said in the footer of every answer that came from a replay (the offline demo, a cassette),
+# not from the model.
+REPLAY_LABEL = "offline replay"
+
 
 @dataclass
 class ToolCallRecord:
@@ -39,6 +43,7 @@ class Result:
     requests: int = 0  # model requests made in this cell
     request_ids: list[str] = field(default_factory=list)  # the server's Msh-Request-Id per request
     tool_result_tokens: int = 0  # about how many tokens of context this cell's tool results added
+    replay: bool = False  # answered by a replay server (a cassette), not by the model
 
     def footer(self) -> str:
         """model · tokens in/out · cost · time · steps — the saved cell's last line."""
@@ -53,14 +58,15 @@ class Result:
         steps = f"{self.steps} tool call{'s' if self.steps != 1 else ''}"
         if self.tool_result_tokens:
             steps += f" (~{self.tool_result_tokens:,} tokens of results)"
-        return f"{self.model} · {tokens} · {cost} · {self.elapsed_s:.1f} s · {steps}"
+        footer = f"{self.model} · {tokens} · {cost} · {self.elapsed_s:.1f} s · {steps}"
+        return f"{footer} · {REPLAY_LABEL}" if self.replay else footer
 
     def metadata(self) -> dict[str, Any]:
         """Output metadata stored under the `kimi_jupyter` key (SPEC §3, provenance)."""
         from ._version import __version__
 
         u = self.usage
-        return {
+        meta: dict[str, Any] = {
             "model": self.model,
             "usage": {
                 "prompt_tokens": u.prompt_tokens,
@@ -77,6 +83,9 @@ class Result:
             "version": __version__,
             "request_ids": list(self.request_ids),
         }
+        if self.replay:
+            meta["offline_replay"] = True  # the key `demo.label_replays` sets, so it doesn't label twice
+        return meta
 
     def _repr_markdown_(self) -> str:
         """Model text is untrusted: each part is one sanitized HTML block (see `safe`)."""

@@ -11,6 +11,7 @@ from .conversation import Conversation
 from .stream import Usage
 
 if TYPE_CHECKING:
+    from .cassette import Recorder
     from .models import ModelInfo
     from .result import Result
 
@@ -38,6 +39,8 @@ class Session:
     # kernel subshell thread, so a chat-panel Send and a `%%kimi` cell could
     # otherwise run the agent on the same conversation at the same time.
     busy: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    # `%kimi record PATH`: the cassette every request and response is written to, until stopped.
+    recorder: "Recorder | None" = field(default=None, repr=False, compare=False)
     # The MCP servers of `Kimi.mcp_servers` (tools/mcp_runtime.McpManager), made on first use:
     # servers start when first needed and stay up for the kernel session.
     mcp: Any = field(default=None, repr=False, compare=False)
@@ -51,7 +54,7 @@ class Session:
         if settings.base_url not in self.listings:
             from .client import KimiClient
 
-            self.listings[settings.base_url] = KimiClient(settings).model_listing()
+            self.listings[settings.base_url] = KimiClient(settings, recorder=self.recorder).model_listing()
         return self.listings[settings.base_url]
 
     def model_info(self, settings: Settings) -> "ModelInfo":
@@ -90,6 +93,24 @@ class Session:
         from .tools.mcp import McpTools
 
         return (McpTools(manager),)
+
+    def start_recording(self, path: str) -> "Recorder":
+        """Record to `path` from now on (replacing a running recording). ValueError for a bad path."""
+        from .cassette import Recorder, check_path
+
+        target = check_path(path)
+        self.stop_recording()
+        self.recorder = Recorder(target, self.settings().all_secrets())
+        # Ask for the model listing again, so the cassette has it and a replay resolves models the same.
+        self.listings.clear()
+        return self.recorder
+
+    def stop_recording(self) -> "Recorder | None":
+        """Stop the running recording, if any, and return it (for its counts)."""
+        recorder, self.recorder = self.recorder, None
+        if recorder is not None:
+            recorder.close()
+        return recorder
 
     def reset(self) -> None:
         self.conversation.reset()

@@ -17,10 +17,11 @@ import sys
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from . import rules
+from .chunked import ChunkedWriter
 from .scenarios import STREAM_ERROR_STATUS, Conversation, Fault, render, select, template_vars
 from .wire import (
     DONE, Encoder, Flavor, RequestError, ServedModel, UsageCounts, WireCall, compact, error_body, estimate_tokens,
@@ -37,9 +38,9 @@ class LoopbackHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], kimi: KimiServer) -> None:
+    def __init__(self, address: tuple[str, int], kimi: KimiServer, handler: type | None = None) -> None:
         self.kimi = kimi
-        super().__init__(address, _Handler)
+        super().__init__(address, handler or Handler)
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind calls socket.getfqdn(), a reverse DNS lookup that can
@@ -53,48 +54,7 @@ class LoopbackHTTPServer(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
-class _ChunkedWriter:
-    """Chunked response body with pacing: coalesces events, sleeps to hold `cps`."""
-
-    def __init__(self, wfile: BinaryIO, cps: float | None) -> None:
-        self._wfile = wfile
-        self._buf: list[bytes] = []
-        self._size = 0
-        self.cps = cps
-        self.chars = 0
-        self._t0 = time.monotonic()
-
-    def write(self, data: bytes, chars: int = 0) -> None:
-        self._buf.append(data)
-        self._size += len(data)
-        self.chars += chars
-        if self.cps:
-            delay = self._t0 + self.chars / self.cps - time.monotonic()
-            if delay > 0:
-                self.flush()
-                time.sleep(delay)
-                return
-        if self._size >= 32768:  # unpaced: few large writes, not one syscall per token
-            self.flush()
-
-    def flush(self) -> None:
-        if self._buf:
-            data = b"".join(self._buf)
-            self._buf.clear()
-            self._size = 0
-            self._wfile.write(b"%x\r\n%b\r\n" % (len(data), data))
-
-    def stall(self, seconds: float) -> None:
-        self.flush()
-        time.sleep(seconds)
-        self._t0 += seconds
-
-    def end(self) -> None:
-        self.flush()
-        self._wfile.write(b"0\r\n\r\n")
-
-
-class _Handler(BaseHTTPRequestHandler):
+class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive and chunked streams, like the real API
     server_version = "kimi-loopback/0.1"
     sys_version = ""
@@ -104,8 +64,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
-        with self.server.kimi._lock:
-            self.server.kimi._conns.add(self.connection)
+        self.server.kimi.track_connection(self.connection)
 
     def finish(self) -> None:
         try:
@@ -113,8 +72,7 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             pass
         finally:
-            with self.server.kimi._lock:
-                self.server.kimi._conns.discard(self.connection)
+            self.server.kimi.untrack_connection(self.connection)
 
     def log_message(self, format: str, *args: Any) -> None:
         if self.server.kimi.verbose:
@@ -131,7 +89,7 @@ class _Handler(BaseHTTPRequestHandler):
         super().send_response(code, message)
         if self._request_id is not None:
             self.send_header("Msh-Request-Id", self._request_id)
-            self.server.kimi._note_request_id(self._request_id)
+            self.server.kimi.note_request_id(self._request_id)
 
     # ------------------------------------------------------------ plumbing
     def _dispatch(self) -> None:
@@ -141,6 +99,16 @@ class _Handler(BaseHTTPRequestHandler):
         self._request_id = uuid.uuid4().hex if flavor == "moonshot" else None  # fresh per request
         prefix = "/vllm/v1/" if flavor == "vllm" else "/v1/"
         route = _ROUTES.get((self.command, path[len(prefix) - 1 :])) if path.startswith(prefix) else None
+        kimi = self.server.kimi
+        if kimi.player is not None and path.startswith(prefix):  # replay mode: answers come from a cassette
+            from .replay import serve
+
+            try:
+                if serve(self, kimi.player, kimi.pace, f"{self.command} {path[len(prefix) - 1 :]}", raw):
+                    return
+            except ConnectionError:
+                self.close_connection = True
+                return
         try:
             if route is None:
                 raise RequestError(404, "resource_not_found_error", f"Not found: {self.command} {path}")
@@ -168,6 +136,8 @@ class _Handler(BaseHTTPRequestHandler):
         header = self.headers.get("Authorization", "")
         key = header[7:].strip() if header[:7].lower() == "bearer " else ""
         self.server.kimi.record_key(key)
+        if self.server.kimi.player is not None:
+            return key or "anonymous"  # a replay needs no key: it accepts any, or none
         if flavor == "vllm" and self.server.kimi.vllm_api_key is None:
             return key or "anonymous"  # like `vllm serve` without --api-key: no auth at all
         expected = self.server.kimi.api_key if flavor == "moonshot" else self.server.kimi.vllm_api_key
@@ -229,7 +199,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _chat(self, flavor: Flavor, key: str, raw: bytes) -> None:
         kimi = self.server.kimi
         body = self._json_body(raw)
-        kimi._record(body)
+        kimi.record_request(body)
         model = self._model(flavor, body)
         messages = rules.check_messages_shape(body)
         thinking = rules.check_thinking(model, body, flavor)
@@ -259,7 +229,7 @@ class _Handler(BaseHTTPRequestHandler):
             calls, content = [], content or _NO_TOOLS_ANSWER
         reasoning = render(turn.reasoning, values) if thinking.enabled else ""
         finish = turn.finish_reason or ("tool_calls" if calls else "stop")
-        fault = turn.fault if turn.fault and kimi._take_fault((scenario.name, flat), turn.fault) else None
+        fault = turn.fault if turn.fault and kimi.take_fault((scenario.name, flat), turn.fault) else None
         headers = {"X-Loopback-Scenario": f"{scenario.name}:{flat}"}  # which script answered, for debugging
 
         if fault is not None and fault.kind == "stream_error" and not body.get("stream"):
@@ -278,7 +248,7 @@ class _Handler(BaseHTTPRequestHandler):
         usage = UsageCounts(
             prompt_tokens=prompt_tokens,
             completion_tokens=estimate_tokens(reasoning + content + "".join(c.arguments for c in calls)),
-            cached_tokens=min(prompt_tokens, kimi._cached_tokens(key, flavor, model.id, messages_json)),
+            cached_tokens=min(prompt_tokens, kimi.cached_tokens(key, flavor, model.id, messages_json)),
             reasoning_tokens=len(reasoning) // 4 if thinking.enabled else None,
         )
         enc = Encoder(flavor, model.id, noise=scenario.sse_noise)
@@ -315,7 +285,7 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in headers.items():
             self.send_header(name, value)
         self.end_headers()
-        out = _ChunkedWriter(self.wfile, cps)
+        out = ChunkedWriter(self.wfile, cps)
         # A stream fault fires before the first text event at or past its threshold;
         # no_finish with after_chars=0 lets all text through and fires at the end.
         at = float("inf") if fault and fault.kind == "no_finish" and not fault.after_chars else (
@@ -334,7 +304,7 @@ class _Handler(BaseHTTPRequestHandler):
         out.write(DONE)
         out.end()
 
-    def _fire(self, out: _ChunkedWriter, enc: Encoder, fault: Fault) -> bool:
+    def _fire(self, out: ChunkedWriter, enc: Encoder, fault: Fault) -> bool:
         """Apply a stream fault; False when it ended the response."""
         if fault.kind == "stall":
             out.stall(fault.seconds)
@@ -352,10 +322,10 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 _ROUTES = {
-    ("POST", "/chat/completions"): _Handler._chat,
-    ("GET", "/models"): _Handler._models,
-    ("POST", "/tokenizers/estimate-token-count"): _Handler._estimate,
-    ("GET", "/users/me/balance"): _Handler._balance,
+    ("POST", "/chat/completions"): Handler._chat,
+    ("GET", "/models"): Handler._models,
+    ("POST", "/tokenizers/estimate-token-count"): Handler._estimate,
+    ("GET", "/users/me/balance"): Handler._balance,
 }
 
 

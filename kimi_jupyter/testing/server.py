@@ -14,11 +14,15 @@ from __future__ import annotations
 
 import argparse
 import errno
+import os
 import socket
 import sys
 import threading
 from collections import deque
 from typing import Any, Iterable
+
+from ..cassette import CassetteError, read
+from .player import Pace, Player, parse_pace
 
 from .handler import LoopbackHTTPServer
 from .scenarios import Fault, Scenario, builtin_scenarios
@@ -33,6 +37,12 @@ class KimiServer:
 
     `api_key=None` accepts any non-empty key. `default_cps` paces streams (characters
     per second) for scenarios and turns that don't set their own pace.
+
+    `replay=PATH` serves a cassette (`%kimi record`) instead of the scenarios: any
+    key or none is accepted, requests are matched by their messages, and streams
+    keep the recorded timing with `original_timing=True`, else follow `default_cps`
+    (None: as fast as possible). It binds to loopback only: a cassette holds a
+    whole conversation. A bad cassette raises `cassette.CassetteError`.
     """
 
     def __init__(
@@ -45,8 +55,15 @@ class KimiServer:
         scenarios: Iterable[Scenario] = (),
         builtins: bool = True,
         verbose: bool = False,
+        handler: type | None = None,
         vllm_api_key: str | None = None,
+        replay: str | os.PathLike[str] | None = None,
+        original_timing: bool = False,
     ) -> None:
+        if replay is not None and host not in ("127.0.0.1", "localhost", "::1"):
+            raise ValueError(f"A replay server binds to loopback only (127.0.0.1), not {host!r}.")
+        self.player: Player | None = Player(read(replay)) if replay is not None else None
+        self.pace = Pace(original=original_timing, cps=default_cps)
         self.api_key = api_key
         # The vLLM flavour checks a key only when given one, like `vllm serve --api-key`.
         self.vllm_api_key = vllm_api_key
@@ -56,6 +73,8 @@ class KimiServer:
         self.host = host
         self.default_cps = default_cps
         self.verbose = verbose
+        # A subclass of `handler.Handler` (the benchmarks time requests with one).
+        self._handler = handler
         self.requests: list[dict[str, Any]] = []  # chat bodies, in arrival order
         # The Msh-Request-Id of every Moonshot-flavour response sent (errors and /models
         # included), newest last; a client's error message can be matched against it.
@@ -79,7 +98,7 @@ class KimiServer:
     # ------------------------------------------------------------ lifecycle
     def start(self) -> "KimiServer":
         if self._httpd is None:
-            self._httpd = LoopbackHTTPServer((self.host, self._port), self)
+            self._httpd = LoopbackHTTPServer((self.host, self._port), self, self._handler)
             self._port = self._httpd.server_address[1]
             # A short poll interval keeps stop() (function-scoped fixtures) fast.
             self._thread = threading.Thread(
@@ -106,6 +125,11 @@ class KimiServer:
         if self._thread is not None:
             self._thread.join(timeout=2)
 
+    def wait(self) -> None:
+        """Block until the server stops (Ctrl-C in a foreground `main()`)."""
+        while self._thread is not None and self._thread.is_alive():
+            self._thread.join(0.5)
+
     def __enter__(self) -> "KimiServer":
         return self.start()
 
@@ -126,6 +150,8 @@ class KimiServer:
 
     def __repr__(self) -> str:
         state = "running" if self._httpd else "stopped"
+        if self.player is not None:
+            return f"<KimiServer {self.base_url} {state}, replaying {self.player.cassette.path.name}>"
         return f"<KimiServer {self.base_url} {state}, {len(self.scenarios)} scenarios>"
 
     # ------------------------------------------------------------ scenarios and state
@@ -159,15 +185,27 @@ class KimiServer:
             self._fault_hits.clear()
             self._cache.clear()
 
-    def _record(self, body: dict[str, Any]) -> None:
+    # ------------------------------------------------------------ what the request handler reports
+    # Public, so a handler subclass (the benchmarks' timing handler) uses the same calls.
+    def track_connection(self, conn: socket.socket) -> None:
+        """An open client connection, shut down by `stop()` so no thread lingers on it."""
+        with self._lock:
+            self._conns.add(conn)
+
+    def untrack_connection(self, conn: socket.socket) -> None:
+        with self._lock:
+            self._conns.discard(conn)
+
+    def record_request(self, body: dict[str, Any]) -> None:
+        """A chat request body, for `requests` (tests read what was sent)."""
         with self._lock:
             self.requests.append(body)
 
-    def _note_request_id(self, request_id: str) -> None:
+    def note_request_id(self, request_id: str) -> None:
         with self._lock:
             self.request_ids.append(request_id)
 
-    def _take_fault(self, key: tuple[str, int], fault: Fault) -> bool:
+    def take_fault(self, key: tuple[str, int], fault: Fault) -> bool:
         """True while this turn's fault still has hits left."""
         with self._lock:
             hits = self._fault_hits.get(key, 0)
@@ -176,7 +214,7 @@ class KimiServer:
             self._fault_hits[key] = hits + 1
             return True
 
-    def _cached_tokens(self, key: str, flavor: str, model: str, messages_json: str) -> int:
+    def cached_tokens(self, key: str, flavor: str, model: str, messages_json: str) -> int:
         """Prefix-cache emulation: longest common prefix with an earlier prompt, in tokens."""
         with self._lock:
             history = self._cache.setdefault((key, flavor, model), deque(maxlen=_CACHE_DEPTH))
@@ -194,15 +232,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0, help="port to listen on (0: pick a free one)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--api-key", default="sk-test-loopback", help="bearer key clients must send")
-    parser.add_argument("--pace", type=float, default=None, metavar="CPS",
-                        help="default pacing in characters per second (default: as fast as possible)")
+    parser.add_argument("--pace", type=_pace, default=None, metavar="CPS",
+                        help="default pacing in characters per second, 0 for none (default: as fast as "
+                        "possible); with --replay also 'original': the recorded timing")
+    parser.add_argument("--replay", metavar="PATH",
+                        help="serve a cassette recorded with `%%kimi record PATH` (any key or none is accepted)")
     parser.add_argument("--flavor", choices=("moonshot", "vllm"), default="moonshot",
                         help="which base URL to print; both are always served")
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     args = parser.parse_args(argv)
+    pace: Pace = args.pace or Pace()
+    if pace.original and not args.replay:
+        parser.error("--pace original needs --replay PATH (scripted scenarios have no recorded timing)")
     try:
-        srv = KimiServer(api_key=args.api_key, port=args.port, default_cps=args.pace, host=args.host,
-                         verbose=args.verbose).start()
+        srv = KimiServer(api_key=args.api_key, port=args.port, default_cps=pace.cps, host=args.host,
+                         verbose=args.verbose, replay=args.replay, original_timing=pace.original).start()
+    except (CassetteError, ValueError) as exc:  # a bad cassette, or --replay with a public --host
+        print(f"kimi-loopback: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:  # one line, no traceback: this is a usage problem, not a bug
         if exc.errno == errno.EADDRINUSE:
             print(f"kimi-loopback: port {args.port} is in use; pick another with --port N "
@@ -211,15 +258,26 @@ def main(argv: list[str] | None = None) -> int:
             print(f"kimi-loopback: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     print(srv.vllm_base_url if args.flavor == "vllm" else srv.base_url, flush=True)
-    print(f"Kimi loopback server ({args.flavor}); API key {args.api_key!r}; Ctrl-C to stop.", file=sys.stderr, flush=True)
+    if srv.player is not None:
+        print(f"Replaying {srv.player.cassette.path} ({len(srv.player)} recorded requests, pace: {pace}); "
+              "any key or none is accepted; Ctrl-C to stop.", file=sys.stderr, flush=True)
+    else:
+        print(f"Kimi loopback server ({args.flavor}); API key {args.api_key!r}; Ctrl-C to stop.",
+              file=sys.stderr, flush=True)
     try:
-        while srv._thread is not None and srv._thread.is_alive():
-            srv._thread.join(0.5)
+        srv.wait()
     except KeyboardInterrupt:
         pass
     finally:
         srv.stop()
     return 0
+
+
+def _pace(text: str) -> Pace:
+    try:
+        return parse_pace(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 if __name__ == "__main__":
