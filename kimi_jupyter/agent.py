@@ -49,9 +49,9 @@ class Request:
     fmt: str = "markdown"  # markdown | code | json | text
 
 
-def _tool_schemas(request: Request, registry: "ToolRegistry | None") -> list[dict[str, Any]] | None:
+def _tool_schemas(request: Request, registry: "ToolRegistry | None", ctx: Any = None) -> list[dict[str, Any]] | None:
     if request.tools and registry is not None:
-        return registry.schemas(python=True, web_search=request.web_search) or None
+        return registry.schemas(python=True, web_search=request.web_search, ctx=ctx) or None
     if request.web_search:
         return [wire.WEB_SEARCH_TOOL]
     return None
@@ -137,6 +137,10 @@ class Agent:
         settings = request.settings
         session, view = self.session, self.view
         conv = session.conversation
+        ctx = self._tool_context(settings)
+        # Starts MCP servers on first use: before the prompt is added, so an interrupt
+        # while one starts leaves the conversation as it was.
+        tools = _tool_schemas(request, self.registry, ctx)
         if request.new:
             session.reset()
         mark = conv.mark()
@@ -148,13 +152,11 @@ class Agent:
             view.on_notice(note, "info")
 
         client = KimiClient(settings, recorder=session.recorder)
-        tools = _tool_schemas(request, self.registry)
 
         result = Result(model=settings.model)
         reasoning_parts: list[str] = []
         web_searches = 0
         started = time.monotonic()
-        ctx = self._tool_context(settings)
         failure: KimiError | None = None
         try:
             while True:
@@ -265,6 +267,8 @@ class Agent:
             show_code=self.view.show_code,
             secrets=settings.all_secrets(),
             timeout=settings.tool_timeout,
+            providers=self.session.tool_providers(),
+            notice=lambda text: self.view.on_notice(text, "warning"),
         )
 
     def _over_budget(self, result: Result, info: ModelInfo, settings: Settings, web_searches: int) -> bool:

@@ -180,6 +180,23 @@ def _chat(ctx: Context, args: list[str]) -> None:
     display(ChatPanel(ctx.session, shell=ctx.shell))
 
 
+def _mcp(ctx: Context, args: list[str]) -> None:
+    """The MCP servers of `Kimi.mcp_servers`, started if needed, with their state and tools."""
+    from IPython.display import display
+
+    from . import safe
+
+    manager = ctx.session.mcp_manager()
+    if manager is None:
+        print('No MCP servers are configured. Add one with e.g. '
+              '`%config Kimi.mcp_servers = {"time": {"command": ["uvx", "mcp-server-time"]}}`.')
+        return
+    manager.start()  # failures are shown in the table, with their reason
+    from .tools.mcp import status_markdown
+
+    table = status_markdown(manager.statuses())
+    # Tool descriptions and error reasons are the servers' text: rendered like model text.
+    display({"text/markdown": safe.markdown_block(table), "text/plain": table}, raw=True)
 def _record(ctx: Context, args: list[str]) -> None:
     """`%kimi record PATH` / `%kimi record stop`: a cassette of the session (see `cassette`)."""
     usage = "Usage: %kimi record PATH.jsonl (start recording) or %kimi record stop"
@@ -224,6 +241,7 @@ _HANDLERS: dict[str, Callable[[Context, list[str]], Any]] = {
     "fix": _fix,
     "export": _export,
     "chat": _chat,
+    "mcp": _mcp,
     "record": _record,
 }
 SUBCOMMANDS = tuple(_HANDLERS)

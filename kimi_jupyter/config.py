@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
-from traitlets import Bool, CaselessStrEnum, Float, Int, List, TraitError, Unicode, validate
+from traitlets import Bool, CaselessStrEnum, Dict, Float, Int, List, TraitError, Unicode, validate
 from traitlets.config import Configurable
 
 from .errors import MissingKeyError, mask
@@ -107,6 +107,23 @@ class Kimi(Configurable):
     def _effort(self, proposal: Any) -> Any:
         value = proposal["value"]
         return value.strip().lower() or None if isinstance(value, str) else value
+
+    mcp_servers = Dict(
+        help='MCP servers whose tools the model may call (as server__tool): '
+             '{"name": {"command": ["prog", "arg"], "env": {...}}} (stdio) or '
+             '{"name": {"url": "http://.../mcp", "headers": {...}}} (streamable HTTP). '
+             'Optional per server: "timeout" (s per call, 120), "start_timeout" (s, 30), "cwd".',
+    ).tag(config=True)
+
+    @validate("mcp_servers")
+    def _check_mcp_servers(self, proposal: Any) -> Any:
+        from .tools.mcp_spec import parse_servers  # light: no `mcp` import
+
+        try:
+            parse_servers(proposal["value"])
+        except ValueError as exc:
+            raise TraitError(str(exc)) from None
+        return proposal["value"]
 
     def __repr__(self) -> str:  # never show the key
         return f"<Kimi model={self.model!r} base_url={self.base_url!r} api_key={mask(self.api_key)}>"

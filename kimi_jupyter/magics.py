@@ -48,7 +48,7 @@ class KimiMagics(Magics):
     @argument("--base-url", help="OpenAI-compatible endpoint for this cell.")
     @argument("--no-interpolate", action="store_true", help="Send {braces} exactly as written.")
     @argument("rest", nargs="*", help="With %%kimi (line magic): a subcommand (help, login, logout, config, "
-              "models, reset, history, usage, fix, export PATH, chat, record PATH|stop) or a one-line prompt.")
+              "models, reset, history, usage, fix, export PATH, chat, mcp, record PATH|stop) or a one-line prompt.")
     @no_var_expand
     @line_cell_magic
     def kimi(self, line: str, cell: str | None = None) -> Any:
@@ -61,7 +61,7 @@ class KimiMagics(Magics):
             Explain {topic} in two paragraphs.
 
         `%kimi SUBCOMMAND`: help, login, logout, config, models, reset, history, usage, fix,
-        export PATH.ipynb, chat, record PATH.jsonl | record stop (a cassette).
+        export PATH.ipynb, chat, mcp (MCP servers and tools), record PATH.jsonl | record stop (a cassette).
         `%kimi <question>` asks a one-line question.
         """
         try:

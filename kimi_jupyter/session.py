@@ -41,6 +41,9 @@ class Session:
     busy: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     # `%kimi record PATH`: the cassette every request and response is written to, until stopped.
     recorder: "Recorder | None" = field(default=None, repr=False, compare=False)
+    # The MCP servers of `Kimi.mcp_servers` (tools/mcp_runtime.McpManager), made on first use:
+    # servers start when first needed and stay up for the kernel session.
+    mcp: Any = field(default=None, repr=False, compare=False)
 
     def settings(self, **overrides: Any) -> Settings:
         """Effective settings: per-call overrides, then `Kimi.*`, env, defaults (SPEC §1)."""
@@ -69,6 +72,27 @@ class Session:
             self.unpriced_requests += result.requests
         else:
             self.cost_usd += result.cost_usd
+
+    def mcp_manager(self) -> Any:
+        """The session's McpManager following `Kimi.mcp_servers`; None when none are set."""
+        if not self.config.mcp_servers and self.mcp is None:
+            return None  # never imports the MCP code for users who don't use it
+        from .tools.mcp_runtime import McpManager
+        from .tools.mcp_spec import parse_servers
+
+        if self.mcp is None:
+            self.mcp = McpManager()
+        self.mcp.configure(parse_servers(self.config.mcp_servers))
+        return self.mcp
+
+    def tool_providers(self) -> tuple[Any, ...]:
+        """Tools from outside the registry for one cell: the MCP servers' (SPEC §10)."""
+        manager = self.mcp_manager()
+        if manager is None:
+            return ()
+        from .tools.mcp import McpTools
+
+        return (McpTools(manager),)
 
     def start_recording(self, path: str) -> "Recorder":
         """Record to `path` from now on (replacing a running recording). ValueError for a bad path."""

@@ -287,6 +287,7 @@ def builtin_scenarios() -> list[Scenario]:
         long_reasoning_scenario("long_reasoning", 40_000, cps=4000, match=r"think for a long time"),
         *kernel_tool_scenarios(),
         *fault_scenarios(),
+        *mcp_scenarios(),
     ]
 
 
@@ -371,4 +372,29 @@ def fault_scenarios() -> list[Scenario]:
         Scenario("reasoning_only", [Turn(reasoning=long_r, content="")]),
         Scenario("slow", [Turn(reasoning=texts.long_text(4000), content="Sorry for the wait: that was slow on purpose.")],
                  cps=200),
+    ]
+
+
+def mcp_scenarios() -> list[Scenario]:
+    """The model calls MCP tools (SPEC §10): `time` is PyPI's mcp-server-time, `faulty` the
+    test server in tests/mcp_servers/faulty.py (a note, a write, a crash, a slow call)."""
+
+    def calling(name: str, reasoning: str, call: ToolCallSpec, match: str) -> Scenario:
+        return Scenario(name, [
+            Turn(reasoning=reasoning, tool_calls=[call]),
+            Turn(reasoning="The tool call is done; I'll report what came back.", content=texts.MCP_TOOL_REPLIED),
+        ], match=match)
+
+    return [
+        Scenario("mcp_time", [
+            Turn(reasoning=texts.MCP_TIME_REASONING,
+                 tool_calls=[ToolCallSpec("time__get_current_time", '{"timezone": "Asia/Tokyo"}')]),
+            Turn(reasoning=texts.MCP_TIME_DONE_REASONING, content=texts.MCP_TIME_ANSWER),
+        ], match=r"what time is it in tokyo"),
+        calling("mcp_note", texts.MCP_NOTE_REASONING, ToolCallSpec("faulty__read_note"), r"read the mcp note"),
+        calling("mcp_write", texts.MCP_WRITE_REASONING,
+                ToolCallSpec("faulty__write_note", '{"text": "hello from kimi"}'), r"write an mcp note"),
+        calling("mcp_crash", texts.MCP_CRASH_REASONING, ToolCallSpec("faulty__crash"), r"crash the mcp server"),
+        calling("mcp_slow", texts.MCP_SLOW_REASONING, ToolCallSpec("faulty__slow", '{"seconds": 60}'),
+                r"call the slow mcp tool"),
     ]

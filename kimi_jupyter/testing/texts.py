@@ -252,3 +252,26 @@ STDIN_REASONING = "I'll read the whole file into memory."
 STDIN_ANSWER = "Understood, I did not run it. What the tool told me: $last_tool_output"
 COUNT_CODE = "session_runs = globals().get('session_runs', 0) + 1\nprint('runs:', session_runs)"
 COUNT_ANSWER = "Counted: $last_tool_output"
+
+
+# -- MCP tools (SPEC §10): scenarios that call the tools of `Kimi.mcp_servers` ---------------
+# They name the servers `time` (PyPI's mcp-server-time) and `faulty` (tests/mcp_servers).
+MCP_TIME_REASONING = (
+    "The user wants the current time in Tokyo. I can't know the time from my training data, but "
+    "an MCP time server is connected: its get_current_time tool takes an IANA timezone name, and "
+    "Tokyo's is Asia/Tokyo. It is marked read-only, so calling it changes nothing."
+)
+MCP_TIME_DONE_REASONING = (
+    "The time server answered with a JSON object: the timezone, an ISO 8601 datetime with its "
+    "UTC offset, the day of the week and whether daylight saving time is in effect. I'll quote "
+    "it so the user can see exactly what the tool returned."
+)
+MCP_TIME_ANSWER = "The time server says:\n\n```json\n$last_tool_output\n```"
+MCP_NOTE_REASONING = "The user asks what the note says. The faulty server's read_note tool reads it."
+MCP_WRITE_REASONING = (
+    "The user wants a note written. The write_note tool changes state on the server, so the user "
+    "will be asked first."
+)
+MCP_CRASH_REASONING = "The user asks me to call the crash tool, to see how a dying server is handled."
+MCP_SLOW_REASONING = "The user wants the slow tool called; it sleeps for a long time before answering."
+MCP_TOOL_REPLIED = "The tool replied:\n\n```\n$last_tool_output\n```"

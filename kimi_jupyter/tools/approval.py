@@ -94,14 +94,17 @@ def approve(ctx: ToolContext, what: str = "this code") -> ToolOutput | None:
     if ctx.auto_run:
         return None
     if ctx.no_stdin:
-        return ToolOutput(text=NO_STDIN_TO_MODEL, ok=False, declined=True)
+        return ToolOutput(text=_no_stdin_to_model(what), ok=False, declined=True)
     ask = ctx.ask or builtins.input
     try:
         answer = ask(APPROVAL_PROMPT)
     except (EOFError, *_stdin_errors()):
         ctx.no_stdin = True
-        sys.stderr.write(NO_STDIN_TO_USER)
-        return ToolOutput(text=NO_STDIN_TO_MODEL, ok=False, declined=True)
+        sys.stderr.write(NO_STDIN_TO_USER if what == "this code" else
+                         f"kimi-jupyter: {what} was not run because this kernel cannot ask for "
+                         "approval (no stdin). To allow it, use `%%kimi -y` or "
+                         "`%config Kimi.auto_run = True`.\n")
+        return ToolOutput(text=_no_stdin_to_model(what), ok=False, declined=True)
     decision = answer if isinstance(answer, Decision) else parse_answer(answer)
     if decision.run:
         if decision.scope in ("cell", "session"):
@@ -110,6 +113,16 @@ def approve(ctx: ToolContext, what: str = "this code") -> ToolOutput | None:
             ctx.allow_session()
         return None
     return ToolOutput(text=refusal_text(decision, what), ok=False, declined=True)
+
+
+def _no_stdin_to_model(what: str) -> str:
+    """The model's copy of the no-stdin refusal, naming what was not run (code or a tool)."""
+    if what == "this code":
+        return NO_STDIN_TO_MODEL
+    return (f"{what[0].upper()}{what[1:]} was NOT run: it needs the user's approval, automatic "
+            "approval is off and this session has no way to ask the user (no stdin, e.g. a "
+            "headless notebook run). Do not call it again in this reply; answer without it, and "
+            "tell the user they can allow it with `%%kimi -y` or `%config Kimi.auto_run = True`.")
 
 
 def _stdin_errors() -> tuple[type[BaseException], ...]:

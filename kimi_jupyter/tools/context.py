@@ -49,3 +49,8 @@ class ToolContext:
     stopped (`Kimi.tool_timeout`); None or 0 means no limit."""
     no_stdin: bool = False
     """Set by the python tool once it finds there is no stdin to ask for approval."""
+    providers: tuple[Any, ...] = ()
+    """More tools, from outside the registry (MCP servers): each has ``schemas(ctx)``,
+    ``owns(name)`` and ``call(name, arguments, ctx) -> ToolOutput``."""
+    notice: Callable[[str], None] | None = None
+    """Shows the user a note that stays in the cell (a tool's server failed); None: stderr."""

@@ -66,9 +66,10 @@ class ToolRegistry:
     def spec(self, name: str) -> ToolSpec | None:
         return self._tools.get(name)
 
-    def schemas(self, *, python: bool = True, web_search: bool = False) -> list[dict[str, Any]]:
+    def schemas(self, *, python: bool = True, web_search: bool = False,
+                ctx: ToolContext | None = None) -> list[dict[str, Any]]:
         """The OpenAI ``tools`` parameter: python and the read-only kernel tools, user tools,
-        then ``$web_search``."""
+        the tools of ``ctx.providers`` (MCP servers), then ``$web_search``."""
         from .python import PYTHON_SCHEMA
 
         out: list[dict[str, Any]] = []
@@ -77,6 +78,8 @@ class ToolRegistry:
 
             out += [PYTHON_SCHEMA, *read_only_schemas()]
         out.extend(spec.openai_schema() for spec in self._tools.values())
+        for provider in ctx.providers if ctx is not None else ():
+            out.extend(provider.schemas(ctx))
         if web_search:
             from ..wire import WEB_SEARCH_TOOL as declaration
 
@@ -88,12 +91,17 @@ class ToolRegistry:
         if name == WEB_SEARCH_TOOL:
             # Kimi runs the search itself; the reply must echo the arguments unchanged.
             return ToolOutput(text=arguments)
+        provider = None  # python, the read-only tools and the user's tools come first; then MCP servers' tools
         if name not in RESERVED and name not in self._tools:
-            return _error(f"Error: unknown tool {name!r}. Available tools: "
-                          + ", ".join(self.names()), ctx)
+            provider = next((p for p in ctx.providers if p.owns(name)), None)
+            if provider is None:
+                return _error(f"Error: unknown tool {name!r}. Available tools: "
+                              + ", ".join(self.names()), ctx)
         parsed = _parse_arguments(arguments)
         if isinstance(parsed, ToolOutput):
             return parsed
+        if provider is not None:
+            return provider.call(name, parsed, ctx)
         if name == PYTHON_TOOL:
             from .python import run_python
 

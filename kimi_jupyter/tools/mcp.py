@@ -1,0 +1,199 @@
+"""MCP servers' tools as tools of the agent loop: schemas, approval, results as text.
+
+The connections themselves are in `mcp_runtime` (a background loop); this module is
+what the registry talks to, through the small provider interface of `ToolContext`
+(`schemas`, `owns`, `call`). Everything a server sends is untrusted text: results are
+capped and redacted before the model sees them, and `%kimi mcp` shows descriptions
+through the same sanitizer as model text.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+from ..errors import redact_all
+from .approval import approve
+from .context import ToolContext
+from .output import NO_OUTPUT, ToolOutput, cap_output, png_size
+
+if TYPE_CHECKING:
+    from .mcp_runtime import McpManager, McpTool, ServerStatus
+
+INTERRUPTED = "Interrupted by the user."
+_MAX_DESCRIPTION = 1024  # characters of a server's tool description offered to the model
+
+
+class McpTools:
+    """The tools of `Kimi.mcp_servers` for one cell, offered as `server__tool`.
+
+    Made per cell by the session; the manager (and the servers) live for the session.
+    """
+
+    def __init__(self, manager: "McpManager") -> None:
+        self.manager = manager
+        self._tools: dict[str, "McpTool"] = {}
+        self._told: set[str] = set()  # servers the user was already told about in this cell
+
+    def schemas(self, ctx: ToolContext) -> list[dict[str, Any]]:
+        """Start the servers not running yet (first use, or after a failure) and list their tools."""
+        for failure in self.manager.start():
+            self._notice(ctx, str(failure))
+        self._tools = {t.qualified: t for t in self.manager.tools()}
+        return [tool_schema(t) for t in self._tools.values()]
+
+    def owns(self, name: str) -> bool:
+        return name in self._tools
+
+    def call(self, name: str, arguments: dict[str, Any], ctx: ToolContext) -> ToolOutput:
+        """Run one call (after approval unless the tool is read-only). Never raises."""
+        from .mcp_runtime import McpToolError, McpUnavailable
+
+        tool = self._tools[name]
+        secrets = (*ctx.secrets, *self.manager.secrets())
+        if not self.manager.running(tool.server):
+            # No restart within a cell: a server that crashes on a call would crash again.
+            return _error(f"Error: the MCP server '{tool.server}' is not running, so `{name}` "
+                          "cannot be called in this reply.", ctx, secrets)
+        try:
+            if not tool.read_only:
+                refusal = approve(ctx, what=f"the MCP tool `{name}`")
+                if refusal is not None:
+                    return refusal
+            result = self.manager.call(tool.server, tool.name, arguments)
+        except KeyboardInterrupt:
+            return ToolOutput(text=INTERRUPTED, ok=False, interrupted=True)
+        except McpUnavailable as exc:
+            self._notice(ctx, redact_all(str(exc), secrets), server=tool.server)
+            return _error(f"Error: {exc} Do not call tools of '{tool.server}' again in this reply.", ctx, secrets)
+        except McpToolError as exc:
+            return _error(f"Error: the MCP server '{tool.server}' refused the call: {exc}", ctx, secrets)
+        text, images, ok = result_text(result)
+        return ToolOutput(text=cap_output(redact_all(text, secrets), ctx.max_output), ok=ok, images=images)
+
+    def _notice(self, ctx: ToolContext, text: str, server: str | None = None) -> None:
+        """Tell the user once per server and cell (`ctx.notice`, else stderr)."""
+        if server is not None:
+            if server in self._told:
+                return
+            self._told.add(server)
+        text = redact_all(text, (*ctx.secrets, *self.manager.secrets()))
+        if ctx.notice is not None:
+            ctx.notice(text)
+        else:
+            sys.stderr.write(f"kimi-jupyter: {text}\n")
+
+
+def tool_schema(tool: "McpTool") -> dict[str, Any]:
+    """The OpenAI `tools` entry: the server's own JSON input schema, as an object schema."""
+    params = dict(tool.input_schema) if isinstance(tool.input_schema, dict) else {}
+    params.setdefault("type", "object")
+    if params["type"] == "object":
+        params.setdefault("properties", {})
+    description = tool.description or f"The '{tool.name}' tool."
+    if len(description) > _MAX_DESCRIPTION:
+        description = description[:_MAX_DESCRIPTION] + "…"
+    return {
+        "type": "function",
+        "function": {
+            "name": tool.qualified,
+            "description": f"[MCP server '{tool.server}'] {description}",
+            "parameters": params,
+        },
+    }
+
+
+def result_text(result: dict[str, Any]) -> tuple[str, list[str], bool]:
+    """A `CallToolResult` (wire JSON) as (text for the model, base64 PNGs, ok).
+
+    Text blocks are kept as they are, embedded text resources with their URI, images
+    as a note (the PNGs go to vision models through `ToolOutput.images`), anything
+    else as a note of what was left out. Structured content is used only when
+    there is no text, since servers send the same data as text too.
+    """
+    parts: list[str] = []
+    images: list[str] = []
+    for block in result.get("content") or []:
+        kind = block.get("type")
+        if kind == "text":
+            parts.append(str(block.get("text", "")))
+        elif kind == "image":
+            parts.append(_image_note(block, images))
+        elif kind == "resource":
+            res = block.get("resource") or {}
+            uri = res.get("uri", "?")
+            if "text" in res:
+                parts.append(f"[resource {uri}]\n{res['text']}")
+            else:
+                parts.append(f"[binary resource {uri} ({res.get('mimeType', 'unknown type')}) not shown]")
+        elif kind == "resource_link":
+            about = " — " + block["description"] if block.get("description") else ""
+            parts.append(f"[resource link {block.get('uri', '?')} ({block.get('name', '')}){about}]")
+        else:
+            parts.append(f"[{kind} content ({block.get('mimeType', 'unknown type')}) not shown]")
+    if not any(p.strip() for p in parts) and result.get("structuredContent") is not None:
+        parts.append(json.dumps(result["structuredContent"], ensure_ascii=False))
+    ok = not result.get("isError", False)
+    text = "\n".join(parts).strip() or NO_OUTPUT
+    if not ok:
+        text = "Error (reported by the tool): " + text
+    return text, images, ok
+
+
+def _image_note(block: dict[str, Any], images: list[str]) -> str:
+    mime = block.get("mimeType", "")
+    data = str(block.get("data", ""))
+    png = data if mime == "image/png" else _to_png(data)
+    if png is None:
+        return f"[image ({mime or 'unknown type'}) returned by the tool; not readable as an image]"
+    images.append(png)
+    size = png_size(png)
+    dims = f": {size[0]}x{size[1]} px" if size else ""
+    return f"[image {len(images)}{dims}, returned by the tool]"
+
+
+def _to_png(data: str) -> str | None:
+    """Another image format as a base64 PNG (the tool message carries PNGs), via Pillow."""
+    try:
+        import io
+
+        from PIL import Image  # installed with matplotlib
+
+        raw = base64.b64decode(data, validate=False)
+        out = io.BytesIO()
+        Image.open(io.BytesIO(raw)).save(out, format="PNG")
+        return base64.b64encode(out.getvalue()).decode("ascii")
+    except (ImportError, OSError, ValueError, binascii.Error):
+        return None
+
+
+def _error(text: str, ctx: ToolContext, secrets: tuple[str, ...]) -> ToolOutput:
+    return ToolOutput(text=cap_output(redact_all(text, secrets), ctx.max_output), ok=False)
+
+
+def status_markdown(statuses: list["ServerStatus"]) -> str:
+    """`%kimi mcp` as a markdown table. Server text is untrusted: cells are escaped, and the
+    caller renders the result with `safe.markdown_block`."""
+    lines = ["| server | state | tool | read-only | description |", "|---|---|---|---|---|"]
+    for s in statuses:
+        state = s.state if not s.reason else f"{s.state}: {s.reason}"
+        where = f"{s.name} ({s.transport}: {s.where})"
+        if not s.tools:
+            lines.append(f"| {_cell(where)} | {_cell(state)} | — | | |")
+        for i, t in enumerate(s.tools):
+            first = (_cell(where), _cell(state)) if i == 0 else ("", "")
+            summary = t.description.strip().splitlines()[0] if t.description.strip() else ""
+            lines.append(f"| {first[0]} | {first[1]} | {_cell(t.qualified)} | "
+                         f"{'yes' if t.read_only else 'no (asks first)'} | {_cell(summary, 120)} |")
+    return "\n".join(lines)
+
+
+def _cell(text: str, limit: int = 300) -> str:
+    """Plain text in a markdown table cell: one line, pipes and markdown marks escaped."""
+    text = " ".join(text.split())
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return "".join("\\" + c if c in "\\|`*_[]<>#~$" else c for c in text)

@@ -1,0 +1,160 @@
+"""MCP tools through `%%kimi` and `%kimi mcp`, in real kernels against the loopback server."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from conftest import output_text, outputs_with, run_notebook
+
+from kimi_jupyter.testing.pytest_plugin import loopback_env
+
+FAULTY = str(Path(__file__).parent / "mcp_servers" / "faulty.py")
+
+
+def _setup(servers: str) -> list[str]:
+    # The kernel's own interpreter runs the servers: `sys.executable` is read in the kernel.
+    return ["%load_ext kimi_jupyter", f"import sys\nSERVERS = {servers}", "%config Kimi.mcp_servers = SERVERS"]
+
+
+def _requests_for(server, prompt: str) -> list[dict]:
+    return [r for r in server.requests
+            if [m["content"] for m in r["messages"] if m["role"] == "user"][-1] == prompt]
+
+
+def _tool_contents(request: dict) -> list[str]:
+    return [m["content"] if isinstance(m["content"], str) else m["content"][0]["text"]
+            for m in request["messages"] if m["role"] == "tool"]
+
+
+def test_the_model_uses_a_real_mcp_server_and_write_tools_need_approval(kimi_kernel_env, tmp_path):
+    log = tmp_path / "log.txt"
+    servers = ('{"time": {"command": [sys.executable, "-m", "mcp_server_time"]}, '
+               f'"faulty": {{"command": [sys.executable, {FAULTY!r}], '
+               f'"env": {{"FAULTY_LOG": {str(log)!r}, "FAULTY_NOTE": "kept in the server env"}}}}}}')
+    nb = run_notebook([
+        *_setup(servers),
+        "%kimi mcp",
+        "%%kimi\nWhat time is it in Tokyo?",  # read-only: runs headless without -y
+        "%%kimi -n\nWrite an MCP note.",  # not read-only, headless, no -y: refused
+        "%%kimi -n -y\nWrite an MCP note.",
+        "%%kimi -n\nRead the MCP note.",
+    ], tmp_path, timeout=180)
+    listing = nb.cells[3]
+    table = output_text(listing, ("text/plain",))
+    assert "time (stdio: python" in table and "running" in table
+    assert "time\\_\\_get\\_current\\_time | yes | Get current time in a specific timezone" in table
+    assert "faulty\\_\\_write\\_note | no (asks first) | Append text to the log file \\| changes state." in table
+    shown = outputs_with(listing, "text/markdown")[0]["data"]["text/markdown"]
+    assert "<table>" in shown and "<img" not in shown  # a server's description never becomes HTML
+
+    # The model was offered the server's tools with their JSON schemas...
+    (first, second) = _requests_for(kimi_kernel_env, "What time is it in Tokyo?")
+    offered = {t["function"]["name"]: t["function"] for t in first["tools"]}
+    assert offered["time__get_current_time"]["parameters"]["properties"]["timezone"]["type"] == "string"
+    assert "faulty__crash" in offered and "python" in offered
+    # ...called one, and got the server's answer back as the tool message.
+    (reply,) = _tool_contents(second)
+    assert '"timezone": "Asia/Tokyo"' in reply and "+09:00" in reply
+    answer = output_text(nb.cells[4])
+    assert "The time server says" in answer and "Asia/Tokyo" in answer
+    assert "time__get_current_time" in answer  # the user saw the call
+
+    (refused,) = _tool_contents(_requests_for(kimi_kernel_env, "Write an MCP note.")[1])
+    assert "The MCP tool `faulty__write_note` was NOT run" in refused and "%%kimi -y" in refused
+    assert "the MCP tool `faulty__write_note` was not run because this kernel cannot ask" in output_text(nb.cells[5])
+    (wrote,) = _tool_contents(_requests_for(kimi_kernel_env, "Write an MCP note.")[-1])
+    assert wrote == "Saved 15 characters." and log.read_text() == "hello from kimi\n"
+    (note,) = _tool_contents(_requests_for(kimi_kernel_env, "Read the MCP note.")[-1])
+    assert note == "The note says: kept in the server env"
+
+
+def test_a_crashing_server_is_one_notice_and_the_next_cell_works(kimi_kernel_env, tmp_path):
+    servers = (f'{{"faulty": {{"command": [sys.executable, {FAULTY!r}]}}, '
+               f'"broken": {{"command": [sys.executable, {FAULTY!r}, "--fail-start"]}}}}')
+    nb = run_notebook([
+        *_setup(servers),
+        "%%kimi -y\nCrash the MCP server.",
+        "%%kimi -n\nRead the MCP note.",
+        "print('kernel alive')",
+        "%kimi mcp",
+    ], tmp_path, timeout=180)
+    crashed = nb.cells[3]
+    assert not [o for o in crashed.outputs if o["output_type"] == "error"]  # the cell went on
+    notices = [o["data"]["text/plain"] for o in crashed.outputs
+               if o.get("metadata", {}).get("kimi_jupyter", {}).get("part") == "notice"]
+    faulty_notices = [n for n in notices if "'faulty'" in n]
+    assert len(faulty_notices) == 1 and "stopped during a call to 'crash'" in faulty_notices[0]
+    assert "crashing on purpose" in faulty_notices[0]
+    assert [n for n in notices if "'broken'" in n and "could not start" in n]
+    (told,) = _tool_contents(_requests_for(kimi_kernel_env, "Crash the MCP server.")[-1])
+    assert told.startswith("Error: The MCP server 'faulty'") and "crash" in told
+    assert "The tool replied" in output_text(crashed)  # the model answered after the failure
+
+    (note,) = _tool_contents(_requests_for(kimi_kernel_env, "Read the MCP note.")[-1])
+    assert note.startswith("The note says:")  # restarted for the next cell
+    assert "kernel alive" in output_text(nb.cells[5])
+    table = output_text(nb.cells[6], ("text/plain",))
+    assert "failed: could not start" in table and "faulty\\_\\_read\\_note" in table
+    assert "(its last output: faulty: cannot start (asked to fail))" in table
+
+
+def test_interrupting_a_slow_mcp_call_stops_the_cell(kimi_server, tmp_path):
+    from jupyter_client.manager import start_new_kernel
+
+    env = dict(os.environ, **loopback_env(kimi_server))
+    km, kc = start_new_kernel(kernel_name="python3", env=env)
+    try:
+        for code in _setup(f'{{"faulty": {{"command": [sys.executable, {FAULTY!r}]}}}}'):
+            assert kc.execute_interactive(code, timeout=60)["content"]["status"] == "ok"
+        msg_id = kc.execute("%%kimi -o r\nCall the slow MCP tool.")
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # wait until the call is sent to the server
+            msg = kc.get_iopub_msg(timeout=60)
+            if "faulty__slow" in str(msg["content"]) and msg["parent_header"].get("msg_id") == msg_id:
+                break
+        time.sleep(1.0)
+        interrupted_at = time.monotonic()
+        km.interrupt_kernel()
+        reply = kc.get_shell_msg(timeout=30)
+        elapsed = time.monotonic() - interrupted_at
+        print(f"\nthe cell stopped {elapsed:.2f} s after the interrupt")
+        assert reply["parent_header"]["msg_id"] == msg_id
+        assert reply["content"]["status"] == "error" and reply["content"]["ename"] == "Interrupted"
+        assert elapsed < 10, f"the cell took {elapsed:.2f} s to stop"  # SPEC: under a second; slack for load
+        assert len(kimi_server.requests) == 1  # nothing was sent after the interrupt
+        while True:
+            msg = kc.get_iopub_msg(timeout=30)
+            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                break
+        # The server is still up, and the history is valid: the next cell calls it at once.
+        started = time.monotonic()
+        follow = kc.execute_interactive("%%kimi\nRead the MCP note.", timeout=60)
+        assert follow["content"]["status"] == "ok" and time.monotonic() - started < 30
+        tools = _tool_contents(kimi_server.requests[-1])
+        assert "Interrupted" in tools[0] and tools[-1].startswith("The note says:")
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def test_the_user_answers_the_approval_question_for_a_write_tool(kimi_server, tmp_path):
+    from kimi_jupyter.testing.kernel import Kernel
+
+    log = tmp_path / "log.txt"
+    env = dict(os.environ, **loopback_env(kimi_server))
+    servers = (f'{{"faulty": {{"command": [sys.executable, {FAULTY!r}], '
+               f'"env": {{"FAULTY_LOG": {str(log)!r}}}}}}}')
+    with Kernel(env) as k:
+        for code in _setup(servers):
+            assert k.execute(code).ok
+        no = k.execute("%%kimi\nWrite an MCP note.", answers=["n"], timeout=120)
+        assert no.ok and len(no.prompts) == 1 and "[y]es" in no.prompts[0]
+        assert not log.exists()
+        (told,) = _tool_contents(kimi_server.requests[-1])
+        assert told == "The user declined to run the MCP tool `faulty__write_note`."
+        yes = k.execute("%%kimi -n\nWrite an MCP note.", answers=["y"], timeout=120)
+        assert yes.ok and len(yes.prompts) == 1 and log.read_text() == "hello from kimi\n"
+        read = k.execute("%%kimi -n\nRead the MCP note.", timeout=120)  # read-only: no question
+        assert read.ok and read.prompts == [] and "The note says" in read.text
