@@ -186,14 +186,22 @@ def iter_chunks(http_response: Any) -> Iterator[dict[str, Any]]:
     The openai SDK's `SSEDecoder` (the WHATWG event-stream rules) does the framing,
     over the raw bytes of the SDK's own HTTP response; empty `data:` events
     (keep-alives, and the empty events it dispatches after an `id:` line) are skipped.
+
+    After `[DONE]` the rest of the body (the chunked encoding's last chunk) is read
+    too: a response read to its end leaves its connection to the pool, while one
+    abandoned at `[DONE]` is closed, and every step of a tool loop would then pay
+    for a new connection (and, against Moonshot, a new TLS handshake).
     """
     from openai._streaming import SSEDecoder  # the SDK's decoder; no second HTTP stack
 
-    for event in SSEDecoder().iter_bytes(http_response.iter_bytes()):
+    events = SSEDecoder().iter_bytes(http_response.iter_bytes())
+    for event in events:
         data = event.data.strip()
         if not data:
             continue
         if data == "[DONE]":
+            for _ in events:  # drain: normally nothing is left but the end of the body
+                pass
             return
         yield json.loads(data)
 

@@ -85,3 +85,12 @@ def test_unknown_options_are_a_usage_error(session):
 
     with pytest.raises(UsageError, match="Unknown option fomat; options are: .*format"):
         chat("hi", session=session, fomat="code")
+
+
+def test_a_tool_loop_reuses_one_connection(session, kimi_server):
+    """Each response is read to its end, so its connection goes back to the pool: a new
+    connection per step would cost a TCP (and, against Moonshot, a TLS) handshake each time."""
+    before = kimi_server.connections_opened
+    result = chat("run 300 steps", session=session, view=RecordingView(), yes=True, max_steps=5)
+    assert result.requests == 6
+    assert kimi_server.connections_opened - before == 1

@@ -76,6 +76,7 @@ class KimiServer:
         # A subclass of `handler.Handler` (the benchmarks time requests with one).
         self._handler = handler
         self.requests: list[dict[str, Any]] = []  # chat bodies, in arrival order
+        self.connections_opened = 0  # TCP connections accepted (a client that reuses them opens few)
         # The Msh-Request-Id of every Moonshot-flavour response sent (errors and /models
         # included), newest last; a client's error message can be matched against it.
         self.request_ids: deque[str] = deque(maxlen=_REQUEST_IDS)
@@ -191,6 +192,7 @@ class KimiServer:
         """An open client connection, shut down by `stop()` so no thread lingers on it."""
         with self._lock:
             self._conns.add(conn)
+            self.connections_opened += 1
 
     def untrack_connection(self, conn: socket.socket) -> None:
         with self._lock:
