@@ -1,0 +1,355 @@
+"""Describing a value of the user's for the model, without running the user's code.
+
+`inspect_variable` and `list_variables` (`kernel.py`) show what a value is: a pandas
+or polars frame's shape, dtypes, head and missing counts; a numpy array's shape,
+dtype and summary statistics; a function's signature and docstring; otherwise a
+capped repr. Only library methods of well-known types run, and a repr (user code)
+is wrapped: one that raises becomes a note, one that returns megabytes is cut.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+import reprlib
+import sys
+import types
+from typing import Any
+
+from .output import cap_output
+
+# A numpy array bigger than this gets no summary statistics (they would scan it all).
+MAX_STATS_ELEMENTS = 10_000_000
+# A DataFrame bigger than this (cells) gets no missing counts or describe().
+MAX_SCAN_CELLS = 50_000_000
+# Columns of a DataFrame listed one per line.
+MAX_COLUMNS = 50
+_SIZED_BUILTINS = (str, bytes, bytearray, list, tuple, dict, set, frozenset, range)
+_SCALARS = (int, float, complex, bool, str, bytes, bytearray)
+
+
+def describe(value: Any) -> str:
+    """What `inspect_variable` says about a value (after its name and type)."""
+    kind = _library_kind(value)
+    describe = {
+        "pandas.DataFrame": _describe_pandas_frame,
+        "pandas.Series": _describe_pandas_series,
+        "numpy.ndarray": _describe_array,
+        "polars.DataFrame": _describe_polars_frame,
+        "polars.Series": _describe_polars_series,
+    }.get(kind or "")
+    if describe is None:
+        if isinstance(value, types.ModuleType):
+            describe = _describe_module
+        elif callable(value) and isinstance(value, (type, types.FunctionType, types.BuiltinFunctionType,
+                                                    types.MethodType, types.BuiltinMethodType,
+                                                    functools.partial)):
+            describe = _describe_callable
+        else:
+            describe = _describe_object
+    return describe(value)
+
+
+def is_code(value: Any) -> bool:
+    """Modules, functions, classes and typing constructs: code, not data."""
+    if isinstance(value, (types.ModuleType, type, types.FunctionType, types.BuiltinFunctionType,
+                          types.MethodType, types.BuiltinMethodType, functools.partial)):
+        return True
+    module = _type_module(value)
+    return module in ("typing", "typing_extensions") or (module == "numpy" and type(value).__name__ == "ufunc")
+
+
+def summary_line(name: str, value: Any) -> str:
+    """One `list_variables` line: type, shape or length, size, a short preview."""
+    try:
+        parts = [type_name(value)]
+        kind = _library_kind(value)
+        suffix = ""
+        if kind in ("pandas.DataFrame", "polars.DataFrame"):
+            rows, cols = value.shape
+            parts.append(f"{rows:,} rows x {cols:,} columns")
+            columns = [str(c) for c in list(value.columns)[:20]]
+            suffix = "; columns: " + join_capped(columns, cols)
+        elif kind in ("pandas.Series", "polars.Series"):
+            parts += [f"length {len(value):,}", f"dtype {value.dtype}"]
+        elif kind == "numpy.ndarray":
+            parts += [f"shape {tuple(value.shape)}", str(value.dtype)]
+            if value.size <= 10:
+                suffix = " = " + _one_line(_numpy_preview(value, threshold=10), 100)
+        else:
+            if type(value) in _SIZED_BUILTINS:
+                parts.append(f"length {len(value):,}")
+            suffix = " = " + _one_line(capped_repr(value, 100), 100)
+        size = size_in_bytes(value)
+        if size is not None:
+            parts.append(format_bytes(size))
+        return f"{name}: " + ", ".join(parts) + suffix
+    except Exception as e:  # noqa: BLE001 - one odd object must not hide the others
+        return f"{name}: {type_name(value)} (could not describe: {type(e).__name__})"
+
+
+def _describe_pandas_frame(df: Any) -> str:
+    rows, cols = df.shape
+    lines = [f"shape: ({rows:,}, {cols:,}) - {rows:,} rows x {cols:,} columns",
+             f"memory: {format_bytes(int(df.memory_usage(index=True, deep=False).sum()))} (shallow)",
+             "index: " + _one_line(capped_repr(df.index, 200), 200)]
+    scan = rows * cols <= MAX_SCAN_CELLS
+    missing = df.isna().sum() if scan else None
+    lines.append("columns (name: dtype, missing):" if scan else
+                 f"columns (name: dtype; missing counts skipped: more than {MAX_SCAN_CELLS:,} cells):")
+    for i, (col, dtype) in enumerate(df.dtypes.items()):
+        if i == MAX_COLUMNS:
+            lines.append(f"  ... and {cols - MAX_COLUMNS:,} more columns")
+            break
+        miss = f", {int(missing.iloc[i]):,} missing" if missing is not None else ""
+        lines.append(f"  {_one_line(str(col), 80)}: {dtype}{miss}")
+    lines.append("head(5):")
+    lines.append(cap_output(df.head(5).to_string(max_cols=20, max_colwidth=50), 3000))
+    if scan:
+        numeric = df.select_dtypes("number")
+        if numeric.shape[1]:
+            summary = numeric.iloc[:, :20].describe().T
+            lines.append("numeric summary:")
+            lines.append(cap_output(summary.to_string(float_format=_fmt_float), 3000))
+    return "\n".join(lines)
+
+
+def _describe_pandas_series(s: Any) -> str:
+    lines = [f"length: {len(s):,}", f"dtype: {s.dtype}", f"name: {_one_line(str(s.name), 80)}",
+             f"memory: {format_bytes(int(s.memory_usage(index=True, deep=False)))} (shallow)"]
+    if len(s) <= MAX_SCAN_CELLS:
+        lines.append(f"missing: {int(s.isna().sum()):,}")
+        import pandas as pd
+
+        if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype) and s.notna().any():
+            lines.append("min: {} max: {} mean: {} std: {}".format(
+                *(_fmt_float(float(v)) for v in (s.min(), s.max(), s.mean(), s.std()))))
+    lines.append("head(5):")
+    lines.append(cap_output(s.head(5).to_string(max_rows=5), 2000))
+    return "\n".join(lines)
+
+
+def _describe_array(a: Any) -> str:
+    import numpy as np
+
+    lines = [f"shape: {tuple(a.shape)}", f"dtype: {a.dtype}", f"size: {a.size:,} elements",
+             f"memory: {format_bytes(int(a.nbytes))}"]
+    numeric = np.issubdtype(a.dtype, np.number) and not np.issubdtype(a.dtype, np.complexfloating)
+    if (numeric or a.dtype == np.bool_) and a.size > MAX_STATS_ELEMENTS:
+        lines.append(f"statistics skipped: more than {MAX_STATS_ELEMENTS:,} elements "
+                     "(compute them with code on a slice)")
+    elif a.dtype == np.bool_ and a.size:
+        true = int(np.count_nonzero(a))
+        lines.append(f"True: {true:,} ({100 * true / a.size:.1f}%), False: {a.size - true:,}")
+    elif numeric and a.size:
+        nans = int(np.isnan(a).sum()) if np.issubdtype(a.dtype, np.floating) else 0
+        if nans == a.size:
+            lines.append(f"all {nans:,} values are NaN")
+        else:
+            stats = (np.nanmin(a), np.nanmax(a), np.nanmean(a), np.nanstd(a))
+            lines.append("min: {} max: {} mean: {} std: {}".format(*(_fmt_float(float(v)) for v in stats)))
+            if nans:
+                lines.append(f"NaN: {nans:,}")
+    lines.append("values:")
+    lines.append(cap_output(_numpy_preview(a, threshold=100), 2000))
+    return "\n".join(lines)
+
+
+def _numpy_preview(a: Any, threshold: int) -> str:
+    import numpy as np
+
+    return np.array2string(a, threshold=threshold, edgeitems=3, max_line_width=120)
+
+
+def _describe_polars_frame(df: Any) -> str:
+    rows, cols = df.shape
+    lines = [f"shape: ({rows:,}, {cols:,}) - {rows:,} rows x {cols:,} columns",
+             f"memory: {format_bytes(int(df.estimated_size()))} (estimated)"]
+    nulls = df.null_count().row(0) if rows * cols <= MAX_SCAN_CELLS else None
+    lines.append("columns (name: dtype, missing):")
+    for i, (col, dtype) in enumerate(df.schema.items()):
+        if i == MAX_COLUMNS:
+            lines.append(f"  ... and {cols - MAX_COLUMNS:,} more columns")
+            break
+        miss = f", {int(nulls[i]):,} missing" if nulls is not None else ""
+        lines.append(f"  {_one_line(str(col), 80)}: {dtype}{miss}")
+    lines.append("head(5):")
+    lines.append(cap_output(str(df.head(5)), 3000))
+    return "\n".join(lines)
+
+
+def _describe_polars_series(s: Any) -> str:
+    lines = [f"length: {len(s):,}", f"dtype: {s.dtype}", f"name: {_one_line(str(s.name), 80)}",
+             f"missing: {int(s.null_count()):,}", "head(5):", cap_output(str(s.head(5)), 2000)]
+    return "\n".join(lines)
+
+
+def _describe_callable(fn: Any) -> str:
+    lines = []
+    try:
+        lines.append(f"signature: {getattr(fn, '__name__', 'function')}{inspect.signature(fn)}")
+    except (TypeError, ValueError):
+        lines.append("signature: (not available)")
+    where = _defined_at(fn)
+    if where:
+        lines.append(f"defined at: {where}")
+    doc = inspect.getdoc(fn)
+    lines.append("docstring:\n" + cap_output(doc, 3000) if doc else "docstring: (none)")
+    source = _source(fn)
+    if source:
+        lines.append("source:\n" + cap_output(source, 3000))
+    return "\n".join(lines)
+
+
+def _defined_at(fn: Any) -> str:
+    try:
+        path = inspect.getsourcefile(fn) or inspect.getfile(fn)
+        line = inspect.getsourcelines(fn)[1]
+    except (TypeError, OSError):
+        return ""
+    return f"{path}:{line}"
+
+
+def _source(fn: Any) -> str:
+    """The source of a function or class the user defined (a notebook cell or their own file)."""
+    if not isinstance(fn, (types.FunctionType, type)):
+        return ""
+    try:
+        path = inspect.getsourcefile(fn) or ""
+        if "site-packages" in path or path.startswith(os.path.dirname(os.__file__)):
+            return ""  # library code: the signature and docstring say enough
+        return inspect.getsource(fn)
+    except (TypeError, OSError):
+        return ""
+
+
+def _describe_module(module: Any) -> str:
+    attrs = vars(module)  # no module __getattr__ is called
+    lines = [f"module: {attrs.get('__name__', '?')}"]
+    if attrs.get("__file__"):
+        lines.append(f"file: {attrs['__file__']}")
+    if isinstance(attrs.get("__version__"), str):
+        lines.append(f"version: {attrs['__version__']}")
+    doc = attrs.get("__doc__")
+    if isinstance(doc, str) and doc.strip():
+        lines.append("docstring:\n" + cap_output(inspect.cleandoc(doc), 600))
+    return "\n".join(lines)
+
+
+def _describe_object(value: Any) -> str:
+    lines = []
+    if type(value) in _SIZED_BUILTINS:
+        lines.append(f"length: {len(value):,}")
+    size = size_in_bytes(value)
+    if size is not None:
+        lines.append(f"memory: {format_bytes(size)}")
+    if isinstance(value, dict) and type(value) is dict:
+        lines.append("keys: " + _one_line(capped_repr(list(value)[:50], 1000), 1000))
+    lines.append("repr:\n" + capped_repr(value, 2000, items=50))
+    return "\n".join(lines)
+
+
+# ================================================================ notebook_history
+
+
+def _type_module(value: Any) -> str:
+    return (getattr(type(value), "__module__", "") or "").split(".")[0]
+
+
+def type_name(value: Any) -> str:
+    """``int``, ``numpy.ndarray``, ``pandas.DataFrame``, ``mymodule.Thing``: never calls user code."""
+    cls = type(value)
+    module = getattr(cls, "__module__", "") or ""
+    qual = getattr(cls, "__qualname__", cls.__name__)
+    if module in ("builtins", "__main__", ""):
+        return qual
+    top = module.split(".")[0]
+    if top in ("numpy", "pandas", "polars"):
+        return f"{top}.{qual}"
+    return f"{module}.{qual}"
+
+
+def _library_kind(value: Any) -> str | None:
+    """Which well-known library type ``value`` is, checked without importing anything."""
+    top = _type_module(value)
+    if top not in ("numpy", "pandas", "polars"):
+        return None
+    lib = sys.modules.get(top)
+    if lib is None:
+        return None
+    names = {"numpy": ("ndarray",), "pandas": ("DataFrame", "Series"), "polars": ("DataFrame", "Series")}[top]
+    for cls_name in names:
+        cls = getattr(lib, cls_name, None)
+        if isinstance(cls, type) and isinstance(value, cls):
+            return f"{top}.{cls_name}"
+    return None
+
+
+def size_in_bytes(value: Any) -> int | None:
+    """Memory used, where it is cheap and means something; None otherwise."""
+    kind = _library_kind(value)
+    try:
+        if kind == "numpy.ndarray":
+            return int(value.nbytes)
+        if kind == "pandas.DataFrame":
+            return int(value.memory_usage(index=True, deep=False).sum())
+        if kind == "pandas.Series":
+            return int(value.memory_usage(index=True, deep=False))
+        if kind in ("polars.DataFrame", "polars.Series"):
+            return int(value.estimated_size())
+    except Exception:  # noqa: BLE001 - a size is a nicety
+        return None
+    if type(value) in _SCALARS:
+        return sys.getsizeof(value)  # a built-in's own __sizeof__, not user code
+    return None
+
+
+def format_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{int(size)} B" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def capped_repr(value: Any, limit: int, items: int = 20) -> str:
+    """A repr that cannot flood or fail: containers are shortened as they are walked
+    (reprlib), a user's ``__repr__`` that returns megabytes is cut, one that raises is a note."""
+    r = reprlib.Repr()
+    r.maxlevel = 3
+    r.maxlist = r.maxtuple = r.maxset = r.maxfrozenset = r.maxdeque = r.maxarray = items
+    r.maxdict = items
+    r.maxstring = r.maxother = r.maxlong = max(limit, 20)
+    try:
+        text = r.repr(value)
+    except Exception as e:  # noqa: BLE001
+        return f"<{type_name(value)} object; repr failed: {type(e).__name__}>"
+    if text.startswith("<") and " instance at 0x" in text and r.maxother:
+        # reprlib's stand-in when the object's own __repr__ raised.
+        return f"<{type_name(value)} object; repr failed>"
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _one_line(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def first_line(text: str) -> str:
+    return _one_line(text.strip().splitlines()[0] if text.strip() else "", 300)
+
+
+def join_capped(names: list[str], total: int) -> str:
+    text = ", ".join(_one_line(n, 40) for n in names)
+    return text + (f", ... ({total - len(names):,} more)" if total > len(names) else "")
+
+
+def _fmt_float(v: float) -> str:
+    return f"{v:.6g}"
+
+
+def is_default_repr(text: str) -> bool:
+    t = text.strip()
+    return t.startswith("<") and t.endswith(">") and (" object" in t or " at 0x" in t)
