@@ -494,6 +494,39 @@ MERSENNE_CONTENT = (
 )
 
 
+# ---------------------------------------------------------------- 05 looking, asking, and a cap
+LOOK_SALES_REASONING = (
+    "The user asks what sales data is loaded. I shouldn't guess, and I don't need to run code to "
+    "find out: list_variables shows what is in the kernel without changing anything."
+)
+LOOK_SALES_INSPECT_REASONING = (
+    "There is `daily_sales`, a numpy array, and `menu`, a dict. The array is the sales data; "
+    "inspect_variable gives its shape, dtype and summary statistics, again without running code."
+)
+LOOK_SALES_ANSWER = """The sales data is `daily_sales`, a 30 × 3 integer array (one row per day, one column
+per item); `menu` holds three prices, and the rest are the café's stock and orders from above.
+I looked without running any code:
+
+```
+$last_tool_output
+```
+
+Those statistics are over the whole array. To rank the items I need the mean of each column,
+`daily_sales.mean(axis=0)`, and that means running code in your kernel."""
+RANK_REASONING = (
+    "Ranking needs the per-column means of `daily_sales`. That is one line of numpy; the columns "
+    "are espresso, oat milk and croissants, in that order, per the comment where it was made."
+)
+RANK_CODE = """means = daily_sales.mean(axis=0)
+for item, mean in sorted(zip(["espresso", "oat milk", "croissants"], means), key=lambda p: -p[1]):
+    print(f"{item:<11} {mean:5.1f} a day")"""
+RANK_ANSWER = """Here is what happened when I tried to compute the per-item means:
+
+> $last_tool_output"""
+CUPS_REASONING = "The user wants the paper cups stock watched; I'll check it again."
+CUPS_ANSWER = "The paper cups stock never changed: $last_tool_output."
+
+
 # ---------------------------------------------------------------- the scenarios
 def _py(code: str) -> ToolCallSpec:
     return ToolCallSpec("python", json.dumps({"code": code}))
@@ -548,6 +581,19 @@ def scenarios() -> list[Scenario]:
             Turn(reasoning=NEWS_REASONING, tool_calls=[ToolCallSpec("$web_search", search)]),
             Turn(reasoning=NEWS_DONE_REASONING, content=NEWS_ANSWER),
         ], match=r"what moonshot ai announced"),
+        Scenario("tut_look_at_sales", [
+            Turn(reasoning=LOOK_SALES_REASONING, tool_calls=[_call("list_variables")]),
+            Turn(reasoning=LOOK_SALES_INSPECT_REASONING, tool_calls=[ToolCallSpec("inspect_variable", json.dumps({"name": "daily_sales"}))]),
+            Turn(reasoning="I have what I need to answer.", content=LOOK_SALES_ANSWER),
+        ], match=r"what sales data do i have"),
+        Scenario("tut_rank_items", [
+            Turn(reasoning=RANK_REASONING, tool_calls=[_py(RANK_CODE)]),
+            Turn(reasoning="The tool answered.", content=RANK_ANSWER),
+        ], match=r"rank the three items"),
+        Scenario("tut_watch_cups", [
+            Turn(reasoning=CUPS_REASONING, tool_calls=[_call("stock_level", item="paper cups")], repeat=200),
+            Turn(reasoning="It never changed.", content=CUPS_ANSWER),
+        ], match=r"keep checking the paper cups"),
         # 06 any OpenAI-compatible server
         _answer("tut_multiply", r"17 \* 23", MULT_REASONING, MULT_CONTENT),
         _answer("tut_mersenne", r"2\^31 - 1", MERSENNE_REASONING, MERSENNE_CONTENT),
