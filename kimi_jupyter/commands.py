@@ -214,7 +214,8 @@ def _record(ctx: Context, args: list[str]) -> None:
             print(f"Stopped recording. Nothing was written: the {recorder.skipped} answers came from a cassette "
                   f"replay, which is not recorded again ({recorder.path} is as it was).")
         else:
-            print(f"Stopped recording: {recorder.written} requests written to {recorder.path}.")
+            n = recorder.written
+            print(f"Stopped recording: {n} request{'s' if n != 1 else ''} written to {recorder.path}.")
         return
     previous = session.recorder
     try:

@@ -527,6 +527,39 @@ CUPS_REASONING = "The user wants the paper cups stock watched; I'll check it aga
 CUPS_ANSWER = "The paper cups stock never changed: $last_tool_output."
 
 
+# ---------------------------------------------------------------- 07 MCP servers and cassettes
+TOKYO_REASONING = (
+    "The user wants the time in Tokyo now, and 09:00 Tokyo time in London. I can't know the "
+    "current time, but the time server's get_current_time tool can, and its convert_time tool "
+    "converts between IANA zones: Asia/Tokyo and Europe/London. Both are marked read-only."
+)
+TOKYO_CONVERT_REASONING = (
+    "I have the current time in Tokyo. Now the conversion: 09:00 in Asia/Tokyo to Europe/London."
+)
+TOKYO_ANSWER = """The time server answered both questions. The conversion of 09:00 Tokyo time to London:
+
+```json
+$last_tool_output
+```
+
+Tokyo does not observe daylight saving time, so the gap to London is 9 hours in
+winter and 8 hours when London is on BST."""
+SKY_REASONING = (
+    "Three sentences on why the sky is blue: sunlight is a mix of wavelengths; air molecules are "
+    "much smaller than those wavelengths, so they scatter light by Rayleigh scattering, whose "
+    "strength goes as 1/λ⁴; blue is scattered about five times more than red, so scattered light "
+    "from every direction of the sky is mostly blue. Violet scatters even more, but the sun emits "
+    "less of it and our eyes are less sensitive to it."
+)
+SKY_ANSWER = (
+    "Sunlight contains every visible wavelength, and the molecules of the air scatter it "
+    "(Rayleigh scattering) far more strongly at short wavelengths: the effect grows as 1/λ⁴, so "
+    "blue light is scattered about five times more than red. That scattered light reaches your eyes "
+    "from every direction of the sky, so the sky looks blue. Violet is scattered even more, but the "
+    "sun emits less of it and our eyes are less sensitive to it, which is why the sky is not violet."
+)
+
+
 # ---------------------------------------------------------------- the scenarios
 def _py(code: str) -> ToolCallSpec:
     return ToolCallSpec("python", json.dumps({"code": code}))
@@ -594,6 +627,14 @@ def scenarios() -> list[Scenario]:
             Turn(reasoning=CUPS_REASONING, tool_calls=[_call("stock_level", item="paper cups")], repeat=200),
             Turn(reasoning="It never changed.", content=CUPS_ANSWER),
         ], match=r"keep checking the paper cups"),
+        # 07 MCP servers and cassettes
+        Scenario("tut_tokyo_time", [
+            Turn(reasoning=TOKYO_REASONING, tool_calls=[_call("time__get_current_time", timezone="Asia/Tokyo")]),
+            Turn(reasoning=TOKYO_CONVERT_REASONING, tool_calls=[_call(
+                "time__convert_time", source_timezone="Asia/Tokyo", time="09:00", target_timezone="Europe/London")]),
+            Turn(reasoning="Both tool calls returned; I'll quote the conversion.", content=TOKYO_ANSWER),
+        ], match=r"what time is it in tokyo right now"),
+        _answer("tut_sky", r"why the sky is blue", SKY_REASONING, SKY_ANSWER),
         # 06 any OpenAI-compatible server
         _answer("tut_multiply", r"17 \* 23", MULT_REASONING, MULT_CONTENT),
         _answer("tut_mersenne", r"2\^31 - 1", MERSENNE_REASONING, MERSENNE_CONTENT),

@@ -94,8 +94,8 @@ def markdown_outputs(cell: Any) -> str:
 
 
 # ---------------------------------------------------------------- stored files
-def test_there_are_six_tutorials():
-    assert [s[:2] for s in STEMS] == ["01", "02", "03", "04", "05", "06"]
+def test_there_are_seven_tutorials():
+    assert [s[:2] for s in STEMS] == ["01", "02", "03", "04", "05", "06", "07"]
 
 
 @pytest.mark.parametrize("stem", STEMS)
@@ -124,7 +124,9 @@ def test_notebook_is_written_for_the_real_api(stem):
     """No test hooks in the cells, and code-running prompts use -y (headless runs have no stdin)."""
     nb = nbformat.read(NOTEBOOKS / f"{stem}.ipynb", as_version=4)
     text = "\n".join(c.source for c in nb.cells)
-    assert "[[scenario:" not in text and "KimiServer" not in text and "127.0.0.1" not in text
+    assert "[[scenario:" not in text and "127.0.0.1" not in text
+    if not stem.startswith("07"):  # 07 teaches replaying a cassette with KimiServer(replay=...)
+        assert "KimiServer" not in text
     if not stem.startswith("06"):  # 06 explains offline mode; the others don't mention it
         assert "loopback" not in text.lower()
     scenarios = [*REPLIES, *builtin_scenarios()]  # the server's order: added scenarios first
@@ -245,6 +247,22 @@ def test_06_other_server_and_ab_table(executed):
     assert "|---|" in table and "**self-hosted**" in table and "**Moonshot API**" in table
     assert table.count("n/a") == 1  # only Moonshot's API is billed at Moonshot's prices
     assert table.count("**Yes.**") == 2
+
+
+def test_07_mcp_server_and_cassette(executed):
+    nb, work = run(executed, "07-mcp-and-cassettes")
+    listing = output_text(cell_with(nb, "%kimi mcp"), ("text/plain",))
+    assert "time\\_\\_get\\_current\\_time | yes" in listing and "running" in listing
+    calls = printed(cell_with(nb, "for call in tokyo.tool_calls"))
+    # The real server from PyPI answered: Tokyo is UTC+9, and 09:00 there is midnight or 01:00 in London.
+    assert "time__get_current_time" in calls and '"timezone": "Asia/Tokyo"' in calls and "+09:00" in calls
+    assert re.search(r'"datetime": "\d{4}-\d\d-\d\dT0[01]:00:00\+0[01]:00"', output_text(cell_with(nb, "%%kimi -o tokyo")))
+    recorded = printed(cell_with(nb, "import json\nimport os"))
+    assert "3 lines; the header: kimi-jupyter" in recorded and "a key in the file: False" in recorded
+    cassette = (work / "lesson.jsonl").read_text(encoding="utf-8")
+    assert API_KEY not in cassette and "authorization" not in cassette.lower()
+    replayed = printed(cell_with(nb, 'print("same answer:"'))
+    assert replayed.split() == ["same", "answer:", "True", "offline", "replay"]
 
 
 # ---------------------------------------------------------------- the demo command
