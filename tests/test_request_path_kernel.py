@@ -124,6 +124,9 @@ def test_every_output_carries_its_part_and_provenance(kimi_kernel_env, tmp_path)
         assert meta["version"] == __version__ and meta["model"] == "kimi-k2.6", meta
     code = ours[1]["metadata"]["kimi_jupyter"]
     assert code["model_written"] is True
+    figures = [o for o in cell.outputs if "image/png" in o.get("data", {})]
+    assert figures and all(o["metadata"]["kimi_jupyter"] == {"part": "tool_output", "model_written": True}
+                           for o in figures)
     reasoning = ours[0]["metadata"]["kimi_jupyter"]
     assert reasoning["usage"]["completion_tokens"] > 0 and reasoning["response_id"].startswith("chatcmpl-")
     footer = ours[-1]["metadata"]["kimi_jupyter"]

@@ -153,7 +153,12 @@ class OutputTee:
                     kind = msg.get("msg_type") or msg.get("header", {}).get("msg_type")
                     if kind in ("display_data", "update_display_data"):
                         content = msg.get("content", {})
-                        self.record_display(content.get("data") or {}, content.get("metadata") or {})
+                        # Provenance (SPEC §3): what model code displays (figures, tables) is
+                        # marked as model-written in the saved notebook.
+                        metadata = content.setdefault("metadata", {})
+                        metadata["kimi_jupyter"] = {**metadata.get("kimi_jupyter", {}),
+                                                    "part": "tool_output", "model_written": True}
+                        self.record_display(content.get("data") or {}, metadata)
                 return msg
 
             pub.register_hook(hook)
