@@ -37,18 +37,18 @@ STATE_EXPR = (
 
 
 def _scenarios() -> list[Any]:
-    from kimi_jupyter.testing import Scenario, ToolCallSpec, Turn
+    from kimi_jupyter.testing import Scenario, ToolCallSpec, ScriptedTurn
 
     code = '{"code": "soak_n = globals().get(\'soak_n\', 0) + 1"}'
     return [
-        Scenario("soak_grow", [Turn(reasoning="Reading the new context carefully. " * 30,
+        Scenario("soak_grow", [ScriptedTurn(reasoning="Reading the new context carefully. " * 30,
                                     content="Noted; the data set now has these properties: " + "ok. " * 200)],
                  match=r"^soak grow"),
-        Scenario("soak_tool", [Turn(reasoning="One quick step.", tool_calls=[ToolCallSpec("python", code)]),
-                               Turn(reasoning="Done.", content="Counted.")], match=r"^soak tool"),
-        Scenario("soak_live", [Turn(reasoning="Thinking this one through, slowly. " * 4, content="Done.")],
+        Scenario("soak_tool", [ScriptedTurn(reasoning="One quick step.", tool_calls=[ToolCallSpec("python", code)]),
+                               ScriptedTurn(reasoning="Done.", content="Counted.")], match=r"^soak tool"),
+        Scenario("soak_live", [ScriptedTurn(reasoning="Thinking this one through, slowly. " * 4, content="Done.")],
                  match=r"^soak live", cps=1500),  # ~0.1 s: long enough for the live widget
-        Scenario("soak_short", [Turn(reasoning="Short.", content="OK.")], match=r"^soak short"),
+        Scenario("soak_short", [ScriptedTurn(reasoning="Short.", content="OK.")], match=r"^soak short"),
     ]
 
 

@@ -33,14 +33,14 @@ RESULT_EXPR = "(_bench_res.usage.prompt_tokens, _bench_res.usage.cached_tokens, 
 
 def _scenario(steps: int) -> tuple[Any, str]:
     """The built-in loop300 for 300 steps; the same script with another count otherwise."""
-    from kimi_jupyter.testing import Scenario, ToolCallSpec, Turn
+    from kimi_jupyter.testing import Scenario, ToolCallSpec, ScriptedTurn
 
     if steps == 300:
         return None, "run 300 steps"
     code = json.dumps({"code": "counter = globals().get('counter', 0) + 1"})
     scenario = Scenario(f"bench_loop{steps}", [
-        Turn(reasoning="Next step.", tool_calls=[ToolCallSpec("python", code)], repeat=steps),
-        Turn(reasoning="All steps are done.", content="Ran $step steps."),
+        ScriptedTurn(reasoning="Next step.", tool_calls=[ToolCallSpec("python", code)], repeat=steps),
+        ScriptedTurn(reasoning="All steps are done.", content="Ran $step steps."),
     ], match=rf"run {steps} bench steps")
     return scenario, f"run {steps} bench steps"
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 
-from kimi_jupyter.testing import Scenario, ToolCallSpec, Turn
+from kimi_jupyter.testing import Scenario, ToolCallSpec, ScriptedTurn
 
 # ---------------------------------------------------------------- 01 getting started
 ANALOGY_REASONING = (
@@ -570,7 +570,7 @@ def _call(name: str, **arguments: object) -> ToolCallSpec:
 
 
 def _answer(name: str, match: str, reasoning: str, content: str) -> Scenario:
-    return Scenario(name, [Turn(reasoning=reasoning, content=content)], match=match)
+    return Scenario(name, [ScriptedTurn(reasoning=reasoning, content=content)], match=match)
 
 
 def scenarios() -> list[Scenario]:
@@ -587,52 +587,52 @@ def scenarios() -> list[Scenario]:
         _answer("tut_eggs_on_top", r"eggs on top", EGGS_TOP_REASONING, EGGS_TOP_CONTENT),
         # 03 gradient descent (the first prompt is the built-in `gradient_descent` scenario)
         Scenario("tut_learning_rates", [
-            Turn(reasoning=LR_REASONING, tool_calls=[_py(LR_CODE)]),
-            Turn(reasoning=LR_DONE_REASONING, content=LR_ANSWER),
+            ScriptedTurn(reasoning=LR_REASONING, tool_calls=[_py(LR_CODE)]),
+            ScriptedTurn(reasoning=LR_DONE_REASONING, content=LR_ANSWER),
         ], match=r"compare learning rates"),
         _answer("tut_fastest_rate", r"learning rate converges fastest", FASTEST_REASONING, FASTEST_CONTENT),
         # 04 coding assistant
         Scenario("tut_docx_clone", [
-            Turn(reasoning=DOCX_INSPECT_REASONING, tool_calls=[_py(DOCX_INSPECT_CODE)]),
-            Turn(reasoning=DOCX_CLONE_REASONING, tool_calls=[_py(DOCX_CLONE_CODE)]),
-            Turn(reasoning=DOCX_DONE_REASONING, content=DOCX_ANSWER),
+            ScriptedTurn(reasoning=DOCX_INSPECT_REASONING, tool_calls=[_py(DOCX_INSPECT_CODE)]),
+            ScriptedTurn(reasoning=DOCX_CLONE_REASONING, tool_calls=[_py(DOCX_CLONE_CODE)]),
+            ScriptedTurn(reasoning=DOCX_DONE_REASONING, content=DOCX_ANSWER),
         ], match=r"(?s)template\.docx.*clone\.docx"),
         _answer("tut_docx_cli", r"command-line script", DOCX_CLI_REASONING, DOCX_CLI_CONTENT),
         # 05 tools and JSON
         Scenario("tut_restock", [
-            Turn(reasoning=RESTOCK_STOCK_REASONING, tool_calls=[_call("stock_level", item=i) for i in items]),
-            Turn(reasoning=RESTOCK_PRICE_REASONING,
+            ScriptedTurn(reasoning=RESTOCK_STOCK_REASONING, tool_calls=[_call("stock_level", item=i) for i in items]),
+            ScriptedTurn(reasoning=RESTOCK_PRICE_REASONING,
                  tool_calls=[_call("unit_price", item="oat milk"), _call("unit_price", item="croissants")]),
-            Turn(reasoning=RESTOCK_ORDER_REASONING, tool_calls=[
+            ScriptedTurn(reasoning=RESTOCK_ORDER_REASONING, tool_calls=[
                 _call("place_order", item="oat milk", quantity=17),
                 _call("place_order", item="croissants", quantity=20),
             ]),
-            Turn(reasoning=RESTOCK_DONE_REASONING, content=RESTOCK_ANSWER),
+            ScriptedTurn(reasoning=RESTOCK_DONE_REASONING, content=RESTOCK_ANSWER),
         ], match=r"below 5 units"),
         _answer("tut_orders_json", r"orders you just placed", ORDERS_JSON_REASONING, ORDERS_JSON),
         Scenario("tut_web_search", [
-            Turn(reasoning=NEWS_REASONING, tool_calls=[ToolCallSpec("$web_search", search)]),
-            Turn(reasoning=NEWS_DONE_REASONING, content=NEWS_ANSWER),
+            ScriptedTurn(reasoning=NEWS_REASONING, tool_calls=[ToolCallSpec("$web_search", search)]),
+            ScriptedTurn(reasoning=NEWS_DONE_REASONING, content=NEWS_ANSWER),
         ], match=r"what moonshot ai announced"),
         Scenario("tut_look_at_sales", [
-            Turn(reasoning=LOOK_SALES_REASONING, tool_calls=[_call("list_variables")]),
-            Turn(reasoning=LOOK_SALES_INSPECT_REASONING, tool_calls=[ToolCallSpec("inspect_variable", json.dumps({"name": "daily_sales"}))]),
-            Turn(reasoning="I have what I need to answer.", content=LOOK_SALES_ANSWER),
+            ScriptedTurn(reasoning=LOOK_SALES_REASONING, tool_calls=[_call("list_variables")]),
+            ScriptedTurn(reasoning=LOOK_SALES_INSPECT_REASONING, tool_calls=[ToolCallSpec("inspect_variable", json.dumps({"name": "daily_sales"}))]),
+            ScriptedTurn(reasoning="I have what I need to answer.", content=LOOK_SALES_ANSWER),
         ], match=r"what sales data do i have"),
         Scenario("tut_rank_items", [
-            Turn(reasoning=RANK_REASONING, tool_calls=[_py(RANK_CODE)]),
-            Turn(reasoning="The tool answered.", content=RANK_ANSWER),
+            ScriptedTurn(reasoning=RANK_REASONING, tool_calls=[_py(RANK_CODE)]),
+            ScriptedTurn(reasoning="The tool answered.", content=RANK_ANSWER),
         ], match=r"rank the three items"),
         Scenario("tut_watch_cups", [
-            Turn(reasoning=CUPS_REASONING, tool_calls=[_call("stock_level", item="paper cups")], repeat=200),
-            Turn(reasoning="It never changed.", content=CUPS_ANSWER),
+            ScriptedTurn(reasoning=CUPS_REASONING, tool_calls=[_call("stock_level", item="paper cups")], repeat=200),
+            ScriptedTurn(reasoning="It never changed.", content=CUPS_ANSWER),
         ], match=r"keep checking the paper cups"),
         # 07 MCP servers and cassettes
         Scenario("tut_tokyo_time", [
-            Turn(reasoning=TOKYO_REASONING, tool_calls=[_call("time__get_current_time", timezone="Asia/Tokyo")]),
-            Turn(reasoning=TOKYO_CONVERT_REASONING, tool_calls=[_call(
+            ScriptedTurn(reasoning=TOKYO_REASONING, tool_calls=[_call("time__get_current_time", timezone="Asia/Tokyo")]),
+            ScriptedTurn(reasoning=TOKYO_CONVERT_REASONING, tool_calls=[_call(
                 "time__convert_time", source_timezone="Asia/Tokyo", time="09:00", target_timezone="Europe/London")]),
-            Turn(reasoning="Both tool calls returned; I'll quote the conversion.", content=TOKYO_ANSWER),
+            ScriptedTurn(reasoning="Both tool calls returned; I'll quote the conversion.", content=TOKYO_ANSWER),
         ], match=r"what time is it in tokyo right now"),
         _answer("tut_sky", r"why the sky is blue", SKY_REASONING, SKY_ANSWER),
         # 06 any OpenAI-compatible server

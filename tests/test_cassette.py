@@ -15,7 +15,7 @@ from kimi_jupyter.api import chat
 from kimi_jupyter.client import KimiClient
 from kimi_jupyter.errors import StreamEndedEarly
 from kimi_jupyter.session import Session
-from kimi_jupyter.testing import KimiServer, Scenario, Turn
+from kimi_jupyter.testing import KimiServer, Scenario, ScriptedTurn
 from kimi_jupyter.testing import player as pl
 from kimi_jupyter.testing import replay as replay_mod
 from kimi_jupyter.testing.pytest_plugin import API_KEY
@@ -249,7 +249,7 @@ def _session_against(server: KimiServer, monkeypatch: pytest.MonkeyPatch, key: s
 
 def test_recorded_with_a_key_replayed_over_http_with_none(tmp_path, monkeypatch):
     path = tmp_path / "c.jsonl"
-    slow = Scenario("slow_story", [Turn(reasoning="r" * 600, content="A short story.")], match="story", cps=3000)
+    slow = Scenario("slow_story", [ScriptedTurn(reasoning="r" * 600, content="A short story.")], match="story", cps=3000)
     with KimiServer(api_key=API_KEY, scenarios=[slow]) as live:
         session = _session_against(live, monkeypatch, API_KEY)
         session.start_recording(str(path))

@@ -9,7 +9,7 @@ import time
 import nbformat
 from conftest import output_text, outputs_with, run_notebook
 
-from kimi_jupyter.testing import Scenario, ToolCallSpec, Turn
+from kimi_jupyter.testing import Scenario, ToolCallSpec, ScriptedTurn
 from kimi_jupyter.testing.pytest_plugin import API_KEY, loopback_env
 
 
@@ -139,7 +139,7 @@ def test_huge_output_is_capped_and_the_kernel_stays_responsive(kimi_kernel_env, 
 
 def test_user_tool_web_search_export_and_fix(kimi_kernel_env, tmp_path):
     export_path = tmp_path / "exported.ipynb"
-    kimi_kernel_env.add_scenario(Scenario("explain_fix", [Turn(
+    kimi_kernel_env.add_scenario(Scenario("explain_fix", [ScriptedTurn(
         reasoning="The traceback ends in a ZeroDivisionError raised by the division in the cell.",
         content="The cell divides by `n`, which is 0. Guard it:\n\n```python\nratio = total / n if n else 0.0\n```",
     )], match=r"raised an exception"))
@@ -235,9 +235,9 @@ def test_interrupt_during_model_code_stops_the_whole_cell(kimi_server):
     from jupyter_client.manager import start_new_kernel
 
     kimi_server.add_scenario(Scenario("sleepy", [
-        Turn(reasoning="I'll wait a while.", tool_calls=[ToolCallSpec("python", '{"code": "import time\\ntime.sleep(30)"}')]),
-        Turn(reasoning="Again.", tool_calls=[ToolCallSpec("python", '{"code": "print(1)"}')]),
-        Turn(content="Done."),
+        ScriptedTurn(reasoning="I'll wait a while.", tool_calls=[ToolCallSpec("python", '{"code": "import time\\ntime.sleep(30)"}')]),
+        ScriptedTurn(reasoning="Again.", tool_calls=[ToolCallSpec("python", '{"code": "print(1)"}')]),
+        ScriptedTurn(content="Done."),
     ], match=r"sleep for a while"))
     env = dict(os.environ, **loopback_env(kimi_server))
     km, kc = start_new_kernel(kernel_name="python3", env=env)

@@ -28,11 +28,11 @@ def test_a_second_reply_on_the_same_session_is_refused_while_one_runs(kimi_serve
     from kimi_jupyter import chat
     from kimi_jupyter.errors import Busy
     from kimi_jupyter.session import Session
-    from kimi_jupyter.testing import Scenario, Turn
+    from kimi_jupyter.testing import Scenario, ScriptedTurn
     from kimi_jupyter.testing.pytest_plugin import API_KEY
     from kimi_jupyter.views import RecordingView
 
-    kimi_server.add_scenario(Scenario("steady", [Turn(reasoning="thinking " * 80, content="ok")], cps=500))
+    kimi_server.add_scenario(Scenario("steady", [ScriptedTurn(reasoning="thinking " * 80, content="ok")], cps=500))
     session = Session()
     session.config.api_key, session.config.base_url = API_KEY, kimi_server.base_url
     started = threading.Event()

@@ -332,13 +332,13 @@ def test_without_the_mcp_package_one_notice_says_how_to_install_it(monkeypatch, 
 
 def test_the_agent_loop_offers_mcp_tools_and_sends_images_only_to_vision_models(kimi_server, closing):
     from kimi_jupyter.api import chat
-    from kimi_jupyter.testing import Scenario, ToolCallSpec, Turn
+    from kimi_jupyter.testing import Scenario, ToolCallSpec, ScriptedTurn
     from kimi_jupyter.testing.pytest_plugin import API_KEY
     from kimi_jupyter.views import RecordingView
 
     kimi_server.add_scenario(Scenario("mcp_picture", [
-        Turn(reasoning="I'll get the picture.", tool_calls=[ToolCallSpec("faulty__picture")]),
-        Turn(content="Got it: $last_tool_output"),
+        ScriptedTurn(reasoning="I'll get the picture.", tool_calls=[ToolCallSpec("faulty__picture")]),
+        ScriptedTurn(content="Got it: $last_tool_output"),
     ], match=r"show me the mcp picture"))
     session = _session({"faulty": faulty(), "broken": faulty(args=["--fail-start"])})
     closing(session)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kimi_jupyter.testing import Fault, Scenario, Turn
+from kimi_jupyter.testing import Fault, Scenario, ScriptedTurn
 
 from conftest import output_text, outputs_with, run_notebook
 
@@ -83,7 +83,7 @@ def test_retired_id_names_its_successor_and_the_live_models(kimi_kernel_env, tmp
 
 
 def test_in_stream_quota_error_is_not_retried(kimi_kernel_env, tmp_path):
-    kimi_kernel_env.add_scenario(Scenario("quota_in_stream", [Turn(reasoning="x" * 40, content="never", fault=Fault(
+    kimi_kernel_env.add_scenario(Scenario("quota_in_stream", [ScriptedTurn(reasoning="x" * 40, content="never", fault=Fault(
         "stream_error", type="exceeded_current_quota_error", message="Your account is suspended", times=10))]))
     nb = run_notebook(["%load_ext kimi_jupyter", "%%kimi\n[[scenario:quota_in_stream]] hi", "print('alive')"],
                       tmp_path)
@@ -94,7 +94,7 @@ def test_in_stream_quota_error_is_not_retried(kimi_kernel_env, tmp_path):
 
 
 def test_in_stream_overload_before_text_is_retried(kimi_kernel_env, tmp_path):
-    kimi_kernel_env.add_scenario(Scenario("busy_in_stream", [Turn(reasoning="thinking", content="Done here.",
+    kimi_kernel_env.add_scenario(Scenario("busy_in_stream", [ScriptedTurn(reasoning="thinking", content="Done here.",
                                  fault=Fault("stream_error", type="engine_overloaded_error",
                                              message="try again after 0 seconds"))]))
     nb = run_notebook(["%load_ext kimi_jupyter", "%%kimi\n[[scenario:busy_in_stream]] hi"], tmp_path)

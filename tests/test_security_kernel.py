@@ -8,7 +8,7 @@ import nbformat
 import pytest
 from markdown_it import MarkdownIt
 
-from kimi_jupyter.testing import KimiServer, Scenario, ToolCallSpec, Turn
+from kimi_jupyter.testing import KimiServer, Scenario, ToolCallSpec, ScriptedTurn
 from kimi_jupyter.testing.pytest_plugin import API_KEY
 
 from conftest import output_text, run_notebook
@@ -38,9 +38,9 @@ CODE_ARGS = json.dumps({"code": "print('<script>alert(3)</script>')\n```\n<img s
 
 def attack_scenario() -> Scenario:
     return Scenario("attack", [
-        Turn(reasoning=REASONING, tool_calls=[ToolCallSpec("python", CODE_ARGS),
+        ScriptedTurn(reasoning=REASONING, tool_calls=[ToolCallSpec("python", CODE_ARGS),
                                               ToolCallSpec("<img src=x onerror=alert(5)>", '{"a": "</code><script>"}')]),
-        Turn(reasoning=REASONING, content=ATTACK),
+        ScriptedTurn(reasoning=REASONING, content=ATTACK),
     ])
 
 
@@ -138,8 +138,8 @@ def test_keys_reach_only_the_host_they_were_given_for(two_servers, tmp_path, mon
 
 def test_model_code_printing_environ_sends_no_key(kimi_kernel_env, tmp_path):
     code = json.dumps({"code": "import os\nprint(dict(os.environ))\nprint(os.environ['KIMI_API_KEY'])"})
-    kimi_kernel_env.add_scenario(Scenario("env_dump", [Turn(tool_calls=[ToolCallSpec("python", code)]),
-                                                       Turn(content="I looked.")]))
+    kimi_kernel_env.add_scenario(Scenario("env_dump", [ScriptedTurn(tool_calls=[ToolCallSpec("python", code)]),
+                                                       ScriptedTurn(content="I looked.")]))
     nb = run_notebook(["%load_ext kimi_jupyter",
                        "%config Kimi.secrets = ['db-password-42']\nimport os\nos.environ['DB_PW'] = 'db-password-42'",
                        "%%kimi -y\n[[scenario:env_dump]] show env"], tmp_path)

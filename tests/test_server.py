@@ -20,7 +20,7 @@ import openai
 import pytest
 from openai import OpenAI
 
-from kimi_jupyter.testing import Fault, KimiServer, Scenario, ToolCallSpec, Turn, long_reasoning_scenario
+from kimi_jupyter.testing import Fault, KimiServer, Scenario, ToolCallSpec, ScriptedTurn, long_reasoning_scenario
 from kimi_jupyter.testing.pytest_plugin import API_KEY  # the fixtures come from the pytest11 entry point
 from kimi_jupyter.testing.rules import MESSAGES
 from kimi_jupyter.testing.wire import RETIRED_MODELS, compact
@@ -390,9 +390,9 @@ def test_finish_reasons(kimi_server: KimiServer) -> None:
 
 
 def test_stall_and_pacing(kimi_server: KimiServer) -> None:
-    kimi_server.add_scenario(Scenario("stall_short", [Turn(content="abcdefgh" * 10,
+    kimi_server.add_scenario(Scenario("stall_short", [ScriptedTurn(content="abcdefgh" * 10,
                                                            fault=Fault("stall", after_chars=20, seconds=0.4))]))
-    kimi_server.add_scenario(Scenario("paced", [Turn(reasoning="r" * 1000, content="c" * 1000)], cps=1000))
+    kimi_server.add_scenario(Scenario("paced", [ScriptedTurn(reasoning="r" * 1000, content="c" * 1000)], cps=1000))
     t0 = time.monotonic()
     chunks, done = stream_chat(kimi_server, {"messages": user("[[scenario:stall_short]]")})
     assert done and time.monotonic() - t0 >= 0.4
@@ -404,7 +404,7 @@ def test_stall_and_pacing(kimi_server: KimiServer) -> None:
 
 
 def test_client_disconnect_leaves_server_working(kimi_server: KimiServer) -> None:
-    kimi_server.add_scenario(Scenario("slowish", [Turn(reasoning="z" * 4000)], cps=400))
+    kimi_server.add_scenario(Scenario("slowish", [ScriptedTurn(reasoning="z" * 4000)], cps=400))
     stream = sdk(kimi_server).chat.completions.create(model=MODEL, messages=user("[[scenario:slowish]]"), stream=True)
     next(iter(stream))
     stream.close()
@@ -433,8 +433,8 @@ def test_selection(kimi_server: KimiServer) -> None:
     parts = [{"type": "text", "text": "explain"}, {"type": "text", "text": "quantum entanglement"}]
     assert answer(parts).startswith("## Quantum entanglement")
     # Added scenarios win over built-ins, by match and by name.
-    kimi_server.add_scenario(Scenario("mine", [Turn(content="custom $model step $step")], match="entanglement"))
-    kimi_server.add_scenario(Scenario("json_answer", [Turn(content="[]")]))
+    kimi_server.add_scenario(Scenario("mine", [ScriptedTurn(content="custom $model step $step")], match="entanglement"))
+    kimi_server.add_scenario(Scenario("json_answer", [ScriptedTurn(content="[]")]))
     assert answer("quantum entanglement") == f"custom {MODEL} step 0"
     assert answer("[[scenario:json_answer]]") == "[]"
     assert answer("as json").startswith("You said:")  # the replacement has no `match`
@@ -443,8 +443,8 @@ def test_selection(kimi_server: KimiServer) -> None:
 
 def test_custom_tool_scenario_and_past_the_end(kimi_server: KimiServer) -> None:
     kimi_server.add_scenario(Scenario("bad", [
-        Turn(tool_calls=[ToolCallSpec("python", '{"code": ')]),
-        Turn(content="saw: $last_tool_output"),
+        ScriptedTurn(tool_calls=[ToolCallSpec("python", '{"code": ')]),
+        ScriptedTurn(content="saw: $last_tool_output"),
     ], match="^broken$"))
     client = sdk(kimi_server)
     history = user("broken")
@@ -708,7 +708,7 @@ def test_stream_error_fault(kimi_server: KimiServer) -> None:
     assert chunks[-1] == {"error": {"type": "engine_overloaded_error",
                                     "message": "The engine is currently overloaded, please try again later"}}
     assert 300 <= sum(len(d.get("reasoning_content", "")) for d in deltas(chunks[:-1])) < 310
-    kimi_server.add_scenario(Scenario("quota_mid", [Turn(reasoning="r" * 100, content="c" * 50, fault=Fault(
+    kimi_server.add_scenario(Scenario("quota_mid", [ScriptedTurn(reasoning="r" * 100, content="c" * 50, fault=Fault(
         "stream_error", type="exceeded_current_quota_error", message="quota exceeded", after_chars=120, times=2))]))
     got: list[str] = []
     with pytest.raises(openai.APIError) as err:

@@ -1,6 +1,6 @@
 """Offline stand-in for Moonshot's Kimi API: a loopback server with scripted scenarios.
 
-    from kimi_jupyter.testing import KimiServer, Scenario, Turn, ToolCallSpec, Fault
+    from kimi_jupyter.testing import KimiServer, Scenario, ScriptedTurn, ToolCallSpec, Fault
 
     with KimiServer(api_key="sk-test") as srv:
         client = OpenAI(api_key="sk-test", base_url=srv.base_url)
@@ -13,14 +13,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .scenarios import Conversation, Fault, Scenario, ToolCallSpec, Turn, builtin_scenarios, long_reasoning_scenario
+from .scenarios import RequestState, Fault, Scenario, ToolCallSpec, ScriptedTurn, builtin_scenarios, long_reasoning_scenario
 from .wire import estimate_tokens
 
 if TYPE_CHECKING:
     from .server import KimiServer
 
 __all__ = [
-    "Conversation", "Fault", "KimiServer", "Scenario", "ToolCallSpec", "Turn",
+    "RequestState", "Fault", "KimiServer", "Scenario", "ToolCallSpec", "ScriptedTurn",
     "builtin_scenarios", "estimate_tokens", "long_reasoning_scenario",
 ]
 

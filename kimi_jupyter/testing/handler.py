@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from . import rules
 from .chunked import ChunkedWriter
-from .scenarios import STREAM_ERROR_STATUS, Conversation, Fault, render, select, template_vars
+from .scenarios import STREAM_ERROR_STATUS, RequestState, Fault, render, select, template_vars
 from .wire import (
     DONE, Encoder, Flavor, RequestError, ServedModel, UsageCounts, WireCall, compact, error_body, estimate_tokens,
     model_entry, model_not_found,
@@ -211,7 +211,7 @@ class Handler(BaseHTTPRequestHandler):
         prompt_tokens = max(1, (len(messages_json) + len(tools_json) - dropped) // 4)
         if flavor == "moonshot":
             rules.validate_chat(model, body, thinking, prompt_tokens)
-        conv = Conversation.from_messages(messages)
+        conv = RequestState.from_messages(messages)
         scenario = select(kimi.ordered_scenarios(), kimi.scenarios, conv.last_user)
         flat, turn = scenario.turn_at(conv.step)
         values = template_vars(conv, model.id)

@@ -56,18 +56,18 @@ def bad(key: str, **values: Any) -> RequestError:
 
 
 @dataclass(frozen=True)
-class Thinking:
+class ThinkingRequest:
     """How a request thinks: `enabled`, and `keep_all` (preserved thinking, ``keep: "all"``)."""
 
     enabled: bool
     keep_all: bool = False
 
 
-def check_thinking(model: ServedModel, body: dict[str, Any], flavor: Flavor) -> Thinking:
+def check_thinking(model: ServedModel, body: dict[str, Any], flavor: Flavor) -> ThinkingRequest:
     """Read (and, on Moonshot, validate) the thinking switch, effort and keep."""
     thinking = body.get("thinking")
     if flavor == "vllm":  # always thinks; no Kimi validation
-        return Thinking(model.thinking != "no")
+        return ThinkingRequest(model.thinking != "no")
     present = thinking is not None  # `null` reads as absent; `{}` is an object without a type
     if present and not isinstance(thinking, dict):
         raise bad("thinking_object")
@@ -90,7 +90,7 @@ def check_thinking(model: ServedModel, body: dict[str, Any], flavor: Flavor) -> 
             raise bad("effort_thinking_off")
         if effort not in model.efforts.valid:
             raise bad("effort_invalid", value=compact(effort), valid=", ".join(model.efforts.valid))
-    return Thinking(enabled, keep_all=thinking.get("keep") == "all")
+    return ThinkingRequest(enabled, keep_all=thinking.get("keep") == "all")
 
 
 def _check_temperature(model: ServedModel, temperature: Any, thinking: bool) -> None:
@@ -122,7 +122,7 @@ def check_messages_shape(body: dict[str, Any]) -> list[dict[str, Any]]:
     return messages
 
 
-def validate_chat(model: ServedModel, body: dict[str, Any], thinking: Thinking, prompt_tokens: int) -> None:
+def validate_chat(model: ServedModel, body: dict[str, Any], thinking: ThinkingRequest, prompt_tokens: int) -> None:
     """Reject what Moonshot rejects, with its messages (run after `check_thinking`)."""
     messages = body["messages"]
     _check_temperature(model, body.get("temperature"), thinking.enabled)

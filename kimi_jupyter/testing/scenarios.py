@@ -65,7 +65,7 @@ class Fault:
 
 
 @dataclass
-class Turn:
+class ScriptedTurn:
     """One model reply. Texts are `string.Template`s (see `template_vars`)."""
 
     reasoning: str = ""
@@ -80,7 +80,7 @@ class Turn:
 @dataclass
 class Scenario:
     name: str
-    turns: list[Turn]
+    turns: list[ScriptedTurn]
     match: str | None = None  # regex, searched case-insensitively in the last user message
     cps: float | None = None
     chunk_chars: int = 4
@@ -91,7 +91,7 @@ class Scenario:
     def matches(self, text: str) -> bool:
         return self.match is not None and re.search(self.match, text, re.I) is not None
 
-    def turn_at(self, step: int) -> tuple[int, Turn]:
+    def turn_at(self, step: int) -> tuple[int, ScriptedTurn]:
         """(flat index, turn) for a step, with `repeat` expanded.
 
         Past the end the conversation is over: answer with the last turn that
@@ -104,12 +104,12 @@ class Scenario:
             flat += max(1, turn.repeat)
         final = next((t for t in reversed(self.turns) if not t.tool_calls), None)
         if final is None:
-            final = Turn(content="Done.")
+            final = ScriptedTurn(content="Done.")
         return step, replace(final, fault=None, repeat=1)
 
 
 @dataclass
-class Conversation:
+class RequestState:
     """What a stateless server can read from the request's messages."""
 
     first_user: str = ""
@@ -120,7 +120,7 @@ class Conversation:
     prior_tool_calls: int = 0  # to number tool-call ids across the conversation
 
     @classmethod
-    def from_messages(cls, messages: list[dict[str, Any]]) -> "Conversation":
+    def from_messages(cls, messages: list[dict[str, Any]]) -> "RequestState":
         conv = cls()
         for msg in messages:
             role = msg.get("role")
@@ -150,7 +150,7 @@ def text_of(content: Any) -> str:
     return "" if content is None else str(content)
 
 
-def template_vars(conv: Conversation, model: str) -> dict[str, str]:
+def template_vars(conv: RequestState, model: str) -> dict[str, str]:
     short = conv.last_user if len(conv.last_user) <= 300 else conv.last_user[:300] + "…"
     return {
         "last_user": conv.last_user,
@@ -184,7 +184,7 @@ def _py(code: str) -> ToolCallSpec:
 
 
 def _echo() -> Scenario:
-    return Scenario("echo", [Turn(reasoning=texts.ECHO_REASONING, content=texts.ECHO_CONTENT)])
+    return Scenario("echo", [ScriptedTurn(reasoning=texts.ECHO_REASONING, content=texts.ECHO_CONTENT)])
 
 
 ECHO = _echo()
@@ -198,7 +198,7 @@ def long_reasoning_scenario(name: str, chars: int, cps: float | None = None, mat
     """
     return Scenario(
         name,
-        [Turn(reasoning=texts.long_text(chars), content=texts.LONG_ANSWER.replace("$chars", f"{chars:,}"))],
+        [ScriptedTurn(reasoning=texts.long_text(chars), content=texts.LONG_ANSWER.replace("$chars", f"{chars:,}"))],
         match=match,
         cps=cps,
     )
@@ -212,7 +212,7 @@ def _recovered(name: str, fault: Fault) -> Scenario:
     """A fault scenario whose turn succeeds once the fault has hit `times` requests."""
     return Scenario(
         name,
-        [Turn(reasoning=texts.RECOVERED_REASONING, content=f"The request went through after the `{name}` fault.", fault=fault)],
+        [ScriptedTurn(reasoning=texts.RECOVERED_REASONING, content=f"The request went through after the `{name}` fault.", fault=fault)],
     )
 
 
@@ -225,64 +225,64 @@ def builtin_scenarios() -> list[Scenario]:
     """
     return [
         _echo(),
-        Scenario("recall", [Turn(reasoning=texts.RECALL_REASONING, content="Your first question was: $first_user")],
+        Scenario("recall", [ScriptedTurn(reasoning=texts.RECALL_REASONING, content="Your first question was: $first_user")],
                  match=r"what was my first question"),
-        Scenario("markdown", [Turn(reasoning=texts.MARKDOWN_REASONING, content=texts.MARKDOWN_CONTENT)],
+        Scenario("markdown", [ScriptedTurn(reasoning=texts.MARKDOWN_REASONING, content=texts.MARKDOWN_CONTENT)],
                  match=r"quantum entanglement"),
         Scenario("gradient_descent", [
-            Turn(reasoning=texts.GD_REASONING, tool_calls=[_py(texts.GD_CODE)]),
-            Turn(reasoning=texts.GD_DONE_REASONING, content=texts.GD_ANSWER),
+            ScriptedTurn(reasoning=texts.GD_REASONING, tool_calls=[_py(texts.GD_CODE)]),
+            ScriptedTurn(reasoning=texts.GD_DONE_REASONING, content=texts.GD_ANSWER),
         ], match=r"gradient descent"),
         Scenario("two_tools", [
-            Turn(reasoning="I'll store a value in the kernel first, then read it back in a second call.",
+            ScriptedTurn(reasoning="I'll store a value in the kernel first, then read it back in a second call.",
                  tool_calls=[_py("shared_value = 41")]),
-            Turn(reasoning="The assignment ran without output. Now use the variable from the previous call.",
+            ScriptedTurn(reasoning="The assignment ran without output. Now use the variable from the previous call.",
                  tool_calls=[_py("print(shared_value + 1)")]),
-            Turn(reasoning="The second call saw the variable, so state is shared across calls.",
+            ScriptedTurn(reasoning="The second call saw the variable, so state is shared across calls.",
                  content="Both calls ran in the same namespace: `shared_value + 1` printed **$last_tool_output**."),
         ], match=r"share state"),
         Scenario("raise_then_recover", [
-            Turn(reasoning="Let me run something that fails, to see how the error comes back.", tool_calls=[_py("1/0")]),
-            Turn(reasoning="That raised as expected:\n$last_tool_output\nNow I'll run something that works.",
+            ScriptedTurn(reasoning="Let me run something that fails, to see how the error comes back.", tool_calls=[_py("1/0")]),
+            ScriptedTurn(reasoning="That raised as expected:\n$last_tool_output\nNow I'll run something that works.",
                  tool_calls=[_py("print('recovered')")]),
-            Turn(reasoning="The second call worked.",
+            ScriptedTurn(reasoning="The second call worked.",
                  content="The first call raised `ZeroDivisionError`; the second printed `$last_tool_output`, so the kernel recovered."),
         ], match=r"recover from an error"),
         Scenario("bad_json", [
-            Turn(reasoning="I'll print a number.", tool_calls=[ToolCallSpec("python", '{"code": "print(1)"')]),
-            Turn(reasoning="My arguments were malformed and the tool said so.",
+            ScriptedTurn(reasoning="I'll print a number.", tool_calls=[ToolCallSpec("python", '{"code": "print(1)"')]),
+            ScriptedTurn(reasoning="My arguments were malformed and the tool said so.",
                  content="My tool call had bad arguments. The tool replied:\n\n```\n$last_tool_output\n```"),
         ], match=r"bad tool arguments"),
         Scenario("unknown_tool", [
-            Turn(reasoning="I'll try a tool that may not exist.", tool_calls=[ToolCallSpec("no_such_tool", "{}")]),
-            Turn(reasoning="That tool isn't available.", content="I tried `no_such_tool` and got:\n\n```\n$last_tool_output\n```"),
+            ScriptedTurn(reasoning="I'll try a tool that may not exist.", tool_calls=[ToolCallSpec("no_such_tool", "{}")]),
+            ScriptedTurn(reasoning="That tool isn't available.", content="I tried `no_such_tool` and got:\n\n```\n$last_tool_output\n```"),
         ], match=r"unknown tool"),
         Scenario("loop300", [
-            Turn(reasoning="Next step.", tool_calls=[_py("counter = globals().get('counter', 0) + 1")], repeat=300),
-            Turn(reasoning="All steps are done.", content="Ran $step steps."),
+            ScriptedTurn(reasoning="Next step.", tool_calls=[_py("counter = globals().get('counter', 0) + 1")], repeat=300),
+            ScriptedTurn(reasoning="All steps are done.", content="Ran $step steps."),
         ], match=r"run 300 steps"),
         Scenario("parallel_tools", [
-            Turn(reasoning="These two snippets can go out in one turn.", tool_calls=[_py("a = 1"), _py("print(a + 1)")]),
-            Turn(reasoning="Both calls returned.", content="Both tool calls ran; the second printed `$last_tool_output`."),
+            ScriptedTurn(reasoning="These two snippets can go out in one turn.", tool_calls=[_py("a = 1"), _py("print(a + 1)")]),
+            ScriptedTurn(reasoning="Both calls returned.", content="Both tool calls ran; the second printed `$last_tool_output`."),
         ], match=r"parallel"),
         Scenario("print_10mb", [
-            Turn(reasoning="Printing ten megabytes; the tool should cap what it sends back.",
+            ScriptedTurn(reasoning="Printing ten megabytes; the tool should cap what it sends back.",
                  tool_calls=[_py("print('x' * 10_000_000)")]),
-            Turn(reasoning="The output came back capped.", content="Got it."),
+            ScriptedTurn(reasoning="The output came back capped.", content="Got it."),
         ], match=r"print ten megabytes"),
         Scenario("web_search", [
-            Turn(reasoning=texts.SEARCH_REASONING, tool_calls=[ToolCallSpec(
+            ScriptedTurn(reasoning=texts.SEARCH_REASONING, tool_calls=[ToolCallSpec(
                 "$web_search", '{"search_result": {"search_id": "loopback-1"}, "usage": {"total_tokens": 1234}}')]),
-            Turn(reasoning="The search results are in.", content=texts.SEARCH_ANSWER),
+            ScriptedTurn(reasoning="The search results are in.", content=texts.SEARCH_ANSWER),
         ], match=r"search the web"),
         Scenario("user_tool", [
-            Turn(reasoning="The user asked about the weather; the get_weather tool answers that.",
+            ScriptedTurn(reasoning="The user asked about the weather; the get_weather tool answers that.",
                  tool_calls=[ToolCallSpec("get_weather", '{"city": "Paris", "unit": "celsius"}')]),
-            Turn(reasoning="I have the tool's answer.", content="Here is the weather report: $last_tool_output"),
+            ScriptedTurn(reasoning="I have the tool's answer.", content="Here is the weather report: $last_tool_output"),
         ], match=r"weather"),
-        Scenario("json_answer", [Turn(reasoning="The user wants JSON only, no prose around it.",
+        Scenario("json_answer", [ScriptedTurn(reasoning="The user wants JSON only, no prose around it.",
                                       content='{"name": "kimi", "params_b": 1000, "moe": true}')], match=r"as json"),
-        Scenario("code_answer", [Turn(reasoning=texts.CODE_REASONING, content=texts.CODE_CONTENT)],
+        Scenario("code_answer", [ScriptedTurn(reasoning=texts.CODE_REASONING, content=texts.CODE_CONTENT)],
                  match=r"write a function"),
         long_reasoning_scenario("long_reasoning", 40_000, cps=4000, match=r"think for a long time"),
         *kernel_tool_scenarios(),
@@ -295,32 +295,32 @@ def kernel_tool_scenarios() -> list[Scenario]:
     """The read-only kernel tools, the per-call time limit, figures for vision models, and approval."""
     return [
         Scenario("look_at_data", [
-            Turn(reasoning=texts.LOOK_REASONING, tool_calls=[ToolCallSpec("list_variables", "{}")]),
-            Turn(reasoning=texts.LOOK_INSPECT_REASONING, tool_calls=[
+            ScriptedTurn(reasoning=texts.LOOK_REASONING, tool_calls=[ToolCallSpec("list_variables", "{}")]),
+            ScriptedTurn(reasoning=texts.LOOK_INSPECT_REASONING, tool_calls=[
                 ToolCallSpec("inspect_variable", '{"name": "arr"}'),
                 ToolCallSpec("inspect_variable", '{"name": "df"}'),
             ]),
-            Turn(reasoning="Both inspected.", content=texts.LOOK_ANSWER),
+            ScriptedTurn(reasoning="Both inspected.", content=texts.LOOK_ANSWER),
         ], match=r"what data do i have"),
         Scenario("why_it_failed", [
-            Turn(reasoning=texts.HISTORY_REASONING, tool_calls=[ToolCallSpec("notebook_history", '{"n": 3}')]),
-            Turn(reasoning="The history shows the ZeroDivisionError.", content=texts.HISTORY_ANSWER),
+            ScriptedTurn(reasoning=texts.HISTORY_REASONING, tool_calls=[ToolCallSpec("notebook_history", '{"n": 3}')]),
+            ScriptedTurn(reasoning="The history shows the ZeroDivisionError.", content=texts.HISTORY_ANSWER),
         ], match=r"why did my (last|earlier) cell fail"),
         Scenario("sleep_a_minute", [
-            Turn(reasoning=texts.SLEEP_REASONING, tool_calls=[_py(texts.SLEEP_CODE)]),
-            Turn(reasoning="The call timed out.", content=texts.SLEEP_ANSWER),
+            ScriptedTurn(reasoning=texts.SLEEP_REASONING, tool_calls=[_py(texts.SLEEP_CODE)]),
+            ScriptedTurn(reasoning="The call timed out.", content=texts.SLEEP_ANSWER),
         ], match=r"sleep for a minute"),
         Scenario("big_figure", [
-            Turn(reasoning="A wide figure, 2000 x 1000 pixels.", tool_calls=[_py(texts.BIG_FIGURE_CODE)]),
-            Turn(reasoning="The figure is shown.", content=texts.BIG_FIGURE_ANSWER),
+            ScriptedTurn(reasoning="A wide figure, 2000 x 1000 pixels.", tool_calls=[_py(texts.BIG_FIGURE_CODE)]),
+            ScriptedTurn(reasoning="The figure is shown.", content=texts.BIG_FIGURE_ANSWER),
         ], match=r"draw a big figure"),
         Scenario("read_big_file", [
-            Turn(reasoning=texts.STDIN_REASONING, tool_calls=[_py(texts.STDIN_CODE)]),
-            Turn(reasoning="The user answered the approval prompt.", content=texts.STDIN_ANSWER),
+            ScriptedTurn(reasoning=texts.STDIN_REASONING, tool_calls=[_py(texts.STDIN_CODE)]),
+            ScriptedTurn(reasoning="The user answered the approval prompt.", content=texts.STDIN_ANSWER),
         ], match=r"read the big file"),
         Scenario("count_runs", [
-            Turn(reasoning="I'll count the runs in a kernel variable.", tool_calls=[_py(texts.COUNT_CODE)]),
-            Turn(reasoning="Done.", content=texts.COUNT_ANSWER),
+            ScriptedTurn(reasoning="I'll count the runs in a kernel variable.", tool_calls=[_py(texts.COUNT_CODE)]),
+            ScriptedTurn(reasoning="Done.", content=texts.COUNT_ANSWER),
         ], match=r"count my runs"),
     ]
 
@@ -359,18 +359,18 @@ def fault_scenarios() -> list[Scenario]:
         _recovered("content_filter", _http(400, "content_filter",
                    "The request was rejected because it was considered high risk", 99)),
         _recovered("refuse", Fault("refuse", times=1)),
-        Scenario("drop_midstream", [Turn(reasoning=long_r, content=texts.DROP_CONTENT,
+        Scenario("drop_midstream", [ScriptedTurn(reasoning=long_r, content=texts.DROP_CONTENT,
                                          fault=Fault("drop", after_chars=300))]),
-        Scenario("no_finish", [Turn(reasoning=long_r, content=texts.DROP_CONTENT,
+        Scenario("no_finish", [ScriptedTurn(reasoning=long_r, content=texts.DROP_CONTENT,
                                     fault=Fault("no_finish", after_chars=len(long_r) + 40))]),
-        Scenario("stream_error", [Turn(reasoning=long_r, content=texts.DROP_CONTENT, fault=Fault(
+        Scenario("stream_error", [ScriptedTurn(reasoning=long_r, content=texts.DROP_CONTENT, fault=Fault(
             "stream_error", type="engine_overloaded_error",
             message="The engine is currently overloaded, please try again later", after_chars=300))]),
-        Scenario("sse_noise", [Turn(reasoning=texts.MARKDOWN_REASONING, content=texts.MARKDOWN_CONTENT)], sse_noise=True),
-        Scenario("stall", [Turn(reasoning=long_r, content=texts.DROP_CONTENT, fault=Fault("stall", after_chars=200, seconds=3))]),
-        Scenario("length", [Turn(reasoning=texts.LENGTH_REASONING, content=texts.LENGTH_CONTENT, finish_reason="length")]),
-        Scenario("reasoning_only", [Turn(reasoning=long_r, content="")]),
-        Scenario("slow", [Turn(reasoning=texts.long_text(4000), content="Sorry for the wait: that was slow on purpose.")],
+        Scenario("sse_noise", [ScriptedTurn(reasoning=texts.MARKDOWN_REASONING, content=texts.MARKDOWN_CONTENT)], sse_noise=True),
+        Scenario("stall", [ScriptedTurn(reasoning=long_r, content=texts.DROP_CONTENT, fault=Fault("stall", after_chars=200, seconds=3))]),
+        Scenario("length", [ScriptedTurn(reasoning=texts.LENGTH_REASONING, content=texts.LENGTH_CONTENT, finish_reason="length")]),
+        Scenario("reasoning_only", [ScriptedTurn(reasoning=long_r, content="")]),
+        Scenario("slow", [ScriptedTurn(reasoning=texts.long_text(4000), content="Sorry for the wait: that was slow on purpose.")],
                  cps=200),
     ]
 
@@ -381,15 +381,15 @@ def mcp_scenarios() -> list[Scenario]:
 
     def calling(name: str, reasoning: str, call: ToolCallSpec, match: str) -> Scenario:
         return Scenario(name, [
-            Turn(reasoning=reasoning, tool_calls=[call]),
-            Turn(reasoning="The tool call is done; I'll report what came back.", content=texts.MCP_TOOL_REPLIED),
+            ScriptedTurn(reasoning=reasoning, tool_calls=[call]),
+            ScriptedTurn(reasoning="The tool call is done; I'll report what came back.", content=texts.MCP_TOOL_REPLIED),
         ], match=match)
 
     return [
         Scenario("mcp_time", [
-            Turn(reasoning=texts.MCP_TIME_REASONING,
+            ScriptedTurn(reasoning=texts.MCP_TIME_REASONING,
                  tool_calls=[ToolCallSpec("time__get_current_time", '{"timezone": "Asia/Tokyo"}')]),
-            Turn(reasoning=texts.MCP_TIME_DONE_REASONING, content=texts.MCP_TIME_ANSWER),
+            ScriptedTurn(reasoning=texts.MCP_TIME_DONE_REASONING, content=texts.MCP_TIME_ANSWER),
         ], match=r"what time is it in tokyo"),
         calling("mcp_note", texts.MCP_NOTE_REASONING, ToolCallSpec("faulty__read_note"), r"read the mcp note"),
         calling("mcp_write", texts.MCP_WRITE_REASONING,

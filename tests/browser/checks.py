@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from .harness import ARTIFACTS, cell, open_notebook, run_and_wait, run_cell, screenshot, wait_cell_done, write_notebook
-from kimi_jupyter.testing import Scenario, Turn
+from kimi_jupyter.testing import Scenario, ScriptedTurn
 from kimi_jupyter.testing.texts import long_text
 
 PACED_MATCH = r"think out loud for the browser"
@@ -76,7 +76,7 @@ _SNAPSHOT = r"""
 
 def paced_scenario() -> Scenario:
     return Scenario(
-        "browser_paced", [Turn(reasoning=PACED_REASONING, content=PACED_ANSWER)], match=PACED_MATCH, cps=PACED_CPS
+        "browser_paced", [ScriptedTurn(reasoning=PACED_REASONING, content=PACED_ANSWER)], match=PACED_MATCH, cps=PACED_CPS
     )
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from .harness import cell, open_notebook, run_and_wait, run_cell, screenshot, wait_cell_done, write_notebook
-from kimi_jupyter.testing import Conversation
+from kimi_jupyter.testing import RequestState
 from kimi_jupyter.tools.approval import APPROVAL_PROMPT
 
 pytestmark = pytest.mark.browser
@@ -122,7 +122,7 @@ def test_lab_approval_feedback_refuses_and_reaches_the_model(lab_page, lab_serve
     tools = _tool_messages(last)
     assert tools, f"the last request has no tool message: {json.dumps(last)[:800]}"
     assert f"Their instruction instead: {FEEDBACK}" in tools[-1], tools[-1]
-    assert Conversation.from_messages(last["messages"]).last_user.strip() == "Visualize gradient descent."
+    assert RequestState.from_messages(last["messages"]).last_user.strip() == "Visualize gradient descent."
 
     out = _visible_output(page, 1)
     # JupyterLab hides the answered box and removes it 0.5 s later.

@@ -10,7 +10,7 @@ import pytest
 
 from .checks import record_metric
 from .harness import cell, open_notebook, run_and_wait, run_cell, screenshot, wait_cell_done, write_notebook
-from kimi_jupyter.testing import Conversation, Scenario, Turn
+from kimi_jupyter.testing import Conversation, Scenario, ScriptedTurn
 from kimi_jupyter.testing.texts import long_text
 
 pytestmark = pytest.mark.browser
@@ -47,7 +47,7 @@ def _first_questions(kimi, question: str) -> int:
 def test_chat_panel_streams_and_follows_up(lab_page, lab_server, browser_kimi):
     page = lab_page
     browser_kimi.add_scenario(
-        Scenario("panel_tides", [Turn(reasoning=long_text(2400), content=ANSWER)], match=r"explain tides", cps=800)
+        Scenario("panel_tides", [ScriptedTurn(reasoning=long_text(2400), content=ANSWER)], match=r"explain tides", cps=800)
     )
     name = write_notebook(lab_server.root, "panel.ipynb", [
         "%load_ext kimi_jupyter",

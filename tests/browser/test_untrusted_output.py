@@ -10,7 +10,7 @@ import json
 import pytest
 
 from .harness import cell, open_notebook, run_and_wait, screenshot, wait_kernel_idle, write_notebook
-from kimi_jupyter.testing import Scenario, ToolCallSpec, Turn
+from kimi_jupyter.testing import Scenario, ToolCallSpec, ScriptedTurn
 
 pytestmark = pytest.mark.browser
 
@@ -43,8 +43,8 @@ ARGS = json.dumps({"note": f"</code><img src=x onerror=\"{PWN}('args')\">"})
 
 def attack() -> Scenario:
     return Scenario("browser_attack", [
-        Turn(reasoning=REASONING, tool_calls=[ToolCallSpec("python", CODE), ToolCallSpec("lookup", ARGS)]),
-        Turn(reasoning=REASONING, content=ANSWER),
+        ScriptedTurn(reasoning=REASONING, tool_calls=[ToolCallSpec("python", CODE), ToolCallSpec("lookup", ARGS)]),
+        ScriptedTurn(reasoning=REASONING, content=ANSWER),
     ])
 
 
