@@ -10,7 +10,7 @@ import pytest
 
 from .checks import record_metric
 from .harness import cell, open_notebook, run_and_wait, run_cell, screenshot, wait_cell_done, write_notebook
-from kimi_jupyter.testing import Conversation, Scenario, ScriptedTurn
+from kimi_jupyter.testing import RequestState, Scenario, ScriptedTurn
 from kimi_jupyter.testing.texts import long_text
 
 pytestmark = pytest.mark.browser
@@ -39,7 +39,7 @@ def _first_questions(kimi, question: str) -> int:
     """Requests whose only user message is `question` (i.e. the first send, not the follow-up)."""
     n = 0
     for body in list(kimi.requests):
-        conv = Conversation.from_messages(body.get("messages", []))
+        conv = RequestState.from_messages(body.get("messages", []))
         n += conv.n_user == 1 and conv.last_user == question
     return n
 

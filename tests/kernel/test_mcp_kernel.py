@@ -10,7 +10,7 @@ from conftest import output_text, outputs_with, run_notebook
 
 from kimi_jupyter.testing.pytest_plugin import loopback_env
 
-FAULTY = str(Path(__file__).parent / "mcp_servers" / "faulty.py")
+FAULTY = str(Path(__file__).parents[1] / "mcp_servers" / "faulty.py")
 
 
 def _setup(servers: str) -> list[str]:

@@ -12,7 +12,7 @@ from kimi_jupyter.testing import KimiServer, Scenario, ToolCallSpec, ScriptedTur
 from kimi_jupyter.testing.pytest_plugin import API_KEY
 
 from conftest import output_text, run_notebook
-from test_safe import problems
+from html_check import problems
 
 ATTACK = """# Report
 

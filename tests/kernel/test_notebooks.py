@@ -25,7 +25,7 @@ from kimi_jupyter.testing.pytest_plugin import API_KEY, loopback_env
 from kimi_jupyter.testing.scenarios import builtin_scenarios, load_scenarios, select
 from kimi_jupyter.testing.server import KimiServer
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
 
 

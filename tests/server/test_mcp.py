@@ -24,7 +24,7 @@ from kimi_jupyter.tools.mcp import result_text, status_markdown, tool_schema
 from kimi_jupyter.tools.mcp_runtime import McpTool, qualified_name
 from kimi_jupyter.tools.mcp_spec import parse_servers
 
-FAULTY = str(Path(__file__).parent / "mcp_servers" / "faulty.py")
+FAULTY = str(Path(__file__).parents[1] / "mcp_servers" / "faulty.py")
 
 
 def faulty(**extra):
