@@ -61,8 +61,10 @@ _PERF = """
     .observe({type: 'longtask'});
   new MutationObserver(() => {
     const t0 = performance.now();
-    const pre = cell.querySelector('.jupyter-widget-Accordion .widget-output pre');
-    const u = {len: pre ? pre.textContent.length : 0, ws: window.__kimiWsLast ? t0 - window.__kimiWsLast : null};
+    // The reasoning may span several Outputs (a fresh one every ~20k characters).
+    let len = 0;
+    for (const pre of cell.querySelectorAll('.jupyter-widget-Accordion .widget-output pre')) len += pre.textContent.length;
+    const u = {len: len, ws: window.__kimiWsLast ? t0 - window.__kimiWsLast : null};
     m.updates.push(u);
     requestAnimationFrame(() => setTimeout(() => { u.frame = performance.now() - t0; }, 0));
   }).observe(cell, {childList: true, subtree: true, characterData: true});
