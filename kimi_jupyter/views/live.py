@@ -5,13 +5,17 @@ Traffic to the browser must grow linearly with the text. Measured facts
 (ARCHITECTURE.md): resending a growing `HTML.value` costs ~30× the text, and
 entering/leaving an `Output` per chunk ~40× (each is a comm message). So:
 
-- reasoning deltas are written to stdout *inside* one `Output` widget entered
+- reasoning deltas are written to stdout *inside* an `Output` widget entered
   once per phase; the deltas are batched here and sent as one stream message
-  every `BATCH_S` (the first token of a phase at once), because each iopub
-  message carries ~500 bytes of headers;
+  per ~1 kB or per BATCH_MAX_S (the first token of a phase at once), because
+  each iopub message carries ~500 bytes of headers;
+- long reasoning moves to a fresh `Output` every CHUNK_CHARS characters: the
+  browser re-renders an Output's whole stream text on each message;
 - the answer is rendered paragraph by paragraph: a finished paragraph is sent
   once as Markdown, the unfinished tail streams as plain text into a small
-  `Output` that is cleared when its paragraph completes.
+  `Output` that is emptied when its paragraph completes;
+- an Output is emptied by setting its `outputs` (one comm message, together
+  with leaving it when it can), never with `clear_output()` (three).
 """
 
 from __future__ import annotations
@@ -23,14 +27,14 @@ from typing import Any
 from . import render
 from .notebook import publish
 
-# Stream batching: each iopub message carries ~500 bytes of headers, so a batch
-# waits for about a kilobyte of text (at a model's pace of ~400 characters/s a
-# half-second batch would be ~200 characters, mostly headers), but never longer
-# than BATCH_MAX_S, so the text still moves steadily. The first token of a phase
-# goes at once.
-BATCH_S = 1.0  # at most this often
-BATCH_CHARS = 1000  # ... once this much text is pending
-BATCH_MAX_S = 1.5  # ... or once the oldest pending text has waited this long
+# Stream batching: each iopub message carries ~500 bytes of headers (at a model's
+# pace of ~400 characters/s a half-second batch would be ~200 characters, mostly
+# headers). A batch goes once BATCH_S has passed and BATCH_CHARS are pending, or
+# once BATCH_MAX_S has passed, so slow text still moves steadily; the first token
+# of a phase goes at once.
+BATCH_S = 1.0
+BATCH_CHARS = 1000
+BATCH_MAX_S = 1.5
 # The browser re-renders an Output's merged stream text on every message, so the
 # cost of an update grows with the text in that Output. Reasoning moves to a fresh
 # Output every CHUNK_CHARS characters (at a line break), which keeps late updates
@@ -80,6 +84,7 @@ def sync(widget: Any, **state: Any) -> None:
     with widget.hold_sync():
         for name, value in state.items():
             setattr(widget, name, value)
+        # What hold_sync sends on exit (ipywidgets 7 and 8); it skips unchanged traits.
         widget._states_to_send.update(state)
 
 
