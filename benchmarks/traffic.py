@@ -25,8 +25,9 @@ SIZES = {
     "quick": {"lengths": [10_000, 40_000], "cps": 4_000, "slow": [(2_000, 400)], "runs": 1},
     "tiny": {"lengths": [1_000], "cps": 10_000, "slow": [], "runs": 1},
 }
-TARGET_BYTES = 3.0  # 10k characters
-TARGET_BYTES_LONG = 2.5  # 40k and more
+# Targets for iopub bytes / text by reply size: the fixed cost of a reply (its
+# messages' headers, the footer, the answer) weighs more on a short one.
+TARGET_BYTES = {2_000: 5.0, 10_000: 3.0, 40_000: 2.5}
 TARGET_RATE = 30.0
 
 NAIVE_VIEW = '''
@@ -132,7 +133,7 @@ def measure(size: str = "full", runs: int | None = None, peer: bool = True) -> S
         nr = median(r["messages_per_s"] for r in res["naive"])
         peak = max(r["peak_messages_in_1s"] for r in res["kimi"])
         slow = (n, c) in cfg["slow"]
-        target = TARGET_BYTES if n < 40_000 else TARGET_BYTES_LONG
+        target = next((t for size, t in sorted(TARGET_BYTES.items(), reverse=True) if n >= size), 5.0)
         section.rows.append(Row(f"{label}: iopub bytes / text", kb, "×", None if slow else "naive HTML.value 10/s",
                                 nb, ratio(kb, nb), f"< {target:g}×", kb < target,
                                 note="realistic model pace" if slow else ""))

@@ -263,8 +263,7 @@ class LiveReply:
                 if cut:
                     self._write(self.reasoning_out, delta[:cut], False)
                     delta = delta[cut:]
-                self._next_chunk()
-                first = True  # the new Output shows its first line at once
+                self._next_chunk()  # the text keeps flowing: the new Output gets the next batch
                 if not delta:
                     return
         self._chunk_chars += len(delta)
