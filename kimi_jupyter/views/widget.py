@@ -7,8 +7,8 @@ reply still streaming `_DEFER_S` after its first token swaps it for the widget
 (`update_display`), so short replies, like most steps of a fast tool loop,
 never pay for the widget's comm messages. The same widgets serve every step of
 a cell and, through a pool kept in this module, every later cell: a `LiveReply`
-is eight comms, and opening and closing them is ~16 messages (~14 kB) per cell,
-more than the text of a short reply. When a reply is complete, the widget's output
+is eleven comms, and opening and closing them would be ~22 messages (~18 kB) per
+cell, more than the text of a short reply. When a reply is complete, the widget's output
 is emptied (so no cell shows the widgets any more), then its Outputs are emptied for
 the next reply, and `NotebookView` publishes the static bundles.
 
