@@ -100,3 +100,22 @@ def test_second_cell_reuses_the_widgets_and_long_reasoning_is_chunked(kimi_serve
         # Every Output written to is emptied before the cell ends, ready for the next reply.
         assert {comm for comm, _ in runs} <= emptied
     assert models[0] == models[1], "the second cell should show the same widget"
+
+
+def test_outputs_synced_from_the_browser_are_not_echoed_back():
+    """The browser sends an Output's captured outputs to the kernel after the cell;
+    ipywidgets 8 would echo them to every frontend again (the whole reasoning once more)."""
+    from kimi_jupyter.views.live import LiveReply
+
+    reply = LiveReply("Thinking")
+    try:
+        sent: list[dict] = []
+        out = reply.reasoning_out
+        out._send = lambda msg, buffers=None: sent.append(msg)
+        out._handle_msg({"content": {"data": {"method": "update", "state": {
+            "outputs": [{"output_type": "stream", "name": "stdout", "text": "x" * 1000}]}, "buffer_paths": []}},
+                         "buffers": []})
+        assert out.outputs[0]["text"] == "x" * 1000  # the kernel took the state
+        assert sent == [], sent  # and sent nothing back
+    finally:
+        reply.close()
