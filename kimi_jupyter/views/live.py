@@ -5,13 +5,17 @@ Traffic to the browser must grow linearly with the text. Measured facts
 (ARCHITECTURE.md): resending a growing `HTML.value` costs ~30× the text, and
 entering/leaving an `Output` per chunk ~40× (each is a comm message). So:
 
-- reasoning deltas are written to stdout *inside* one `Output` widget entered
+- reasoning deltas are written to stdout *inside* an `Output` widget entered
   once per phase; the deltas are batched here and sent as one stream message
-  every `BATCH_S` (the first token of a phase at once), because each iopub
-  message carries ~500 bytes of headers;
+  per ~1 kB or per BATCH_MAX_S (the first token of a phase at once), because
+  each iopub message carries ~500 bytes of headers;
+- long reasoning moves to a fresh `Output` every CHUNK_CHARS characters: the
+  browser re-renders an Output's whole stream text on each message;
 - the answer is rendered paragraph by paragraph: a finished paragraph is sent
   once as Markdown, the unfinished tail streams as plain text into a small
-  `Output` that is cleared when its paragraph completes.
+  `Output` that is emptied when its paragraph completes;
+- an Output is emptied by setting its `outputs` (one comm message, together
+  with leaving it when it can), never with `clear_output()` (three).
 """
 
 from __future__ import annotations
@@ -23,7 +27,19 @@ from typing import Any
 from . import render
 from .notebook import publish
 
-BATCH_S = 0.5
+# Stream batching: each iopub message carries ~500 bytes of headers (at a model's
+# pace of ~400 characters/s a half-second batch would be ~200 characters, mostly
+# headers). A batch goes once BATCH_S has passed and BATCH_CHARS are pending, or
+# once BATCH_MAX_S has passed, so slow text still moves steadily; the first token
+# of a phase goes at once.
+BATCH_S = 1.0
+BATCH_CHARS = 1000
+BATCH_MAX_S = 1.5
+# The browser re-renders an Output's merged stream text on every message, so the
+# cost of an update grows with the text in that Output. Reasoning moves to a fresh
+# Output every CHUNK_CHARS characters (at a line break), which keeps late updates
+# as cheap as early ones.
+CHUNK_CHARS = 20_000
 # JupyterLab and Notebook 7 break stream text anywhere (`.jp-OutputArea-output pre
 # { word-break: break-all }`), which splits words mid-way ("ph / rase") in a narrow
 # box. This rule, scoped to our reasoning box, wraps at word boundaries like the saved
@@ -34,6 +50,42 @@ WRAP_STYLE = {
     "text/html": f"<style>.{WRAP_CLASS} pre {{word-break: normal !important; overflow-wrap: anywhere;}}</style>",
     "text/plain": "",
 }
+
+
+def _output_class() -> Any:
+    """`ipywidgets.Output` whose captured outputs the kernel doesn't echo back.
+
+    The browser sends an Output's whole `outputs` back to the kernel after it
+    captures messages (queued until the cell ends); ipywidgets 8 would echo all of
+    it to every frontend once more. Nothing here reads `outputs` in the kernel.
+    """
+    global _Output
+    if _Output is None:
+        import ipywidgets as w
+        from traitlets import Dict
+
+        class Output(w.Output):
+            outputs = w.widgets.trait_types.TypedTuple(trait=Dict()).tag(sync=True, echo_update=False)
+
+        _Output = Output
+    return _Output
+
+
+_Output: Any = None
+
+
+def sync(widget: Any, **state: Any) -> None:
+    """Set traits of `widget` and send them to the frontend in one comm message.
+
+    Sent even when the kernel's copy already holds the value: an Output's
+    `outputs` fills up in the browser from captured messages, so "empty" here
+    says nothing about the browser.
+    """
+    with widget.hold_sync():
+        for name, value in state.items():
+            setattr(widget, name, value)
+        # What hold_sync sends on exit (ipywidgets 7 and 8); it skips unchanged traits.
+        widget._states_to_send.update(state)
 
 
 def split_paragraphs(text: str) -> tuple[str, str]:
@@ -56,7 +108,11 @@ def split_paragraphs(text: str) -> tuple[str, str]:
 
 
 class LiveReply:
-    """An accordion with the reasoning (following its newest line), then the answer."""
+    """An accordion with the reasoning (following its newest line), then the answer.
+
+    `recycle()` empties it for another reply: `widget.WidgetLive` keeps one
+    across cells, because each widget costs a comm_open and a comm_close.
+    """
 
     def __init__(self, title: str, fmt: str = "markdown", reasoning_height: str = "24em") -> None:
         import ipywidgets as w
@@ -65,40 +121,78 @@ class LiveReply:
         # Every widget is a comm (and each opens a Layout of its own by default),
         # so the reply uses as few as it can: one shared Layout, and the status
         # line in the accordion's title.
-        shared = w.Layout()
-        self.reasoning_out = w.Output(layout=shared)
-        self.reasoning_out.add_class(WRAP_CLASS)
+        self._shared = shared = w.Layout()
+        # The word-wrap rule sits in the box from the start (in the Output's opening
+        # state: no message of its own), above the reasoning chunks.
+        style = _output_class()(layout=shared, outputs=({"output_type": "display_data", "data": WRAP_STYLE,
+                                                          "metadata": {}},))
+        self._chunks = [self._new_chunk()]  # reasoning Outputs, CHUNK_CHARS each; kept for reuse
+        self.reasoning_out = self._chunks[0]  # the one the reasoning streams into now
+        # The chunks stack in a plain block box: adding one to a flex box made the
+        # browser measure every earlier chunk again (measured: the update that
+        # starts a chunk cost ~100 ms at 140k characters, ~20 ms at 20k).
+        self.reasoning_box = w.Box([style, self.reasoning_out], layout=w.Layout(display="block"))
         # column-reverse keeps a scrolled box pinned to its newest line, so the
         # reasoning follows the text as it grows (on the Output itself it clips).
         self.follow = w.Box(
-            [self.reasoning_out],
+            [self.reasoning_box],
             layout=w.Layout(display="flex", flex_flow="column-reverse", max_height=reasoning_height, overflow="auto"),
         )
         self.accordion = w.Accordion(children=[self.follow], titles=(title,), selected_index=0, layout=shared)
-        self.answer_out = w.Output(layout=shared)
-        self.tail_out = w.Output(layout=shared)
+        self.answer_out = _output_class()(layout=shared)
+        self.tail_out = _output_class()(layout=shared)
         self.box = w.VBox([self.accordion, self.answer_out, self.tail_out], layout=shared)
-        self._widgets = (
-            self.box, self.accordion, self.follow, self.follow.layout,
-            self.reasoning_out, self.answer_out, self.tail_out, shared,
-        )
-        self._dirty: set[Any] = set()
+        self._widgets = [
+            self.box, self.accordion, self.follow, self.follow.layout, self.reasoning_box,
+            self.reasoning_box.layout, style,
+            self.answer_out, self.tail_out, shared,
+        ]
+        self._dirty: set[Any] = set()  # Outputs that captured something since they were last emptied
         self._inside: Any = None
         self.reset(title)
 
-    def reset(self, title: str) -> None:
-        """Empty the widgets for another reply (the same widgets serve a whole cell)."""
+    def _new_chunk(self) -> Any:
+        return _output_class()(layout=self._shared, _dom_classes=(WRAP_CLASS,))
+
+    def alive(self) -> bool:
+        """All its comms are open (a closed widget can't be shown again)."""
+        return all(widget.comm is not None for widget in self._widgets + self._chunks)
+
+    def reset(self, title: str, fmt: str | None = None) -> None:
+        """Start another reply in the same widgets (a whole cell, or across cells)."""
         self.leave()
-        for out in self._dirty:
-            out.clear_output()
-        self._dirty.clear()
+        self.recycle()
+        if fmt is not None:
+            self.fmt = fmt
         self._pending: list[str] = []
+        self._pending_chars = 0
         self._last_send = 0.0
+        self._chunk_chars = 0
         self.tail = ""
         self.seen_reasoning = self.seen_content = False
+        state: dict[str, Any] = {}
+        if self.accordion.titles != (title,):
+            state["titles"] = (title,)
         if self.accordion.selected_index != 0:
-            self.accordion.selected_index = 0
-        self.set_title(title)
+            state["selected_index"] = 0
+        if state:  # one message
+            with self.accordion.hold_sync():
+                for name, value in state.items():
+                    setattr(self.accordion, name, value)
+
+    def recycle(self) -> None:
+        """Empty every Output that holds text, one message each.
+
+        The Output being captured into is left and emptied in one message: call
+        this just before the box leaves the screen, or when it isn't shown.
+        Extra reasoning chunks stay in the box, empty (an empty Output shows
+        nothing), so the next long reply needs no message to add them again.
+        """
+        self.leave(clear=True)
+        for out in self._dirty:
+            sync(out, outputs=())
+        self._dirty.clear()
+        self.reasoning_out = self._chunks[0]
 
     def set_title(self, title: str) -> None:
         if self.accordion.titles != (title,):
@@ -113,11 +207,18 @@ class LiveReply:
         self._inside = out
         self._dirty.add(out)
 
-    def leave(self) -> None:
+    def leave(self, clear: bool = False) -> None:
+        """Stop capturing (`clear`: and empty that Output, in the same message)."""
         if self._inside is not None:
+            out, self._inside = self._inside, None
             self._send()
-            self._inside.__exit__(None, None, None)
-            self._inside = None
+            if clear:
+                with out.hold_sync():
+                    out.__exit__(None, None, None)
+                    sync(out, outputs=())
+                self._dirty.discard(out)
+            else:
+                out.__exit__(None, None, None)
 
     def _send(self) -> None:
         """Write the batched deltas as one stream message.
@@ -130,21 +231,42 @@ class LiveReply:
             stream = sys.stdout
             type(stream).write(stream, "".join(self._pending))
             self._pending.clear()
+            self._pending_chars = 0
         sys.stdout.flush()
         self._last_send = time.monotonic()
 
     def _write(self, out: Any, delta: str, first: bool) -> None:
         self.enter(out)
         self._pending.append(delta)
-        if first or time.monotonic() - self._last_send >= BATCH_S:
+        self._pending_chars += len(delta)
+        waited = time.monotonic() - self._last_send
+        if first or waited >= BATCH_MAX_S or (waited >= BATCH_S and self._pending_chars >= BATCH_CHARS):
             self._send()
+
+    def _next_chunk(self) -> None:
+        """Move the reasoning to a fresh Output, below the full one."""
+        self.leave()
+        index = self._chunks.index(self.reasoning_out) + 1
+        if index == len(self._chunks):
+            self._chunks.append(self._new_chunk())
+            self.reasoning_box.children = (*self.reasoning_box.children, self._chunks[index])
+        self.reasoning_out = self._chunks[index]
+        self._chunk_chars = 0
 
     def reasoning(self, delta: str) -> None:
         first = not self.seen_reasoning
         self.seen_reasoning = True
-        if first:
-            self.enter(self.reasoning_out)
-            publish(WRAP_STYLE)
+        if self._chunk_chars >= CHUNK_CHARS:
+            # Split at a line break, so no line is cut in two (or anyway, past twice the size).
+            cut = delta.rfind("\n") + 1
+            if cut or self._chunk_chars >= 2 * CHUNK_CHARS:
+                if cut:
+                    self._write(self.reasoning_out, delta[:cut], False)
+                    delta = delta[cut:]
+                self._next_chunk()  # the text keeps flowing: the new Output gets the next batch
+                if not delta:
+                    return
+        self._chunk_chars += len(delta)
         self._write(self.reasoning_out, delta, first)
 
     def content(self, delta: str) -> None:
@@ -159,6 +281,7 @@ class LiveReply:
             if done:
                 # The finished paragraph replaces its streamed text, rendered once as markdown.
                 self._pending.clear()
+                self._pending_chars = 0
                 self._render(done)
                 self.tail = rest
                 if rest:
@@ -169,6 +292,7 @@ class LiveReply:
     def finish_answer(self) -> None:
         """Render the last paragraph too, for a reply that stays on screen as it is."""
         self._pending.clear()
+        self._pending_chars = 0
         if self.tail.strip():
             self._render(self.tail)
         self.tail = ""
@@ -176,7 +300,8 @@ class LiveReply:
     def _render(self, markdown: str) -> None:
         self.leave()
         if self.tail_out in self._dirty:
-            self.tail_out.clear_output()
+            sync(self.tail_out, outputs=())  # one message (Output.clear_output() is three)
+            self._dirty.discard(self.tail_out)
         with self.answer_out:
             publish(render.answer_bundle(markdown, self.fmt))
         self._dirty.add(self.answer_out)
@@ -184,5 +309,5 @@ class LiveReply:
     def close(self) -> None:
         """Free the comms; what should last has been published as static outputs."""
         self.leave()
-        for widget in self._widgets:
+        for widget in self._widgets + self._chunks:
             widget.close()

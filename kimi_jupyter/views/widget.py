@@ -6,8 +6,15 @@ light text output, which shows the first token the moment it arrives. Only a
 reply still streaming `_DEFER_S` after its first token swaps it for the widget
 (`update_display`), so short replies, like most steps of a fast tool loop,
 never pay for the widget's comm messages. The same widgets serve every step of
-a cell (a 300-step tool loop would otherwise open 2,000 comms). When a reply is
-complete, the widget's output is emptied and `NotebookView` publishes the static bundles.
+a cell and, through a pool kept in this module, every later cell: a `LiveReply`
+is eleven comms, and opening and closing them would be ~22 messages (~18 kB) per
+cell, more than the text of a short reply. When a reply is complete, the widget's output
+is emptied (so no cell shows the widgets any more), then its Outputs are emptied for
+the next reply, and `NotebookView` publishes the static bundles.
+
+The pool lives as long as the kernel (a restart starts a fresh one). Only a
+`LiveReply` whose display was emptied returns to it, so no two cells ever show
+the same widgets; a view still streaming while another starts takes a new one.
 """
 
 from __future__ import annotations
@@ -22,6 +29,26 @@ from .status import StepStatus
 
 # A reply that ends within this time of its first token never gets a live widget.
 _DEFER_S = 0.05
+# Free LiveReplys, emptied, for the next cell. More than this many are closed.
+_POOL: list[LiveReply] = []
+_POOL_SIZE = 2
+
+
+def _take(title: str, fmt: str) -> LiveReply:
+    while _POOL:
+        reply = _POOL.pop()
+        if reply.alive():  # e.g. `Widget.close_all()` closes them under us
+            reply.reset(title, fmt)
+            return reply
+    return LiveReply(title, fmt)
+
+
+def _give_back(reply: LiveReply) -> None:
+    reply.recycle()
+    if len(_POOL) < _POOL_SIZE and reply.alive():
+        _POOL.append(reply)
+    else:
+        reply.close()
 
 __all__ = ["WidgetLive", "WidgetView", "split_paragraphs"]
 
@@ -29,7 +56,7 @@ __all__ = ["WidgetLive", "WidgetView", "split_paragraphs"]
 class WidgetLive:
     """The live part of `WidgetView`: a text placeholder, then (for longer replies) a `LiveReply`."""
 
-    interval_s = 3.0  # the title (elapsed time, tokens) is one comm message per update
+    interval_s = 5.0  # the title (elapsed time, tokens) is one comm message per update
 
     @property
     def streamed(self) -> bool:
@@ -56,10 +83,12 @@ class WidgetLive:
         """Turn the placeholder into the widget, emptied of the previous step's text."""
         title = self._status.text() if self._status else render.THINKING
         if self._reply is None:
-            self._reply = LiveReply(title, self.fmt)
+            self._reply = _take(title, self.fmt)
         else:
             self._reply.reset(title)
-        self._handle.update(self._reply.box, metadata=render.provenance("live"))
+        # The widget's own text/plain is its repr (~300 bytes per update); this is what it shows.
+        bundle = {**self._reply.box._repr_mimebundle_(), "text/plain": render.placeholder()}
+        self._handle.update(bundle, raw=True, metadata=render.provenance("live"))
         self._shown = True
         early, self._early = self._early, []
         for kind, delta in early:
@@ -86,7 +115,12 @@ class WidgetLive:
 
     def content(self, delta: str) -> None:
         if self._ready("content", delta) and self._reply is not None:
-            self._reply.content(delta)
+            if self._reply.seen_content or self._status is None:
+                self._reply.content(delta)
+                return
+            with self._reply.accordion.hold_sync():  # the fold and the new phase: one message
+                self._reply.content(delta)
+                self._reply.set_title(self._status.text())
 
     def refresh(self) -> None:
         if self._shown and self._reply is not None and self._status is not None:
@@ -104,15 +138,25 @@ class WidgetLive:
             self._reply.leave()
 
     def end(self) -> None:
-        self.pause()
         self._early = []  # never shown live: the static outputs carry the text
+        shown = self._reply is not None and self._shown
+        if shown:
+            # The Output still capturing is left and emptied in one message, just before the
+            # widget leaves the screen; the others are emptied once it is gone.
+            self._reply.leave(clear=True)
+        else:
+            self.pause()
         if self._handle is not None:
             self._handle.update(render.EMPTY, raw=True, metadata=render.provenance("live"))
             self._handle = None
+        if shown:
+            self._reply.recycle()  # ready for the next reply, in this cell or a later one
+        self._shown = False
 
     def close(self) -> None:
+        self.end()  # a cell cut short: its widget must not stay on screen while another cell reuses it
         if self._reply is not None:
-            self._reply.close()
+            _give_back(self._reply)
             self._reply = None
 
 

@@ -61,8 +61,10 @@ _PERF = """
     .observe({type: 'longtask'});
   new MutationObserver(() => {
     const t0 = performance.now();
-    const pre = cell.querySelector('.jupyter-widget-Accordion .widget-output pre');
-    const u = {len: pre ? pre.textContent.length : 0, ws: window.__kimiWsLast ? t0 - window.__kimiWsLast : null};
+    // The reasoning may span several Outputs (a fresh one every ~20k characters).
+    let len = 0;
+    for (const pre of cell.querySelectorAll('.jupyter-widget-Accordion .widget-output pre')) len += pre.textContent.length;
+    const u = {len: len, ws: window.__kimiWsLast ? t0 - window.__kimiWsLast : null};
     m.updates.push(u);
     requestAnimationFrame(() => setTimeout(() => { u.frame = performance.now() - t0; }, 0));
   }).observe(cell, {childList: true, subtree: true, characterData: true});
@@ -146,6 +148,8 @@ def test_lab_stays_responsive_under_160k_reasoning(lab_page, lab_server, browser
         "dom_update_to_next_frame_ms_second_half": _summary([u["frame"] for u in late]),
         "ws_message_to_dom_update_ms": _summary([u["ws"] for u in updates if u["ws"] is not None]),
         "page_round_trip_ms": _summary(probes),
+        # Each update as [reasoning characters on the page, ms to the next frame], to see how cost grows.
+        "updates": [[u["len"], round(u["frame"], 1)] for u in updates],
     }
     record_metric("lab_160k_reasoning", figures)
     print(f"[lab 160k] {figures}")

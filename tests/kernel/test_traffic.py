@@ -2,7 +2,10 @@
 
 A real kernel (jupyter_client) streams a paced 40,000-character reasoning
 reply through the live widget view; every iopub message is counted. A view
-that resent the whole text ten times a second would send ~30× the text.
+that resent the whole text ten times a second would send ~30× the text. The
+text itself goes twice (live, then in the static block the notebook keeps), so
+~2.1× is the floor; a cell that reuses the widgets measures ~2.55× (opening them,
+once per kernel, adds ~12 kB; a reply before the measured one does that here).
 """
 
 from __future__ import annotations
@@ -50,14 +53,15 @@ def iopub_bytes_for(cell: str, env: dict[str, str], setup: list[str], timeout: f
 def test_widget_stream_traffic_is_linear(kimi_server):
     chars = 40_000
     kimi_server.add_scenario(long_reasoning_scenario("long40k", chars=chars, cps=4_000, match=r"think for 40k"))
+    kimi_server.add_scenario(long_reasoning_scenario("warm", chars=3_000, cps=20_000, match=r"warm the widgets"))
     env = dict(os.environ, **loopback_env(kimi_server))
     size, count, text = iopub_bytes_for(
         "%%kimi\nPlease think for 40k characters.",
         env,
-        ["%load_ext kimi_jupyter", "import ipywidgets"],
+        ["%load_ext kimi_jupyter", "import ipywidgets", "%%kimi\nPlease warm the widgets up."],
     )
     assert "application/vnd.jupyter.widget-view+json" in text, "the live widget view was not used"
     assert "<details" in text, "the static reasoning block did not replace the widget"
     ratio = size / chars
     print(f"iopub: {size:,} bytes in {count} messages for {chars:,} characters = {ratio:.2f}x")
-    assert ratio < 3.0
+    assert ratio < 2.8

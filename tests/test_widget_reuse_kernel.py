@@ -1,0 +1,121 @@
+"""The live widgets are reused across cells, and long reasoning is split into Outputs.
+
+A real kernel (jupyter_client) runs two `%%kimi` cells whose replies last long
+enough to get the live widget. The first cell opens the widgets' comms; the second
+must open and close none (each widget is a comm_open and a comm_close, ~16
+messages per cell otherwise), show the same widget, and leave its live output
+empty with every Output it wrote to emptied for the next reply. The reasoning,
+longer than `CHUNK_CHARS`, streams into a fresh Output every ~20k characters, cut
+at line breaks, so the browser never re-renders one ever-growing block.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from typing import Any
+
+from kimi_jupyter.testing import long_reasoning_scenario
+from kimi_jupyter.testing.kernel import Kernel
+from kimi_jupyter.testing.pytest_plugin import loopback_env
+from kimi_jupyter.testing.texts import long_text
+from kimi_jupyter.views.live import CHUNK_CHARS
+
+CHARS = 45_000
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def captured(messages: list[dict[str, Any]]) -> tuple[list[tuple[str, str]], set[str]]:
+    """The stream text each Output captured, in order ((comm_id, text) runs), and the Outputs emptied.
+
+    Follows the Output protocol as a frontend does: a comm update setting `msg_id`
+    starts capturing this cell's outputs into that widget, `msg_id = ""` stops it.
+    """
+    runs: list[tuple[str, str]] = []
+    emptied: set[str] = set()
+    current = None
+    for msg in messages:
+        content = msg["content"]
+        if msg["msg_type"] == "comm_msg":
+            state = content["data"].get("state", {})
+            if "msg_id" in state:
+                current = content["comm_id"] if state["msg_id"] else None
+            if state.get("outputs") == []:
+                emptied.add(content["comm_id"])
+        elif msg["msg_type"] == "stream" and current is not None:
+            if runs and runs[-1][0] == current:
+                runs[-1] = (current, runs[-1][1] + content["text"])
+            else:
+                runs.append((current, content["text"]))
+    return runs, emptied
+
+
+def live_displays(messages: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Each display_id's bundles in order (the live output's forms)."""
+    forms: dict[str, list[dict[str, Any]]] = {}
+    for msg in messages:
+        if msg["msg_type"] in ("display_data", "update_display_data"):
+            display_id = msg["content"].get("transient", {}).get("display_id")
+            if display_id:
+                forms.setdefault(display_id, []).append(msg["content"]["data"])
+    return forms
+
+
+def test_second_cell_reuses_the_widgets_and_long_reasoning_is_chunked(kimi_server):
+    # ~0.6 s of thinking: long enough for the widget (it replaces the text placeholder after 50 ms).
+    kimi_server.add_scenario(long_reasoning_scenario("reuse", CHARS, cps=75_000, match=r"think for reuse"))
+    reasoning = long_text(CHARS)
+    with Kernel(env=dict(os.environ, **loopback_env(kimi_server))) as k:
+        k.run("%load_ext kimi_jupyter\nimport ipywidgets")
+        cells = []
+        for _ in range(2):
+            run = k.execute("%%kimi\nPlease think for reuse.", timeout=120)
+            assert run.ok, run.text
+            cells.append(run.messages)
+
+    kinds = [Counter(m["msg_type"] for m in msgs) for msgs in cells]
+    assert kinds[0]["comm_open"] > 0, "the first cell should have opened the live widgets"
+    assert kinds[1]["comm_open"] == 0, f"the second cell opened {kinds[1]['comm_open']} new comms"
+    assert kinds[0]["comm_close"] == kinds[1]["comm_close"] == 0
+
+    models = []
+    for msgs in cells:
+        forms = [f for f in live_displays(msgs).values() if any(WIDGET_VIEW in b for b in f)]
+        assert len(forms) == 1, "one live output per reply"
+        bundles = forms[0]
+        assert bundles[0] == {"text/plain": "Thinking…"}  # something at once, before any token
+        assert bundles[1]["text/plain"].startswith("Thinking… ")  # then the first token, as text
+        assert bundles[-1] == {}, "the live output must end empty (the static outputs follow it)"
+        models.append(next(b[WIDGET_VIEW]["model_id"] for b in bundles if WIDGET_VIEW in b))
+        # The saved notebook keeps the reasoning in the static block.
+        assert any("<details" in m["content"].get("data", {}).get("text/html", "") for m in msgs)
+
+        runs, emptied = captured(msgs)
+        reasoning_runs = runs[:-1]  # the last run is the answer's tail
+        assert "".join(text for _, text in reasoning_runs) == reasoning
+        chunk_ids = [comm for comm, _ in reasoning_runs]
+        assert len(chunk_ids) == len(set(chunk_ids)) >= CHARS // CHUNK_CHARS, chunk_ids
+        for _, text in reasoning_runs[:-1]:
+            assert CHUNK_CHARS <= len(text) < 2 * CHUNK_CHARS and text.endswith("\n"), len(text)
+        # Every Output written to is emptied before the cell ends, ready for the next reply.
+        assert {comm for comm, _ in runs} <= emptied
+    assert models[0] == models[1], "the second cell should show the same widget"
+
+
+def test_outputs_synced_from_the_browser_are_not_echoed_back():
+    """The browser sends an Output's captured outputs to the kernel after the cell;
+    ipywidgets 8 would echo them to every frontend again (the whole reasoning once more)."""
+    from kimi_jupyter.views.live import LiveReply
+
+    reply = LiveReply("Thinking")
+    try:
+        sent: list[dict] = []
+        out = reply.reasoning_out
+        out._send = lambda msg, buffers=None: sent.append(msg)
+        out._handle_msg({"content": {"data": {"method": "update", "state": {
+            "outputs": [{"output_type": "stream", "name": "stdout", "text": "x" * 1000}]}, "buffer_paths": []}},
+                         "buffers": []})
+        assert out.outputs[0]["text"] == "x" * 1000  # the kernel took the state
+        assert sent == [], sent  # and sent nothing back
+    finally:
+        reply.close()
