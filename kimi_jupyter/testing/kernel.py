@@ -123,9 +123,12 @@ class Kernel:
     """A real IPython kernel (jupyter_client), with a frontend's stdin."""
 
     def __init__(self, env: dict[str, str] | None = None) -> None:
+        """`env`: the kernel's whole environment (default: this process's)."""
+        import os
+
         from jupyter_client.manager import start_new_kernel
 
-        self.km, self.kc = start_new_kernel(kernel_name="python3", env=env)
+        self.km, self.kc = start_new_kernel(kernel_name="python3", env=dict(os.environ) if env is None else env)
 
     def execute(self, code: str, *, answers: Iterable[str] = (), timeout: float = 60) -> Execution:
         """Run `code`; each `input()` it calls gets the next of `answers` (none left: EOF-like empty)."""

@@ -22,6 +22,17 @@ def loopback_env(server: "KimiServer", key: str = API_KEY) -> dict[str, str]:
     return {"KIMI_API_KEY": key, "KIMI_BASE_URL": server.base_url}
 
 
+def kernel_env(server: "KimiServer", key: str = API_KEY) -> dict[str, str]:
+    """A whole environment for a kernel that talks to `server`: this process's, without
+    Moonshot's own variables (a real key must never reach a test kernel), with the paired
+    key and URL, and matplotlib's inline backend (so figures show as outputs)."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("MOONSHOT_API_KEY", "MOONSHOT_BASE_URL", "KIMI_MODEL")}
+    env.update(loopback_env(server, key), MPLBACKEND="module://matplotlib_inline.backend_inline")
+    return env
+
+
 def _serve() -> "KimiServer":
     from .server import KimiServer
 

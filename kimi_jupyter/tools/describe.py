@@ -98,12 +98,7 @@ def _describe_pandas_frame(df: Any) -> str:
     missing = df.isna().sum() if scan else None
     lines.append("columns (name: dtype, missing):" if scan else
                  f"columns (name: dtype; missing counts skipped: more than {MAX_SCAN_CELLS:,} cells):")
-    for i, (col, dtype) in enumerate(df.dtypes.items()):
-        if i == MAX_COLUMNS:
-            lines.append(f"  ... and {cols - MAX_COLUMNS:,} more columns")
-            break
-        miss = f", {int(missing.iloc[i]):,} missing" if missing is not None else ""
-        lines.append(f"  {_one_line(str(col), 80)}: {dtype}{miss}")
+    lines += _column_lines(list(df.dtypes.items()), None if missing is None else list(missing))
     lines.append("head(5):")
     lines.append(cap_output(df.head(5).to_string(max_cols=20, max_colwidth=50), 3000))
     if scan:
@@ -162,18 +157,25 @@ def _numpy_preview(a: Any, threshold: int) -> str:
     return np.array2string(a, threshold=threshold, edgeitems=3, max_line_width=120)
 
 
+def _column_lines(columns: list[tuple[Any, Any]], missing: list[Any] | None) -> list[str]:
+    """One line per column (name: dtype, missing), at most MAX_COLUMNS of them."""
+    lines = []
+    for i, (col, dtype) in enumerate(columns):
+        if i == MAX_COLUMNS:
+            lines.append(f"  ... and {len(columns) - MAX_COLUMNS:,} more columns")
+            break
+        miss = f", {int(missing[i]):,} missing" if missing is not None else ""
+        lines.append(f"  {_one_line(str(col), 80)}: {dtype}{miss}")
+    return lines
+
+
 def _describe_polars_frame(df: Any) -> str:
     rows, cols = df.shape
     lines = [f"shape: ({rows:,}, {cols:,}) - {rows:,} rows x {cols:,} columns",
              f"memory: {format_bytes(int(df.estimated_size()))} (estimated)"]
     nulls = df.null_count().row(0) if rows * cols <= MAX_SCAN_CELLS else None
     lines.append("columns (name: dtype, missing):")
-    for i, (col, dtype) in enumerate(df.schema.items()):
-        if i == MAX_COLUMNS:
-            lines.append(f"  ... and {cols - MAX_COLUMNS:,} more columns")
-            break
-        miss = f", {int(nulls[i]):,} missing" if nulls is not None else ""
-        lines.append(f"  {_one_line(str(col), 80)}: {dtype}{miss}")
+    lines += _column_lines(list(df.schema.items()), None if nulls is None else list(nulls))
     lines.append("head(5):")
     lines.append(cap_output(str(df.head(5)), 3000))
     return "\n".join(lines)

@@ -9,13 +9,12 @@ errors as notes, refusals, and code approval without stdin.
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
 from kimi_jupyter.send_gate import CellTracker, SendGate
 from kimi_jupyter.testing.kernel import Kernel
-from kimi_jupyter.testing.pytest_plugin import API_KEY, loopback_env
+from kimi_jupyter.testing.pytest_plugin import kernel_env
 
 # ---------------------------------------------------------------- the send rules
 
@@ -59,11 +58,7 @@ def test_gate_refuses_while_a_cell_runs_but_not_for_code():
 
 @pytest.fixture
 def kernel(kimi_server):
-    env = dict(os.environ, MPLBACKEND="module://matplotlib_inline.backend_inline")
-    for name in ("MOONSHOT_API_KEY", "MOONSHOT_BASE_URL", "KIMI_MODEL"):
-        env.pop(name, None)
-    env.update(loopback_env(kimi_server))
-    k = Kernel(env)
+    k = Kernel(kernel_env(kimi_server))
     k.run("%load_ext kimi_jupyter\nfrom kimi_jupyter.chat_panel import ChatPanel\npanel = ChatPanel()")
     k.run(
         "def notes():\n"

@@ -3,23 +3,18 @@ sees when an option is wrong; the spending cap and provenance (issue 12), in rea
 
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
 from conftest import output_text, run_notebook
 
 from kimi_jupyter.testing.kernel import Kernel
-from kimi_jupyter.testing.pytest_plugin import loopback_env
+from kimi_jupyter.testing.pytest_plugin import kernel_env
 
 
 @pytest.fixture
 def kernel(kimi_server):
-    env = dict(os.environ, MPLBACKEND="module://matplotlib_inline.backend_inline")
-    for name in ("MOONSHOT_API_KEY", "MOONSHOT_BASE_URL", "KIMI_MODEL"):
-        env.pop(name, None)
-    env.update(loopback_env(kimi_server))
-    with Kernel(env) as k:
+    with Kernel(kernel_env(kimi_server)) as k:
         k.run("%load_ext kimi_jupyter")
         yield k
 
