@@ -22,7 +22,7 @@ from typing import Any
 from .. import safe
 
 Bundle = dict[str, Any]
-EMPTY: Bundle = {}  # a live output once its reply is complete: nothing to show, nothing to save
+EMPTY: Bundle = {"text/plain": ""}  # a live output once its reply is complete: nothing to show
 
 # -- labels ------------------------------------------------------------------
 

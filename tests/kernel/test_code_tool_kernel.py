@@ -48,7 +48,7 @@ def test_gradient_descent_plots_inline_and_the_model_reads_the_output(kimi_kerne
     assert int(n) >= 20 and abs(float(last)) < 0.1
     assert output_text(nb.cells[3]).split() == ["1", "python", "True"]
     # The saved order: reasoning, code, the plot, then the final answer and footer.
-    kinds = [next(iter(o.get("data", {"stream": 0})), "emptied live output") for o in cell.outputs]
+    kinds = [next(iter(o.get("data", {"stream": 0}))) for o in cell.outputs]
     assert kinds.index("image/png") < len(kinds) - 2
 
 

@@ -106,10 +106,13 @@ def test_max_cost_stops_a_long_loop_with_a_note_and_the_next_cell_works(kimi_ker
 def test_every_output_carries_its_part_and_provenance(kimi_kernel_env, tmp_path):
     nb = run_notebook(["%load_ext kimi_jupyter", "%%kimi -y\nVisualize gradient descent."], tmp_path)
     cell = nb.cells[1]
-    live = [o for o in cell.outputs if o["output_type"] == "display_data" and not o["data"]]
-    assert live and all(o["metadata"]["kimi_jupyter"]["part"] == "live" for o in live)  # emptied when done
+    def part(o: dict) -> str | None:
+        return o.get("metadata", {}).get("kimi_jupyter", {}).get("part")
+
+    live = [o for o in cell.outputs if part(o) == "live"]
+    assert live and all(o["data"] == {"text/plain": ""} for o in live)  # emptied when each reply was done
     ours = [o for o in cell.outputs
-            if o["output_type"] == "display_data" and o["data"] and "image/png" not in o["data"]]
+            if o["output_type"] == "display_data" and part(o) not in ("live", "tool_output")]
     parts = [o["metadata"]["kimi_jupyter"]["part"] for o in ours]
     assert parts[:2] == ["reasoning", "code"] and parts[-2:] == ["answer", "footer"], parts
     from kimi_jupyter import __version__

@@ -85,7 +85,7 @@ def test_second_cell_reuses_the_widgets_and_long_reasoning_is_chunked(kimi_serve
         bundles = forms[0]
         assert bundles[0] == {"text/plain": "Thinking…"}  # something at once, before any token
         assert bundles[1]["text/plain"].startswith("Thinking… ")  # then the first token, as text
-        assert bundles[-1] == {}, "the live output must end empty (the static outputs follow it)"
+        assert bundles[-1] == {"text/plain": ""}, "the live output must end empty (the static outputs follow it)"
         models.append(next(b[WIDGET_VIEW]["model_id"] for b in bundles if WIDGET_VIEW in b))
         # The saved notebook keeps the reasoning in the static block.
         assert any("<details" in m["content"].get("data", {}).get("text/html", "") for m in msgs)
