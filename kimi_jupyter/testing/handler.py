@@ -248,7 +248,9 @@ class Handler(BaseHTTPRequestHandler):
         usage = UsageCounts(
             prompt_tokens=prompt_tokens,
             completion_tokens=estimate_tokens(reasoning + content + "".join(c.arguments for c in calls)),
-            cached_tokens=min(prompt_tokens, kimi.cached_tokens(key, flavor, model.id, messages_json)),
+            # Kimi's chat template renders the tools before the messages, so an unchanged
+            # tool list is part of the cached prefix, as it is on the real API.
+            cached_tokens=min(prompt_tokens, kimi.cached_tokens(key, flavor, model.id, tools_json + messages_json)),
             reasoning_tokens=len(reasoning) // 4 if thinking.enabled else None,
         )
         enc = Encoder(flavor, model.id, noise=scenario.sse_noise)
