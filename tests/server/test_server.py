@@ -319,6 +319,25 @@ def test_prefix_cache(kimi_server: KimiServer) -> None:
     assert "cached_tokens" not in r4.usage.model_extra
 
 
+def test_prefix_cache_covers_the_tools(kimi_server: KimiServer) -> None:
+    """The tools come first in the prompt (Kimi's chat template declares them before the
+    messages): an unchanged tool list is cached with the conversation, a changed one is not."""
+    client = sdk(kimi_server)
+    tool = {"type": "function", "function": {"name": "lookup", "description": "Look it up. " * 60,
+                                             "parameters": {"type": "object", "properties": {}}}}
+    first = user("hello there")
+    r1 = client.chat.completions.create(model=MODEL, messages=first, tools=[tool])
+    extended = first + [{"role": "assistant", "content": r1.choices[0].message.content,
+                         "reasoning_content": r1.choices[0].message.model_extra["reasoning_content"]},
+                        *user("and again")]
+    r2 = client.chat.completions.create(model=MODEL, messages=extended, tools=[tool])
+    tools_tokens = len(compact([tool])) // 4
+    assert r2.usage.model_extra["cached_tokens"] > tools_tokens + len(compact(first)) // 4 - 5
+    other = {**tool, "function": {**tool["function"], "name": "lookup_v2"}}
+    r3 = client.chat.completions.create(model=MODEL, messages=extended, tools=[other])
+    assert r3.usage.model_extra.get("cached_tokens", 0) < 20
+
+
 # ------------------------------------------------------------------ faults
 def test_rate_limit_then_success_and_reset(kimi_server: KimiServer) -> None:
     client = sdk(kimi_server)
