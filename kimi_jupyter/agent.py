@@ -238,7 +238,8 @@ class Agent:
     def _stream(self, client: Any, body: dict[str, Any], folder: StreamFolder) -> KimiError | None:
         """Send one request, folding the reply as it streams. Returns the failure, if any."""
         try:
-            client.stream(body, folder.feed, on_retry=self.view.on_retry)
+            client.stream(body, folder.feed, on_retry=self.view.on_retry,
+                          messages_json=self.session.conversation.encoded())
         except KeyboardInterrupt:
             return Interrupted("Stopped by the user. What had arrived is kept above.")
         except ContextOverflowError as exc:

@@ -18,9 +18,9 @@ import json
 import random
 import re
 import time
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from .cassette import is_replay
 from .config import Settings
@@ -225,7 +225,7 @@ class KimiClient:
 
     def _chunks(self, body: dict[str, Any], response: Any, started: float) -> Iterator[dict[str, Any]]:
         """The response's chunks, through the session's recorder when one is running."""
-        chunks = iter_chunks(response.http_response)
+        chunks = iter_chunks(response)
         if self.recorder is None:
             return chunks
         return self.recorder.stream(body, response.headers, chunks, started, self.settings.all_secrets())
@@ -235,20 +235,23 @@ class KimiClient:
         body: dict[str, Any],
         on_chunk: Callable[[dict[str, Any]], None],
         on_retry: RetryHook | None = None,
+        messages_json: Sequence[str] | None = None,
     ) -> None:
         """Send `body` and feed every chunk to `on_chunk` until the stream ends.
 
-        Raises our own error types. KeyboardInterrupt propagates after the HTTP
-        stream is closed (the `with` block closes it).
+        `messages_json`: `body["messages"]` already encoded, one string each (see
+        `wire.encode_body`). Raises our own error types. KeyboardInterrupt
+        propagates after the HTTP stream is closed.
         """
         import openai
 
+        from .wire import encode_body
+
         client = _make_client(self.settings)
-        # The SDK sends `extra_body` as is. Passed as typed arguments, it walks the
-        # whole message list on every request (`maybe_transform`): ~0.3 s a request
-        # by step 300 of a tool loop, quadratic over the loop.
-        payload = dict(body)
-        model = payload.pop("model")
+        # Sent as bytes through the SDK's own `post` (auth, headers, status errors), so
+        # neither the SDK's typed arguments (`maybe_transform` walks every message) nor
+        # its JSON encoder re-encode the whole history on each step of a tool loop.
+        content = encode_body(body, messages_json)
         attempt = 0
         while True:
             shown = False
@@ -256,9 +259,8 @@ class KimiClient:
             started = time.monotonic()
             advise_model = True
             try:
-                with client.chat.completions.with_streaming_response.create(
-                    model=model, messages=[], stream=True, extra_body=payload
-                ) as response, closing(self._chunks(body, response, started)) as chunks:
+                with _post_stream(client, content) as response, \
+                        closing(self._chunks(body, response, started)) as chunks:
                     request_id = request_id_of(response.headers)
                     if request_id:
                         self.request_ids.append(request_id)
@@ -360,6 +362,22 @@ class KimiClient:
 
     def list_models(self) -> list[str]:
         return sorted(self.model_listing() or {})
+
+
+@contextmanager
+def _post_stream(client: Any, content: bytes) -> Iterator[Any]:
+    """POST a chat request body and yield the raw streaming HTTP response, closed after."""
+    import openai
+
+    stream = client.post(
+        "/chat/completions", cast_to=object, content=content,
+        options={"headers": {"Content-Type": "application/json"}},
+        stream=True, stream_cls=openai.Stream[object],
+    )
+    try:
+        yield stream.response
+    finally:
+        stream.response.close()
 
 
 def _json_or_text(response: Any) -> Any:

@@ -23,8 +23,8 @@ from itertools import islice
 from typing import Any, Iterator, Sequence, overload
 
 
-def _size(message: dict[str, Any]) -> int:
-    return len(json.dumps(message, ensure_ascii=False)) + 2  # + the ", " between messages
+def _encode(message: dict[str, Any]) -> str:
+    return json.dumps(message, ensure_ascii=False)
 
 
 class History(Sequence[dict[str, Any]]):
@@ -96,8 +96,10 @@ class ExactCount:
 @dataclass
 class Conversation:
     messages: list[dict[str, Any]] = field(default_factory=list)
-    # Kept up to date on append, so sizing a 300-step conversation before each
-    # request doesn't re-serialize all of it.
+    # Each message as JSON, encoded once on append: the request body is put together
+    # from these (`wire.encode_body`), and sizing a 300-step or million-token
+    # conversation before each request doesn't re-serialize any of it.
+    _encoded: list[str] = field(default_factory=list, init=False, repr=False)
     _chars: int = field(default=2, init=False, repr=False)
     # The last exact count from the server's tokenizer, valid while the messages it
     # counted are still the head of the conversation (append-only, so until a rollback
@@ -111,12 +113,16 @@ class Conversation:
         self._recount()
 
     def _recount(self) -> None:
-        self._chars = 2 + sum(_size(m) for m in self.messages)
+        self._encoded = [_encode(m) for m in self.messages]
+        self._chars = 2 + sum(len(e) + 2 for e in self._encoded)  # + the ", " between messages
 
     def append(self, message: dict[str, Any]) -> None:
-        """Add a message. It must not be changed afterwards (snapshots share it)."""
+        """Add a message. It must not be changed afterwards (snapshots share it, and its
+        JSON is kept)."""
+        encoded = _encode(message)
         self.messages.append(message)
-        self._chars += _size(message)
+        self._encoded.append(encoded)
+        self._chars += len(encoded) + 2
 
     def mark(self) -> int:
         """A point to roll back to if a cell fails before anything was shown."""
@@ -128,7 +134,8 @@ class Conversation:
             self._shared = 0
         else:
             del self.messages[mark:]
-        self._recount()
+        del self._encoded[mark:]  # the kept JSON of the messages that stay is still right
+        self._chars = 2 + sum(len(e) + 2 for e in self._encoded)
         if self._exact is not None and self._exact.length > mark:
             self._exact = None
 
@@ -153,6 +160,10 @@ class Conversation:
         """
         self._shared = max(self._shared, len(self.messages))
         return History(self.messages, len(self.messages))
+
+    def encoded(self) -> list[str]:
+        """Each message as JSON, in order (kept from when it was appended; don't modify)."""
+        return self._encoded
 
     def size_chars(self) -> int:
         """Length of the messages as JSON (approximately: separators are counted as ", ")."""

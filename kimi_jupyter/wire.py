@@ -21,8 +21,9 @@ anything is sent.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from IPython.core.error import UsageError
 
@@ -163,6 +164,21 @@ def request_body(
     if json_mode:
         body["response_format"] = {"type": "json_object"}
     return body
+
+
+def encode_body(body: dict[str, Any], messages_json: Sequence[str] | None = None) -> bytes:
+    """The request body as JSON bytes.
+
+    `messages_json`: the messages already encoded, one string each (the conversation
+    keeps them from when they were appended). Then only the few other fields are
+    encoded per request, not a history that can be megabytes long: re-encoding it
+    every step made a tool loop's overhead grow with the conversation.
+    """
+    if messages_json is None:
+        return json.dumps(body, ensure_ascii=False).encode()
+    rest = json.dumps({k: v for k, v in body.items() if k != "messages"}, ensure_ascii=False)
+    joiner = ", " if rest != "{}" else ""
+    return f'{rest[:-1]}{joiner}"messages": [{", ".join(messages_json)}]}}'.encode()
 
 
 def tool_call_wire(call: "ToolCall") -> dict[str, Any]:

@@ -129,3 +129,22 @@ def test_partial_and_tool_messages():
     msg = wire.tool_message(call, "1 figure", ["iVBOR"])
     assert msg["content"][0] == {"type": "text", "text": "1 figure"}
     assert msg["content"][1]["image_url"]["url"] == "data:image/png;base64,iVBOR"
+
+
+def test_encode_body_splices_the_kept_message_json():
+    from kimi_jupyter.conversation import Conversation
+
+    conv = Conversation()
+    for m in ({"role": "user", "content": "héllo {\"json\": [1, 2]}"},
+              {"role": "assistant", "content": "", "reasoning_content": "ok",
+               "tool_calls": [{"id": "python:0", "type": "function", "function": {"name": "python", "arguments": "{}"}}]},
+              {"role": "tool", "tool_call_id": "python:0", "name": "python", "content": "No output"}):
+        conv.append(m)
+    body = {"model": "kimi-k2.6", "messages": conv.messages, "stream": True, "tools": [{"type": "function"}]}
+    import json
+
+    assert json.loads(wire.encode_body(body, conv.encoded())) == body
+    assert json.loads(wire.encode_body(body)) == body
+    assert json.loads(wire.encode_body({"messages": conv.messages}, conv.encoded())) == {"messages": conv.messages}
+    conv.rollback(1)  # the kept JSON follows the messages back
+    assert json.loads(wire.encode_body({"model": "m", "messages": conv.messages}, conv.encoded()))["messages"] == conv.messages
