@@ -20,7 +20,7 @@ import re
 import time
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from .cassette import is_replay
 from .config import Settings
@@ -235,12 +235,11 @@ class KimiClient:
         body: dict[str, Any],
         on_chunk: Callable[[dict[str, Any]], None],
         on_retry: RetryHook | None = None,
-        messages_json: Sequence[str] | None = None,
+        messages_json: bytes | None = None,
     ) -> None:
         """Send `body` and feed every chunk to `on_chunk` until the stream ends.
 
-        `messages_json`: `body["messages"]` already encoded, one string each (see
-        `wire.encode_body`). Raises our own error types. KeyboardInterrupt
+        `messages_json`: `body["messages"]` already encoded (see `wire.encode_body`). Raises our own error types. KeyboardInterrupt
         propagates after the HTTP stream is closed.
         """
         import openai

@@ -100,6 +100,8 @@ class Conversation:
     # from these (`wire.encode_body`), and sizing a 300-step or million-token
     # conversation before each request doesn't re-serialize any of it.
     _encoded: list[str] = field(default_factory=list, init=False, repr=False)
+    # The same, as the UTF-8 bytes of the JSON array's inside (", "-joined), grown on append.
+    _joined: bytearray = field(default_factory=bytearray, init=False, repr=False)
     _chars: int = field(default=2, init=False, repr=False)
     # The last exact count from the server's tokenizer, valid while the messages it
     # counted are still the head of the conversation (append-only, so until a rollback
@@ -114,6 +116,10 @@ class Conversation:
 
     def _recount(self) -> None:
         self._encoded = [_encode(m) for m in self.messages]
+        self._rejoin()
+
+    def _rejoin(self) -> None:
+        self._joined = bytearray(", ".join(self._encoded).encode())
         self._chars = 2 + sum(len(e) + 2 for e in self._encoded)  # + the ", " between messages
 
     def append(self, message: dict[str, Any]) -> None:
@@ -121,7 +127,10 @@ class Conversation:
         JSON is kept)."""
         encoded = _encode(message)
         self.messages.append(message)
+        if self._encoded:
+            self._joined += b", "
         self._encoded.append(encoded)
+        self._joined += encoded.encode()
         self._chars += len(encoded) + 2
 
     def mark(self) -> int:
@@ -135,7 +144,7 @@ class Conversation:
         else:
             del self.messages[mark:]
         del self._encoded[mark:]  # the kept JSON of the messages that stay is still right
-        self._chars = 2 + sum(len(e) + 2 for e in self._encoded)
+        self._rejoin()
         if self._exact is not None and self._exact.length > mark:
             self._exact = None
 
@@ -161,9 +170,9 @@ class Conversation:
         self._shared = max(self._shared, len(self.messages))
         return History(self.messages, len(self.messages))
 
-    def encoded(self) -> list[str]:
-        """Each message as JSON, in order (kept from when it was appended; don't modify)."""
-        return self._encoded
+    def encoded(self) -> bytes:
+        """The messages as the UTF-8 JSON between `[` and `]`, kept from when each was appended."""
+        return bytes(self._joined)
 
     def size_chars(self) -> int:
         """Length of the messages as JSON (approximately: separators are counted as ", ")."""

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 
@@ -166,19 +166,20 @@ def request_body(
     return body
 
 
-def encode_body(body: dict[str, Any], messages_json: Sequence[str] | None = None) -> bytes:
+def encode_body(body: dict[str, Any], messages_json: bytes | None = None) -> bytes:
     """The request body as JSON bytes.
 
-    `messages_json`: the messages already encoded, one string each (the conversation
-    keeps them from when they were appended). Then only the few other fields are
-    encoded per request, not a history that can be megabytes long: re-encoding it
-    every step made a tool loop's overhead grow with the conversation.
+    `messages_json`: `body["messages"]` already encoded, the UTF-8 JSON between the
+    array's brackets (`Conversation.encoded()`, kept from when each message was
+    appended). Then only the few other fields are encoded per request, not a history
+    that can be megabytes long: re-encoding it every step made a tool loop's
+    overhead grow with the conversation.
     """
     if messages_json is None:
         return json.dumps(body, ensure_ascii=False).encode()
-    rest = json.dumps({k: v for k, v in body.items() if k != "messages"}, ensure_ascii=False)
-    joiner = ", " if rest != "{}" else ""
-    return f'{rest[:-1]}{joiner}"messages": [{", ".join(messages_json)}]}}'.encode()
+    rest = json.dumps({k: v for k, v in body.items() if k != "messages"}, ensure_ascii=False).encode()
+    joiner = b", " if rest != b"{}" else b""
+    return b"".join((rest[:-1], joiner, b'"messages": [', messages_json, b"]}"))
 
 
 def tool_call_wire(call: "ToolCall") -> dict[str, Any]:
