@@ -87,7 +87,14 @@ def _check_shown_before_answer(page: Any, index: int) -> None:
     # JupyterLab shows the prompt as given; input() drops nothing but the trailing
     # space may be trimmed by the layout, so compare without it.
     assert prompt.strip() == APPROVAL_PROMPT.strip(), f"the stdin prompt is not the approval question: {prompt!r}"
-    out_text = _visible_output(page, index).inner_text()
+    # The code's display reaches the page before the input request, but JupyterLab renders
+    # markdown asynchronously while it shows the input box at once: wait for the render.
+    out = _visible_output(page, index)
+    try:
+        out.get_by_text("Kimi runs Python").first.wait_for(state="visible", timeout=10_000)
+    except Exception:  # noqa: BLE001 - fail with what the page shows
+        pass
+    out_text = out.inner_text()
     assert "Kimi runs Python" in out_text, f"the model's code is not shown before the question: {out_text[-800:]!r}"
     assert "history.append(x)" in out_text, "the code block does not show the model's code"
     assert _code_is_above_prompt(page, index), "the code is not above the approval box"
