@@ -3,11 +3,16 @@
 with a `BaseView`: the client alone, no frontend).
 
 - Per-step overhead: the loop's wall time minus the server's own time (request arrival
-  to response end, summed), divided by the requests. It covers everything the client
-  does per step: the context check (and any tokenizer round trip it makes: that is the
-  client's choice, so it counts as client time), building and encoding the body, HTTP,
-  SSE parsing, the tool run, and the `Result` snapshot at the end.
+  to response end, summed over its chat and tokenizer requests), divided by the
+  requests. It covers everything the client does per step: the context check,
+  building and encoding the body, HTTP, SSE parsing, the tool run, and the `Result`
+  snapshot at the end. How many tokenizer round trips the client chose to make (and the
+  server's time answering them) is reported beside it. The server runs in this
+  process, so its threads share the GIL with the client's.
   Baseline: the same loop over a 10k-token conversation in the same run.
+- Client CPU per step: `time.thread_time()` of the thread running the cell, which the
+  server's threads don't touch: what the client itself computes, including the
+  kernel's work of sending the body over the socket.
 - The pieces, timed one by one at each size (median of repeats): `wire.request_body`,
   `Conversation.estimate_tokens`, the context check once a count is known, encoding
   the body (`wire.encode_body` over the messages' kept JSON), the `Result` snapshot,
@@ -119,10 +124,10 @@ class _CountTokenizer:
     def __enter__(self) -> "_CountTokenizer":
         outer = self
 
-        def estimate_tokens(client: Any, messages: Any) -> Any:
+        def estimate_tokens(client: Any, *args: Any) -> Any:
             t0 = time.perf_counter()
             try:
-                return outer.original(client, messages)
+                return outer.original(client, *args)
             finally:
                 outer.calls += 1
                 outer.seconds += time.perf_counter() - t0
@@ -140,17 +145,20 @@ def _loop(server: Any, messages: list[dict[str, Any]], steps: int, prompt: str) 
     from kimi_jupyter.views.base import BaseView
 
     session = _session(server, messages)
-    before = len(server.records)
+    before, tok_before = len(server.records), len(server.tokenizer_records)
     with _CountTokenizer() as tok:
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.thread_time()
         result = chat(prompt, yes=True, max_steps=steps, view=BaseView(), session=session)
-        wall = time.perf_counter() - t0
+        wall, cpu = time.perf_counter() - t0, time.thread_time() - cpu0
     recs = ended(server.records[before:])
+    tok_server_s = sum(r["t_end"] - r["t_arrive"] for r in server.tokenizer_records[tok_before:])
     server_s = sum(r["t_end"] - r["t_arrive"] for r in recs)
+    requests = max(result.requests, 1)
     return {
         "requests": result.requests, "steps": result.steps, "finish_reason": result.finish_reason,
-        "wall_s": wall, "server_s": server_s,
-        "overhead_ms_per_step": (wall - server_s) / max(result.requests, 1) * 1000,
+        "wall_s": wall, "server_s": server_s, "tokenizer_server_s": tok_server_s,
+        "overhead_ms_per_step": (wall - server_s - tok_server_s) / requests * 1000,
+        "client_cpu_ms_per_step": cpu / requests * 1000,
         "server_ms_per_request": server_s / max(len(recs), 1) * 1000,
         "tokenizer_calls": tok.calls, "tokenizer_ms": tok.seconds * 1000,
         "body_bytes_last": recs[-1]["body_bytes"] if recs else None,
@@ -163,7 +171,7 @@ def _pieces(server: Any, messages: list[dict[str, Any]]) -> dict[str, Any]:
     from openai._utils._json import openapi_dumps
 
     from kimi_jupyter import wire
-    from kimi_jupyter.agent import _check_context
+    from kimi_jupyter import window
     from kimi_jupyter.client import KimiClient
     from kimi_jupyter.tools import default_registry
     from kimi_jupyter.views.base import BaseView
@@ -184,21 +192,24 @@ def _pieces(server: Any, messages: list[dict[str, Any]]) -> dict[str, Any]:
     encoded = wire.encode_body(payload, conv.encoded())
     past_half = conv.estimate_tokens() >= info.context_window // 2
     with _CountTokenizer() as tok:
-        _check_context(session, settings, info, view, client)  # the first check of a cell: may ask once
+        window.check(session.conversation, settings, info, client)  # the first check of a cell: may ask once
         first_calls = tok.calls
-        check_s = _timed(lambda: _check_context(session, settings, info, view, client), budget_s=0.2)
+        check_s = _timed(lambda: window.check(session.conversation, settings, info, client), budget_s=0.2)
         steady_calls = tok.calls - first_calls
     # What the previous code did on every step past half the window: a tokenizer round trip.
     old_check_s = _timed(lambda: client.estimate_tokens(conv.messages), budget_s=0.5, max_reps=5) if past_half else 0.0
     return {
         "messages": len(conv.messages), "history_bytes": len(json.dumps(conv.messages, ensure_ascii=False).encode()),
-        "body_bytes": len(encoded), "estimate_tokens": conv.estimate_tokens(), "past_half_window": past_half,
+        "body_bytes": sum(map(len, encoded)), "estimate_tokens": conv.estimate_tokens(), "past_half_window": past_half,
         "request_body_us": _timed(body) * 1e6,
         "estimate_tokens_us": _timed(conv.estimate_tokens) * 1e6,
         "check_context_us": check_s * 1e6, "check_context_tokenizer_calls_first": first_calls,
         "check_context_tokenizer_calls_steady": steady_calls,
         "old_check_context_ms": old_check_s * 1000,
         "encode_body_ms": _timed(lambda: wire.encode_body(payload, conv.encoded()), budget_s=0.5, max_reps=20) * 1000,
+        # What the previous code sent: the history joined into one `bytes`, then spliced into the body.
+        "old_one_bytes_ms": _timed(lambda: b"".join(wire.encode_body(payload, (b"".join(conv.encoded()),))),
+                                   budget_s=0.5, max_reps=20) * 1000,
         "old_sdk_json_encode_ms": _timed(lambda: openapi_dumps(payload), budget_s=0.5, max_reps=20) * 1000,
         "snapshot_us": _timed(conv.snapshot) * 1e6,
         "snapshot_bytes": _traced_bytes(conv.snapshot),
@@ -250,6 +261,8 @@ def measure(size: str = "full", runs: int | None = None, peer: bool = True) -> S
     labels = [f"{t // sizes[0]}×" for t in sizes]
     small, big = sizes[0], sizes[-1]
     over = [median(r["overhead_ms_per_step"] for r in loops[t]) for t in sizes]
+    cpu = [median(r["client_cpu_ms_per_step"] for r in loops[t]) for t in sizes]
+    tok_server_ms = median(r["tokenizer_server_s"] * 1000 for r in loops[big])
     srv = [median(r["server_ms_per_request"] for r in loops[t]) for t in sizes]
     growth = ratio(over[-1], over[0])
     tok_calls = median(r["tokenizer_calls"] for r in loops[big])
@@ -262,8 +275,15 @@ def measure(size: str = "full", runs: int | None = None, peer: bool = True) -> S
         f"the same at {small:,} tokens", over[0], growth, f"< {TARGET_GROWTH:g}× the {small:,}-token figure",
         growth is not None and growth < TARGET_GROWTH,
         note=f"ms/step at {_growth(over, labels)}; server ms/request {_growth(srv, labels)}; "
-             f"tokenizer calls at {big:,}: {tok_calls:g} in {reqs:g} requests; "
-             f"without encoding the body: {_growth(rest, labels)}"))
+             f"tokenizer calls at {big:,}: {tok_calls:g} in {reqs:g} requests ({tok_server_ms:.0f} ms of "
+             f"the server's, subtracted like its chat time); without encoding the body: {_growth(rest, labels)}"))
+    cpu_growth = ratio(cpu[-1], cpu[0])
+    section.rows.append(Row(
+        f"client thread CPU per step, {big:,} tokens", cpu[-1], "ms", f"the same at {small:,} tokens", cpu[0],
+        cpu_growth, f"< {TARGET_GROWTH:g}× the {small:,}-token figure",
+        cpu_growth is not None and cpu_growth < TARGET_GROWTH,
+        note=f"time.thread_time() of the thread running the cell: what the client itself computes, "
+             f"including the kernel's work sending the body; ms/step at {_growth(cpu, labels)}"))
 
     def piece_row(figure: str, key: str, unit: str, target: str | None = None, met: bool | None = None,
                   note: str = "") -> None:
@@ -283,8 +303,9 @@ def measure(size: str = "full", runs: int | None = None, peer: bool = True) -> S
                    f"cell's first check, {p_big['check_context_tokenizer_calls_steady']} on later ones; before: one "
                    f"round trip per step past half the window = {p_big['old_check_context_ms']:.1f} ms/step")
     piece_row("encoding the body (wire.encode_body)", "encode_body_ms", "ms", None, None,
-              note=f"{p_big['body_bytes'] / 2**20:.1f} MB body, spliced from each message's JSON kept since "
-                   f"it was appended; before: the SDK's openapi_dumps of it all, {p_big['old_sdk_json_encode_ms']:.1f} ms")
+              note=f"{p_big['body_bytes'] / 2**20:.1f} MB body, sent as the parts each message's JSON is kept in "
+                   f"since it was appended; joined into one bytes as before: {p_big['old_one_bytes_ms']:.1f} ms; "
+                   f"the SDK's openapi_dumps of it all: {p_big['old_sdk_json_encode_ms']:.1f} ms")
     piece_row("Result snapshot, per cell", "snapshot_us", "µs", "O(1): flat",
               p_big["snapshot_us"] < flat * p_small["snapshot_us"],
               note=f"before: a deep copy, {p_big['old_deepcopy_ms']:.1f} ms")

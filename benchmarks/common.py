@@ -105,7 +105,15 @@ def _bench_handler_class() -> type:
         # The route table holds the base class's endpoint functions, so the hook sits
         # around the dispatch (and the body read) rather than on `_chat`.
         def _dispatch(self) -> None:
-            if self.command != "POST" or not self.path.split("?")[0].rstrip("/").endswith("/chat/completions"):
+            path = self.path.split("?")[0].rstrip("/")
+            if self.command == "POST" and path.endswith("/tokenizers/estimate-token-count"):
+                t0 = time.perf_counter()
+                try:
+                    super()._dispatch()
+                finally:
+                    self.server.kimi.tokenizer_records.append({"t_arrive": t0, "t_end": time.perf_counter()})
+                return
+            if self.command != "POST" or not path.endswith("/chat/completions"):
                 super()._dispatch()
                 return
             rec: dict[str, Any] = {"t_arrive": time.perf_counter(), "t_first_text": None, "t_end": None,
@@ -148,11 +156,13 @@ def _bench_handler_class() -> type:
 
 
 def bench_server(nonstream_cps: float | None = None, scenarios: Iterable[Any] = ()) -> Any:
-    """A started `KimiServer` whose chat requests are timed into `server.records`."""
+    """A started `KimiServer` whose chat requests are timed into `server.records`
+    (and tokenizer requests into `server.tokenizer_records`)."""
     from kimi_jupyter.testing.server import KimiServer
 
     srv = KimiServer(api_key=API_KEY, scenarios=scenarios, handler=_bench_handler_class())
     srv.records = []  # type: ignore[attr-defined]
+    srv.tokenizer_records = []  # type: ignore[attr-defined]
     srv.nonstream_cps = nonstream_cps  # type: ignore[attr-defined]
     return srv.start()
 

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
-from . import models, wire
+from . import models, window, wire
 from .config import Settings
 from .errors import (
     Busy,
@@ -57,52 +57,6 @@ def _tool_schemas(request: Request, registry: "ToolRegistry | None", ctx: Any = 
     return None
 
 
-# The tokenizer is asked again only once this share of the window was appended since
-# its last count: a 4 MB, million-token body on every step of a tool loop would make
-# each step cost O(history) (and a server round trip) for a number that moved by a few tokens.
-_RECOUNT_SHARE = 32
-
-
-def _check_context(session: Session, settings: Settings, info: ModelInfo, view: "View", client: Any) -> None:
-    """Refuse a request that cannot fit; warn when the conversation nears the window.
-
-    The cheap estimate (~4 characters a token) decides when it's worth asking
-    the server's tokenizer (`/v1/tokenizers/estimate-token-count`, Moonshot
-    only) for an exact count: past half the window. That count is kept; later
-    steps add the estimate of what was appended since, and ask again after
-    1/32 of the window more, or before refusing on an extrapolated number.
-    """
-    window = info.context_window
-    conv = session.conversation
-    if conv.estimate_tokens() < window // 2:
-        return
-    since = conv.tokens_since_exact()
-    if since is None or since > window // _RECOUNT_SHARE:
-        _recount(conv, client)
-    tokens = conv.best_tokens()
-    if tokens >= window and conv.tokens_since_exact():
-        _recount(conv, client)  # never refuse on an extrapolation
-        tokens = conv.best_tokens()
-    if tokens >= window:
-        raise PromptTooLarge(
-            f"The conversation is about {tokens:,} tokens, more than {settings.model}'s "
-            f"{window:,}-token context window, so it was not sent. Shorten the prompt, or start "
-            "over with `%%kimi --new` or `%kimi reset`."
-        )
-    if tokens + settings.max_tokens > window:
-        view.on_notice(
-            f"The conversation is about {tokens:,} of {window:,} tokens; with max_tokens "
-            f"{settings.max_tokens:,} the reply may be cut short. Consider `--new` or `%kimi reset`.",
-            "warning",
-        )
-
-
-def _recount(conv: "Conversation", client: Any) -> None:
-    """Ask the server's tokenizer; where it has none, the estimate stands in (and isn't asked again soon)."""
-    exact = client.estimate_tokens(conv.messages)
-    conv.note_exact(exact if exact is not None else conv.estimate_tokens())
-
-
 class Agent:
     def __init__(
         self,
@@ -141,6 +95,7 @@ class Agent:
         # Starts MCP servers on first use: before the prompt is added, so an interrupt
         # while one starts leaves the conversation as it was.
         tools = _tool_schemas(request, self.registry, ctx)
+        tools_size = window.tools_tokens(tools)
         if request.new:
             session.reset()
         mark = conv.mark()
@@ -158,29 +113,39 @@ class Agent:
         web_searches = 0
         started = time.monotonic()
         failure: KimiError | None = None
+        told_cut = False
         try:
             while True:
                 try:
-                    _check_context(session, settings, info, view, client)
+                    room = window.check(conv, settings, info, client, tools=tools_size)
                 except PromptTooLarge as exc:
                     failure = exc
                     if result.requests == 0:
                         conv.rollback(mark)  # never sent: forget it, so the next cell works
                     break
-                if settings.max_cost_usd is not None and self._over_budget(result, info, settings, web_searches):
+                if room.cut(settings) and not told_cut:
+                    told_cut = True  # once a cell, not on every step of a tool loop
+                    view.on_notice(
+                        f"The conversation is about {room.tokens:,} of {room.window:,} tokens, so replies get at "
+                        f"most {room.max_tokens:,} tokens (max_tokens is {settings.max_tokens:,}) and may be cut "
+                        "short. Consider `--new` or `%kimi reset`.",
+                        "warning",
+                    )
+                if settings.max_cost_usd is not None and self._over_budget(
+                        result, info, settings, web_searches, room.max_tokens):
                     result.finish_reason = "max_cost"
                     if result.requests == 0:
                         conv.rollback(mark)  # nothing was sent: the next cell starts clean
                     break
                 body = wire.request_body(
                     info, settings, plan, conv.messages, tools=tools, json_mode=request.fmt == "json",
-                    moonshot=info.moonshot,
+                    moonshot=info.moonshot, max_tokens=room.max_tokens,
                 )
                 view.on_step_start(result.requests, settings.model)
                 folder = StreamFolder(view.on_reasoning, view.on_content, view.on_tool_call)
                 result.requests += 1
                 step_started = time.monotonic()
-                failure = self._stream(client, body, folder)
+                failure = self._stream(client, body, folder, tools_size)
                 turn = folder.turn()
                 view.on_step_end(turn, time.monotonic() - step_started)
                 self._account(result, turn, reasoning_parts)
@@ -235,7 +200,7 @@ class Agent:
 
     # -- pieces of the loop -------------------------------------------------
 
-    def _stream(self, client: Any, body: dict[str, Any], folder: StreamFolder) -> KimiError | None:
+    def _stream(self, client: Any, body: dict[str, Any], folder: StreamFolder, tools_size: int) -> KimiError | None:
         """Send one request, folding the reply as it streams. Returns the failure, if any."""
         try:
             client.stream(body, folder.feed, on_retry=self.view.on_retry,
@@ -254,6 +219,11 @@ class Agent:
             return exc
         if folder.finish_reason is None:
             return StreamEndedEarly("The stream ended early: the server closed it without finishing.")
+        if folder.usage is not None and folder.usage.prompt_tokens:
+            # The server's count of exactly what was sent (the tools included, which the
+            # conversation's count leaves out): the next context check builds on it
+            # rather than asking the tokenizer.
+            self.session.conversation.note_exact(max(0, folder.usage.prompt_tokens - tools_size))
         return None
 
     def _tool_context(self, settings: Settings) -> Any:
@@ -272,7 +242,9 @@ class Agent:
             notice=lambda text: self.view.on_notice(text, "warning"),
         )
 
-    def _over_budget(self, result: Result, info: ModelInfo, settings: Settings, web_searches: int) -> bool:
+    def _over_budget(
+        self, result: Result, info: ModelInfo, settings: Settings, web_searches: int, max_tokens: int
+    ) -> bool:
         """True (after a note) when the next request could take the cell past `--max-cost`.
 
         The bound is the prompt at the cache-hit rate seen so far (this cell's, else the
@@ -285,7 +257,7 @@ class Agent:
         usage = result.usage if result.usage.prompt_tokens else self.session.usage
         rate = usage.cached_tokens / usage.prompt_tokens if usage.prompt_tokens else 0.0
         bound = models.request_cost_bound(
-            info, self.session.conversation.estimate_tokens(), rate, settings.max_tokens
+            info, self.session.conversation.estimate_tokens(), rate, max_tokens
         )
         if spent is None or bound is None:
             if result.requests == 0:

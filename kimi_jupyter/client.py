@@ -20,7 +20,7 @@ import re
 import time
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from .cassette import is_replay
 from .config import Settings
@@ -235,7 +235,7 @@ class KimiClient:
         body: dict[str, Any],
         on_chunk: Callable[[dict[str, Any]], None],
         on_retry: RetryHook | None = None,
-        messages_json: bytes | None = None,
+        messages_json: Sequence[bytes] | None = None,
     ) -> None:
         """Send `body` and feed every chunk to `on_chunk` until the stream ends.
 
@@ -331,14 +331,19 @@ class KimiClient:
         err.request_id = error.request_id
         return err
 
-    def estimate_tokens(self, messages: list[dict[str, Any]]) -> int | None:
-        """Moonshot's own count for a conversation, or None where the endpoint doesn't exist."""
+    def estimate_tokens(self, messages: list[dict[str, Any]], messages_json: Sequence[bytes] | None = None) -> int | None:
+        """Moonshot's own count for a conversation, or None where the endpoint doesn't exist.
+
+        `messages_json`: the messages already encoded (`Conversation.encoded()`).
+        """
+        from .wire import encode_body
+
         client = _make_client(self.settings)
+        content = encode_body({"model": self.settings.model, "messages": messages}, messages_json)
         try:
             reply = client.post(
-                "/tokenizers/estimate-token-count",
-                body={"model": self.settings.model, "messages": messages},
-                cast_to=object,
+                "/tokenizers/estimate-token-count", cast_to=object, content=content,
+                options={"headers": _json_headers(content)},
             )
             return int(reply["data"]["total_tokens"])
         except Exception:  # noqa: BLE001 - vLLM and others have no such endpoint
@@ -364,19 +369,24 @@ class KimiClient:
 
 
 @contextmanager
-def _post_stream(client: Any, content: bytes) -> Iterator[Any]:
+def _post_stream(client: Any, content: tuple[bytes, ...]) -> Iterator[Any]:
     """POST a chat request body and yield the raw streaming HTTP response, closed after."""
     import openai
 
     stream = client.post(
-        "/chat/completions", cast_to=object, content=content,
-        options={"headers": {"Content-Type": "application/json"}},
+        "/chat/completions", cast_to=object, content=content, options={"headers": _json_headers(content)},
         stream=True, stream_cls=openai.Stream[object],
     )
     try:
         yield stream.response
     finally:
         stream.response.close()
+
+
+def _json_headers(content: tuple[bytes, ...]) -> dict[str, str]:
+    # A body given in parts would go out with chunked transfer encoding unless its
+    # length is stated; a Content-Length is what every server takes.
+    return {"Content-Type": "application/json", "Content-Length": str(sum(map(len, content)))}
 
 
 def _json_or_text(response: Any) -> Any:

@@ -93,19 +93,72 @@ class ExactCount:
     chars: int
 
 
+class EncodedMessages:
+    """The messages' JSON, `", "`-joined as UTF-8: the inside of a request's `[...]`.
+
+    Encoded once, on append, and kept as sealed `bytes` chunks plus a short open
+    tail, so a request sends the history as a few buffers taken from here as they
+    are. A million-token conversation is ~4 MB of JSON: joining it into one
+    `bytes` for each request, then splicing that into the body, cost two copies
+    of it per step of a tool loop.
+    """
+
+    TAIL = 1 << 20  # the open tail is copied per request (~50 µs a MiB): sealed past this size
+
+    def __init__(self) -> None:
+        self._sealed: list[bytes] = []
+        self._sealed_size = 0
+        self._tail = bytearray()
+        # Where each message's JSON ends (bytes, characters): a rollback cuts there.
+        self._byte_ends: list[int] = []
+        self._char_ends: list[int] = []
+
+    @property
+    def chars(self) -> int:
+        """Characters of the JSON array `[...]` (separators counted as ", ")."""
+        return 2 + (self._char_ends[-1] if self._char_ends else 0)
+
+    def append(self, encoded: str) -> None:
+        sep = 2 if self._byte_ends else 0
+        if sep:
+            self._tail += b", "
+        self._tail += encoded.encode()
+        self._byte_ends.append(self._sealed_size + len(self._tail))
+        self._char_ends.append((self._char_ends[-1] if self._char_ends else 0) + sep + len(encoded))
+        if len(self._tail) >= self.TAIL:
+            self._seal()
+
+    def _seal(self) -> None:
+        self._sealed.append(bytes(self._tail))
+        self._sealed_size += len(self._tail)
+        self._tail = bytearray()
+
+    def parts(self) -> tuple[bytes, ...]:
+        """The JSON as buffers to send one after another (only the short tail is copied)."""
+        return (*self._sealed, bytes(self._tail)) if self._tail else tuple(self._sealed)
+
+    def truncate(self, n: int) -> None:
+        """Keep the first `n` messages' JSON."""
+        if n >= len(self._byte_ends):
+            return
+        keep = self._byte_ends[n - 1] if n else 0
+        data = b"".join(self.parts())[:keep]
+        del self._byte_ends[n:], self._char_ends[n:]
+        self._sealed, self._sealed_size, self._tail = [], 0, bytearray(data)
+        if len(self._tail) >= self.TAIL:
+            self._seal()
+
+
 @dataclass
 class Conversation:
     messages: list[dict[str, Any]] = field(default_factory=list)
     # Each message as JSON, encoded once on append: the request body is put together
-    # from these (`wire.encode_body`), and sizing a 300-step or million-token
+    # from it (`wire.body_parts`), and sizing a 300-step or million-token
     # conversation before each request doesn't re-serialize any of it.
-    _encoded: list[str] = field(default_factory=list, init=False, repr=False)
-    # The same, as the UTF-8 bytes of the JSON array's inside (", "-joined), grown on append.
-    _joined: bytearray = field(default_factory=bytearray, init=False, repr=False)
-    _chars: int = field(default=2, init=False, repr=False)
-    # The last exact count from the server's tokenizer, valid while the messages it
-    # counted are still the head of the conversation (append-only, so until a rollback
-    # below it or a reset).
+    _json: EncodedMessages = field(default_factory=EncodedMessages, init=False, repr=False)
+    # The last exact count (the server's tokenizer, or a reply's prompt_tokens), valid
+    # while the messages it counted are still the head of the conversation
+    # (append-only, so until a rollback below it or a reset).
     _exact: ExactCount | None = field(default=None, init=False, repr=False)
     # The longest snapshot taken of the current list: a rollback below it must not
     # cut that list in place.
@@ -115,23 +168,16 @@ class Conversation:
         self._recount()
 
     def _recount(self) -> None:
-        self._encoded = [_encode(m) for m in self.messages]
-        self._rejoin()
-
-    def _rejoin(self) -> None:
-        self._joined = bytearray(", ".join(self._encoded).encode())
-        self._chars = 2 + sum(len(e) + 2 for e in self._encoded)  # + the ", " between messages
+        self._json = EncodedMessages()
+        for m in self.messages:
+            self._json.append(_encode(m))
 
     def append(self, message: dict[str, Any]) -> None:
         """Add a message. It must not be changed afterwards (snapshots share it, and its
         JSON is kept)."""
         encoded = _encode(message)
         self.messages.append(message)
-        if self._encoded:
-            self._joined += b", "
-        self._encoded.append(encoded)
-        self._joined += encoded.encode()
-        self._chars += len(encoded) + 2
+        self._json.append(encoded)
 
     def mark(self) -> int:
         """A point to roll back to if a cell fails before anything was shown."""
@@ -143,8 +189,7 @@ class Conversation:
             self._shared = 0
         else:
             del self.messages[mark:]
-        del self._encoded[mark:]  # the kept JSON of the messages that stay is still right
-        self._rejoin()
+        self._json.truncate(mark)  # the kept JSON of the messages that stay is still right
         if self._exact is not None and self._exact.length > mark:
             self._exact = None
 
@@ -170,29 +215,30 @@ class Conversation:
         self._shared = max(self._shared, len(self.messages))
         return History(self.messages, len(self.messages))
 
-    def encoded(self) -> bytes:
-        """The messages as the UTF-8 JSON between `[` and `]`, kept from when each was appended."""
-        return bytes(self._joined)
+    def encoded(self) -> tuple[bytes, ...]:
+        """The messages as the UTF-8 JSON between `[` and `]`, in parts, kept from when each was appended."""
+        return self._json.parts()
 
     def size_chars(self) -> int:
         """Length of the messages as JSON (approximately: separators are counted as ", ")."""
-        return self._chars
+        return self._json.chars
 
     def estimate_tokens(self) -> int:
         """Rough size: ~4 characters a token for English text and JSON."""
         return self.size_chars() // 4
 
-    # -- exact counts (the server's tokenizer), reused across requests -------------
+    # -- exact counts (the server's), reused across requests -------------------------
 
     def note_exact(self, tokens: int) -> None:
-        """Remember the server's count of the conversation as it is now."""
-        self._exact = ExactCount(tokens, len(self.messages), self._chars)
+        """Remember the server's count of the conversation as it is now: its tokenizer's,
+        or the `prompt_tokens` of a reply to exactly these messages."""
+        self._exact = ExactCount(tokens, len(self.messages), self._json.chars)
 
     def tokens_since_exact(self) -> int | None:
         """Estimated tokens appended since the last exact count; None when there is none."""
         if self._exact is None:
             return None
-        return max(0, self._chars - self._exact.chars) // 4
+        return max(0, self._json.chars - self._exact.chars) // 4
 
     def best_tokens(self) -> int:
         """The last exact count plus the estimate of what was appended since (or the estimate)."""

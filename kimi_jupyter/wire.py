@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from IPython.core.error import UsageError
 
@@ -138,12 +138,17 @@ def request_body(
     tools: list[dict[str, Any]] | None = None,
     json_mode: bool = False,
     moonshot: bool = True,
+    max_tokens: int | None = None,
 ) -> dict[str, Any]:
-    """The JSON body of one streamed chat request, flat (the client sends it as is)."""
+    """The JSON body of one streamed chat request, flat (the client sends it as is).
+
+    `max_tokens`: this request's, when less room is left in the window than
+    `settings.max_tokens` (`window.check`).
+    """
     body: dict[str, Any] = {"model": info.id, "messages": messages, "stream": True}
     # Moonshot deprecated max_tokens for max_completion_tokens (both are honoured);
     # older vLLM and SGLang releases know only max_tokens.
-    body["max_completion_tokens" if moonshot else "max_tokens"] = settings.max_tokens
+    body["max_completion_tokens" if moonshot else "max_tokens"] = max_tokens or settings.max_tokens
     # Moonshot reports usage in the finish chunk anyway; vLLM/SGLang only when asked.
     body["stream_options"] = {"include_usage": True}
     if plan.temperature is not None:
@@ -166,20 +171,21 @@ def request_body(
     return body
 
 
-def encode_body(body: dict[str, Any], messages_json: bytes | None = None) -> bytes:
-    """The request body as JSON bytes.
+def encode_body(body: dict[str, Any], messages_json: Sequence[bytes] | None = None) -> tuple[bytes, ...]:
+    """The request body as JSON, in parts to send one after another (`b"".join` them for one `bytes`).
 
     `messages_json`: `body["messages"]` already encoded, the UTF-8 JSON between the
     array's brackets (`Conversation.encoded()`, kept from when each message was
-    appended). Then only the few other fields are encoded per request, not a history
-    that can be megabytes long: re-encoding it every step made a tool loop's
-    overhead grow with the conversation.
+    appended), itself in parts. Then only the few other fields are encoded per
+    request, and the history goes out as the buffers it is kept in: re-encoding
+    (or even copying) a history that can be megabytes long on every step made a
+    tool loop's overhead grow with the conversation.
     """
     if messages_json is None:
-        return json.dumps(body, ensure_ascii=False).encode()
+        return (json.dumps(body, ensure_ascii=False).encode(),)
     rest = json.dumps({k: v for k, v in body.items() if k != "messages"}, ensure_ascii=False).encode()
     joiner = b", " if rest != b"{}" else b""
-    return b"".join((rest[:-1], joiner, b'"messages": [', messages_json, b"]}"))
+    return (rest[:-1] + joiner + b'"messages": [', *messages_json, b"]}")
 
 
 def tool_call_wire(call: "ToolCall") -> dict[str, Any]:

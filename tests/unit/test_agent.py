@@ -94,3 +94,42 @@ def test_a_tool_loop_reuses_one_connection(session, kimi_server):
     result = chat("run 300 steps", session=session, view=RecordingView(), yes=True, max_steps=5)
     assert result.requests == 6
     assert kimi_server.connections_opened - before == 1
+
+
+def test_replies_prompt_tokens_stand_in_for_the_tokenizer(session, kimi_server, monkeypatch):
+    """Near the window the context check wants an exact count. Each reply's
+    `prompt_tokens` is the server's count of exactly what was sent, so only a cell
+    that starts on a conversation no reply has counted yet asks the tokenizer."""
+    from kimi_jupyter.client import KimiClient
+
+    calls = []
+    original = KimiClient.estimate_tokens
+    monkeypatch.setattr(KimiClient, "estimate_tokens", lambda self, *a: calls.append(1) or original(self, *a))
+    for i in range(8):  # ~4.6k tokens: past half of moonshot-v1-8k's 8,192
+        session.conversation.append({"role": "user", "content": f"note {i}: " + "lorem ipsum " * 190})
+        session.conversation.append({"role": "assistant", "content": "noted"})
+    first = chat("run 300 steps", session=session, view=RecordingView(), yes=True, max_steps=3, model="moonshot-v1-8k")
+    assert first.requests == 4 and len(calls) == 1
+    second = chat("run 300 steps", session=session, view=RecordingView(), yes=True, max_steps=2, model="moonshot-v1-8k")
+    assert second.requests == 3 and len(calls) == 1  # the replies kept the count exact
+    # Every request asked for the room left (max_tokens is 32,000 here), so the server
+    # took them all: 8,192 is less than the prompt plus 32,000.
+    sent = [r["max_completion_tokens"] for r in kimi_server.requests[-7:]]
+    assert all(1_000 < m < 8_192 - 4_000 for m in sent) and sent == sorted(sent, reverse=True)
+
+
+def test_a_context_overflow_from_the_server_says_how_to_go_on(session):
+    """Where the count was off and the server still refuses, the 400 becomes one message
+    with the way out, and the cell is rolled back so the next one works."""
+    from kimi_jupyter.errors import ContextOverflowError
+    from kimi_jupyter.testing import KimiServer
+    from kimi_jupyter.testing.scenarios import Fault, Scenario, ScriptedTurn
+
+    refusal = Fault("http_error", status=400, type="invalid_request_error",
+                    message="Invalid request: Your request exceeded model token limit: 262144")
+    with KimiServer(api_key="sk-test", scenarios=[Scenario("full", [ScriptedTurn(content="x", fault=refusal)])]) as server:
+        session.config.api_key, session.config.base_url = "sk-test", server.base_url
+        with pytest.raises(ContextOverflowError, match="token limit") as caught:
+            chat("[[scenario:full]] go", session=session, view=RecordingView())
+    assert "--new" in str(caught.value) and "tokens" in str(caught.value)
+    assert session.conversation.messages == []

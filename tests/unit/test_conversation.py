@@ -121,7 +121,7 @@ class _Tokenizer:
         self.calls = 0
         self.answer = answer
 
-    def estimate_tokens(self, messages):
+    def estimate_tokens(self, messages, messages_json=None):
         self.calls += 1
         return self.answer(messages) if self.answer else None
 
@@ -134,18 +134,15 @@ def _session_with(chars):
     return session
 
 
-def _check(session, client, window=100_000):
+def _check(session, client, window=100_000, max_tokens=1000):
     from dataclasses import replace
 
-    from kimi_jupyter.agent import _check_context
+    from kimi_jupyter import window as context_window
     from kimi_jupyter.models import CATALOG
-    from kimi_jupyter.views import RecordingView
 
     info = replace(CATALOG["kimi-k3"], context_window=window)
-    settings = session.settings(model="kimi-k3", max_tokens=1000)
-    view = RecordingView()
-    _check_context(session, settings, info, view, client)
-    return view
+    settings = session.settings(model="kimi-k3", max_tokens=max_tokens)
+    return context_window.check(session.conversation, settings, info, client)
 
 
 def test_the_exact_count_is_asked_once_then_extrapolated_not_on_every_step():
@@ -178,8 +175,8 @@ def test_the_exact_count_is_asked_once_then_extrapolated_not_on_every_step():
     assert client.calls == 4
     session.conversation.append({"role": "user", "content": "w" * 9_000})  # +2,250: extrapolated 100,250
     client.answer = lambda msgs: 99_500
-    view = _check(session, client)  # the server says it fits: no refusal, a warning
-    assert client.calls == 5 and any("99,500" in str(e) for e in view.events)
+    room = _check(session, client)  # the server says it fits: no refusal, a shorter reply
+    assert client.calls == 5 and room.tokens == 99_500 and room.max_tokens == 500
     session.conversation.append({"role": "user", "content": "v" * 4_000})
     client.answer = lambda msgs: 100_200
     with pytest.raises(PromptTooLarge, match="100,200"):
@@ -195,3 +192,29 @@ def test_a_server_without_a_tokenizer_is_not_asked_on_every_step():
         _check(session, client)
     assert client.calls == 1
     assert session.conversation.best_tokens() == session.conversation.estimate_tokens()
+
+
+def test_a_reply_gets_the_room_left_in_the_window_not_a_400():
+    """Moonshot refuses prompt + max_tokens past the window ("exceeded model token
+    limit"): the request asks for what fits instead."""
+    session = _session_with(4_000)  # ~1k tokens
+    client = _Tokenizer(answer=lambda msgs: 1_000)
+    room = _check(session, client, window=8_192, max_tokens=32_000)
+    assert (room.tokens, room.max_tokens) == (1_000, 7_192) and client.calls == 1
+    assert not room.cut(session.settings(max_tokens=32_000))  # a small window, not a full conversation
+    room = _check(session, client, window=262_144, max_tokens=32_000)  # far from the window: no count needed
+    assert room.max_tokens == 32_000 and client.calls == 1
+    # Past 1/32 of the window appended since, it counts again; what was appended after the
+    # last exact count is only estimated, so room is left for it twice over.
+    client.answer = lambda msgs: sum(len(m["content"]) for m in msgs) // 4
+    session.conversation.append({"role": "user", "content": "y" * 8_000})
+    room = _check(session, client, window=8_192, max_tokens=32_000)
+    assert client.calls == 2 and (room.tokens, room.max_tokens) == (3_000, 5_192)
+    session.conversation.append({"role": "user", "content": "z" * 400})
+    room = _check(session, client, window=8_192, max_tokens=32_000)
+    since = session.conversation.tokens_since_exact()
+    assert client.calls == 2 and since >= 100 and room.max_tokens == 8_192 - 3_000 - 2 * since
+    assert not room.cut(session.settings(max_tokens=32_000))  # more than half the window is left
+    session.conversation.append({"role": "user", "content": "w" * 8_000})
+    room = _check(session, client, window=8_192, max_tokens=32_000)
+    assert room.max_tokens < 4_096 and room.cut(session.settings(max_tokens=32_000))  # now the user is told

@@ -1,5 +1,7 @@
 """wire.py: each Moonshot rule about what is sent, checked without a server (SPEC §7)."""
 
+import json
+
 import pytest
 from IPython.core.error import UsageError
 
@@ -131,20 +133,36 @@ def test_partial_and_tool_messages():
     assert msg["content"][1]["image_url"]["url"] == "data:image/png;base64,iVBOR"
 
 
-def test_encode_body_splices_the_kept_message_json():
-    from kimi_jupyter.conversation import Conversation
+def _sent(parts):
+    import json
 
+    assert all(isinstance(p, bytes) for p in parts)
+    return json.loads(b"".join(parts))
+
+
+@pytest.mark.parametrize("tail", [1 << 20, 40])
+def test_encode_body_splices_the_kept_message_json(monkeypatch, tail):
+    from kimi_jupyter.conversation import Conversation, EncodedMessages
+
+    # tail=40: every message seals a chunk of its own, so the body is many parts.
+    monkeypatch.setattr(EncodedMessages, "TAIL", tail)
     conv = Conversation()
+    assert _sent(wire.encode_body({"model": "m", "messages": []}, conv.encoded())) == {"model": "m", "messages": []}
     for m in ({"role": "user", "content": "héllo {\"json\": [1, 2]}"},
               {"role": "assistant", "content": "", "reasoning_content": "ok",
                "tool_calls": [{"id": "python:0", "type": "function", "function": {"name": "python", "arguments": "{}"}}]},
-              {"role": "tool", "tool_call_id": "python:0", "name": "python", "content": "No output"}):
+              {"role": "tool", "tool_call_id": "python:0", "name": "python", "content": "No output"},
+              {"role": "user", "content": "短い"}):
         conv.append(m)
     body = {"model": "kimi-k2.6", "messages": conv.messages, "stream": True, "tools": [{"type": "function"}]}
-    import json
 
-    assert json.loads(wire.encode_body(body, conv.encoded())) == body
-    assert json.loads(wire.encode_body(body)) == body
-    assert json.loads(wire.encode_body({"messages": conv.messages}, conv.encoded())) == {"messages": conv.messages}
-    conv.rollback(1)  # the kept JSON follows the messages back
-    assert json.loads(wire.encode_body({"model": "m", "messages": conv.messages}, conv.encoded()))["messages"] == conv.messages
+    assert len(conv.encoded()) == (1 if tail > 1000 else 4)
+    assert _sent(wire.encode_body(body, conv.encoded())) == body
+    assert _sent(wire.encode_body(body)) == body
+    assert _sent(wire.encode_body({"messages": conv.messages}, conv.encoded())) == {"messages": conv.messages}
+    for mark in (3, 1, 0):  # the kept JSON follows the messages back, across sealed parts too
+        conv.rollback(mark)
+        assert _sent(wire.encode_body({"model": "m", "messages": conv.messages}, conv.encoded()))["messages"] == conv.messages
+        assert conv.size_chars() == len(json.dumps(conv.messages, ensure_ascii=False))
+    conv.append({"role": "user", "content": "again"})
+    assert _sent(wire.encode_body({"messages": conv.messages}, conv.encoded()))["messages"] == [{"role": "user", "content": "again"}]
