@@ -25,7 +25,7 @@ import time
 from typing import Any
 
 from . import render
-from .notebook import publish
+from .notebook import flush_pending, publish
 
 # Stream batching: each iopub message carries ~500 bytes of headers (at a model's
 # pace of ~400 characters/s a half-second batch would be ~200 characters, mostly
@@ -66,6 +66,10 @@ def _output_class() -> Any:
 
         class Output(w.Output):
             outputs = w.widgets.trait_types.TypedTuple(trait=Dict()).tag(sync=True, echo_update=False)
+
+            def _flush(self) -> None:
+                # On entering and leaving: only a stream holding text must go first.
+                flush_pending()
 
         _Output = Output
     return _Output
@@ -232,7 +236,7 @@ class LiveReply:
             type(stream).write(stream, "".join(self._pending))
             self._pending.clear()
             self._pending_chars = 0
-        sys.stdout.flush()
+        flush_pending()  # a wait on ipykernel's IO thread, worth it only with text to send
         self._last_send = time.monotonic()
 
     def _write(self, out: Any, delta: str, first: bool) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 
 from . import render
 from .live import LiveReply, split_paragraphs
-from .notebook import NotebookView, publish
+from .notebook import NotebookView, publish, update
 from .status import StepStatus
 
 # A reply that ends within this time of its first token never gets a live widget.
@@ -88,7 +88,7 @@ class WidgetLive:
             self._reply.reset(title)
         # The widget's own text/plain is its repr (~300 bytes per update); this is what it shows.
         bundle = {**self._reply.box._repr_mimebundle_(), "text/plain": render.placeholder()}
-        self._handle.update(bundle, raw=True, metadata=render.provenance("live"))
+        update(self._handle, bundle, metadata=render.provenance("live"))
         self._shown = True
         early, self._early = self._early, []
         for kind, delta in early:
@@ -102,8 +102,7 @@ class WidgetLive:
         now = time.monotonic()
         if len(self._early) == 1:  # the first token shows at once, as text
             self._first_at = now
-            self._handle.update({"text/plain": render.placeholder(delta)}, raw=True,
-                                metadata=render.provenance("live"))
+            update(self._handle, {"text/plain": render.placeholder(delta)}, metadata=render.provenance("live"))
             return False
         if now - self._first_at >= _DEFER_S:
             self._show()  # replays this delta too
@@ -147,7 +146,7 @@ class WidgetLive:
         else:
             self.pause()
         if self._handle is not None:
-            self._handle.update(render.EMPTY, raw=True, metadata=render.provenance("live"))
+            update(self._handle, render.EMPTY, metadata=render.provenance("live"))
             self._handle = None
         if shown:
             self._reply.recycle()  # ready for the next reply, in this cell or a later one
