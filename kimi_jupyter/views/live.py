@@ -152,6 +152,9 @@ class LiveReply:
             self.answer_out, self.tail_out, shared,
         ]
         self._dirty: set[Any] = set()  # Outputs that captured something since they were last emptied
+        # Recycled but not yet emptied in the browser: the first reasoning Output is emptied
+        # in the same message that starts capturing into it again (`prepare`).
+        self._stale: set[Any] = set()
         self._inside: Any = None
         self.reset(title)
 
@@ -170,6 +173,7 @@ class LiveReply:
             self.fmt = fmt
         self._pending: list[str] = []
         self._pending_chars = 0
+        self._holding = False  # replaying deltas the user already saw: one batch at the end
         self._last_send = 0.0
         self._chunk_chars = 0
         self.tail = ""
@@ -194,9 +198,24 @@ class LiveReply:
         """
         self.leave(clear=True)
         for out in self._dirty:
-            sync(out, outputs=())
+            if out is self._chunks[0]:
+                self._stale.add(out)  # emptied by `prepare`, with the message that enters it
+            else:
+                sync(out, outputs=())
         self._dirty.clear()
         self.reasoning_out = self._chunks[0]
+
+    def prepare(self, first: str | None) -> None:
+        """Get ready to be shown: call before the box goes on screen again.
+
+        `first` is the kind of the reply's first delta ("reasoning", "content", or None):
+        for reasoning, the first Output starts capturing and is emptied in one message.
+        """
+        if first == "reasoning":
+            self.enter(self.reasoning_out)
+        for out in self._stale:
+            sync(out, outputs=())
+        self._stale.clear()
 
     def set_title(self, title: str) -> None:
         if self.accordion.titles != (title,):
@@ -207,7 +226,13 @@ class LiveReply:
         if self._inside is out:
             return
         self.leave()
-        out.__enter__()
+        if out in self._stale:
+            with out.hold_sync():  # capture into it, emptied: one message
+                out.__enter__()
+                sync(out, outputs=())
+            self._stale.discard(out)
+        else:
+            out.__enter__()
         self._inside = out
         self._dirty.add(out)
 
@@ -244,7 +269,24 @@ class LiveReply:
         self._pending.append(delta)
         self._pending_chars += len(delta)
         waited = time.monotonic() - self._last_send
+        if self._holding:
+            return
         if first or waited >= BATCH_MAX_S or (waited >= BATCH_S and self._pending_chars >= BATCH_CHARS):
+            self._send()
+
+    def replay(self, deltas: list[tuple[str, str]]) -> None:
+        """Stream deltas that arrived before the box was shown, as one batch.
+
+        Their first token was already shown (as text, in place of the box), so it
+        needs no stream message of its own.
+        """
+        self._holding = True
+        try:
+            for kind, delta in deltas:
+                (self.reasoning if kind == "reasoning" else self.content)(delta)
+        finally:
+            self._holding = False
+        if self._inside is not None:
             self._send()
 
     def _next_chunk(self) -> None:

@@ -27,8 +27,11 @@ from .live import LiveReply, split_paragraphs
 from .notebook import NotebookView, publish, update
 from .status import StepStatus
 
-# A reply that ends within this time of its first token never gets a live widget.
-_DEFER_S = 0.05
+# A reply that ends within this time of its first token never gets a live widget. Until
+# then the first token shows at once as text; the widget comes with the first batch of
+# text it would have streamed anyway (a batch goes about once a second, `live.BATCH_S`),
+# so it costs no stream message of its own and a reply shorter than that no widget at all.
+_DEFER_S = 1.0
 # Free LiveReplys, emptied, for the next cell. More than this many are closed.
 _POOL: list[LiveReply] = []
 _POOL_SIZE = 2
@@ -86,13 +89,13 @@ class WidgetLive:
             self._reply = _take(title, self.fmt)
         else:
             self._reply.reset(title)
+        self._reply.prepare(self._early[0][0] if self._early else None)  # nothing old on screen
         # The widget's own text/plain is its repr (~300 bytes per update); this is what it shows.
         bundle = {**self._reply.box._repr_mimebundle_(), "text/plain": render.placeholder()}
         update(self._handle, bundle, metadata=render.provenance("live"))
         self._shown = True
         early, self._early = self._early, []
-        for kind, delta in early:
-            (self._reply.reasoning if kind == "reasoning" else self._reply.content)(delta)
+        self._reply.replay(early)
 
     def _ready(self, kind: str, delta: str) -> bool:
         """False while the reply is young enough that the widget isn't worth showing yet."""
