@@ -152,9 +152,6 @@ class LiveReply:
             self.answer_out, self.tail_out, shared,
         ]
         self._dirty: set[Any] = set()  # Outputs that captured something since they were last emptied
-        # Recycled but not yet emptied in the browser: the first reasoning Output is emptied
-        # in the same message that starts capturing into it again (`prepare`).
-        self._stale: set[Any] = set()
         self._inside: Any = None
         self.reset(title)
 
@@ -198,24 +195,9 @@ class LiveReply:
         """
         self.leave(clear=True)
         for out in self._dirty:
-            if out is self._chunks[0]:
-                self._stale.add(out)  # emptied by `prepare`, with the message that enters it
-            else:
-                sync(out, outputs=())
+            sync(out, outputs=())
         self._dirty.clear()
         self.reasoning_out = self._chunks[0]
-
-    def prepare(self, first: str | None) -> None:
-        """Get ready to be shown: call before the box goes on screen again.
-
-        `first` is the kind of the reply's first delta ("reasoning", "content", or None):
-        for reasoning, the first Output starts capturing and is emptied in one message.
-        """
-        if first == "reasoning":
-            self.enter(self.reasoning_out)
-        for out in self._stale:
-            sync(out, outputs=())
-        self._stale.clear()
 
     def set_title(self, title: str) -> None:
         if self.accordion.titles != (title,):
@@ -226,13 +208,7 @@ class LiveReply:
         if self._inside is out:
             return
         self.leave()
-        if out in self._stale:
-            with out.hold_sync():  # capture into it, emptied: one message
-                out.__enter__()
-                sync(out, outputs=())
-            self._stale.discard(out)
-        else:
-            out.__enter__()
+        out.__enter__()
         self._inside = out
         self._dirty.add(out)
 

@@ -89,7 +89,6 @@ class WidgetLive:
             self._reply = _take(title, self.fmt)
         else:
             self._reply.reset(title)
-        self._reply.prepare(self._early[0][0] if self._early else None)  # nothing old on screen
         # The widget's own text/plain is its repr (~300 bytes per update); this is what it shows.
         bundle = {**self._reply.box._repr_mimebundle_(), "text/plain": render.placeholder()}
         update(self._handle, bundle, metadata=render.provenance("live"))

@@ -102,16 +102,8 @@ def test_second_cell_reuses_the_widgets_and_long_reasoning_is_chunked(kimi_serve
         first_stream = next(m["content"]["text"] for m in msgs if m["msg_type"] == "stream")
         token = bundles[1]["text/plain"].removeprefix("Thinking… ")
         assert first_stream.startswith(token) and len(first_stream) > len(token), first_stream[:80]
-        # Every Output written to is emptied before the cell ends, ready for the next reply,
-        # except the first reasoning Output: it is emptied by the message that starts capturing
-        # into it again, before the widget is shown.
-        assert {comm for comm, _ in runs[1:]} <= emptied
-    first_chunk = captured(cells[0])[0][0][0]
-    starts = [m for m in cells[1] if m["msg_type"] == "comm_msg" and m["content"]["comm_id"] == first_chunk]
-    state = starts[0]["content"]["data"]["state"]
-    assert state.get("msg_id") and state.get("outputs") == [], state  # capture, emptied: one message
-    shown = next(i for i, m in enumerate(cells[1]) if WIDGET_VIEW in m["content"].get("data", {}))
-    assert cells[1].index(starts[0]) < shown, "the old reasoning must be emptied before the widget shows"
+        # Every Output written to is emptied before the cell ends, ready for the next reply.
+        assert {comm for comm, _ in runs} <= emptied
     assert models[0] == models[1], "the second cell should show the same widget"
 
 
