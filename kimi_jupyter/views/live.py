@@ -25,7 +25,7 @@ import time
 from typing import Any
 
 from . import render
-from .notebook import publish
+from .notebook import flush_pending, publish
 
 # Stream batching: each iopub message carries ~500 bytes of headers (at a model's
 # pace of ~400 characters/s a half-second batch would be ~200 characters, mostly
@@ -66,6 +66,10 @@ def _output_class() -> Any:
 
         class Output(w.Output):
             outputs = w.widgets.trait_types.TypedTuple(trait=Dict()).tag(sync=True, echo_update=False)
+
+            def _flush(self) -> None:
+                # On entering and leaving: only a stream holding text must go first.
+                flush_pending()
 
         _Output = Output
     return _Output
@@ -166,6 +170,7 @@ class LiveReply:
             self.fmt = fmt
         self._pending: list[str] = []
         self._pending_chars = 0
+        self._holding = False  # replaying deltas the user already saw: one batch at the end
         self._last_send = 0.0
         self._chunk_chars = 0
         self.tail = ""
@@ -232,7 +237,7 @@ class LiveReply:
             type(stream).write(stream, "".join(self._pending))
             self._pending.clear()
             self._pending_chars = 0
-        sys.stdout.flush()
+        flush_pending()  # a wait on ipykernel's IO thread, worth it only with text to send
         self._last_send = time.monotonic()
 
     def _write(self, out: Any, delta: str, first: bool) -> None:
@@ -240,7 +245,24 @@ class LiveReply:
         self._pending.append(delta)
         self._pending_chars += len(delta)
         waited = time.monotonic() - self._last_send
+        if self._holding:
+            return
         if first or waited >= BATCH_MAX_S or (waited >= BATCH_S and self._pending_chars >= BATCH_CHARS):
+            self._send()
+
+    def replay(self, deltas: list[tuple[str, str]]) -> None:
+        """Stream deltas that arrived before the box was shown, as one batch.
+
+        Their first token was already shown (as text, in place of the box), so it
+        needs no stream message of its own.
+        """
+        self._holding = True
+        try:
+            for kind, delta in deltas:
+                (self.reasoning if kind == "reasoning" else self.content)(delta)
+        finally:
+            self._holding = False
+        if self._inside is not None:
             self._send()
 
     def _next_chunk(self) -> None:

@@ -15,8 +15,10 @@ reads the other's state.
 
 from __future__ import annotations
 
+import sys
+from contextlib import contextmanager
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Iterator, Protocol
 
 from . import render
 from .base import BaseView
@@ -28,11 +30,49 @@ if TYPE_CHECKING:
     from ..tools import ToolOutput
 
 
+def flush_pending() -> None:
+    """Flush stdout and stderr, but only those holding text not yet sent.
+
+    ipykernel flushes both streams before every display, and each flush waits for a
+    round trip to its IO thread even when there is nothing to send: two waits per
+    display, several displays per tool step. A stream with nothing pending (ipykernel's
+    `_flush_pending`, set on write and cleared as its IO thread starts sending) has
+    nothing to put ahead of the display; a send already under way was queued on the
+    IO thread before our message, so the order holds. Any other stream is flushed.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        if getattr(stream, "_flush_pending", True) or getattr(stream, "_subprocess_flush_pending", False):
+            stream.flush()
+
+
+@contextmanager
+def _lean_flush() -> Iterator[None]:
+    """While our own displays go out, the display publisher flushes only pending streams."""
+    from IPython import get_ipython
+
+    pub = getattr(get_ipython(), "display_pub", None)
+    if pub is None or not hasattr(pub, "_flush_streams") or "_flush_streams" in vars(pub):
+        yield  # not ipykernel's publisher, or already swapped (a display inside a display)
+        return
+    pub._flush_streams = flush_pending  # shadows the method on this instance only
+    try:
+        yield
+    finally:
+        del pub._flush_streams
+
+
 def publish(bundle: render.Bundle, *, metadata: dict[str, Any] | None = None, display_id: bool = False) -> Any:
     """Display a raw mime bundle (metadata from `render.provenance`)."""
     from IPython.display import display
 
-    return display(bundle, raw=True, metadata=metadata, display_id=display_id)
+    with _lean_flush():
+        return display(bundle, raw=True, metadata=metadata, display_id=display_id)
+
+
+def update(handle: Any, bundle: render.Bundle, *, metadata: dict[str, Any] | None = None) -> None:
+    """Replace what a `publish(..., display_id=True)` handle shows."""
+    with _lean_flush():
+        handle.update(bundle, raw=True, metadata=metadata)
 
 
 class Live(Protocol):
@@ -87,7 +127,7 @@ class TextLive:
 
     def refresh(self) -> None:
         if self._handle is not None and self._status is not None:
-            self._handle.update({"text/plain": self._status.text()}, raw=True)
+            update(self._handle, {"text/plain": self._status.text()})
 
     def retry(self, text: str) -> None:
         pass  # the notice below says it, and stays
@@ -97,7 +137,7 @@ class TextLive:
 
     def end(self) -> None:
         if self._handle is not None:
-            self._handle.update(render.EMPTY, raw=True, metadata=render.provenance("live"))
+            update(self._handle, render.EMPTY, metadata=render.provenance("live"))
             self._handle = None
 
     def close(self) -> None:

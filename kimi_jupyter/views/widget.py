@@ -24,11 +24,14 @@ from typing import Any
 
 from . import render
 from .live import LiveReply, split_paragraphs
-from .notebook import NotebookView, publish
+from .notebook import NotebookView, publish, update
 from .status import StepStatus
 
-# A reply that ends within this time of its first token never gets a live widget.
-_DEFER_S = 0.05
+# A reply that ends within this time of its first token never gets a live widget. Until
+# then the first token shows at once as text; the widget comes with the first batch of
+# text it would have streamed anyway (a batch goes about once a second, `live.BATCH_S`),
+# so it costs no stream message of its own and a reply shorter than that no widget at all.
+_DEFER_S = 1.0
 # Free LiveReplys, emptied, for the next cell. More than this many are closed.
 _POOL: list[LiveReply] = []
 _POOL_SIZE = 2
@@ -88,11 +91,10 @@ class WidgetLive:
             self._reply.reset(title)
         # The widget's own text/plain is its repr (~300 bytes per update); this is what it shows.
         bundle = {**self._reply.box._repr_mimebundle_(), "text/plain": render.placeholder()}
-        self._handle.update(bundle, raw=True, metadata=render.provenance("live"))
+        update(self._handle, bundle, metadata=render.provenance("live"))
         self._shown = True
         early, self._early = self._early, []
-        for kind, delta in early:
-            (self._reply.reasoning if kind == "reasoning" else self._reply.content)(delta)
+        self._reply.replay(early)
 
     def _ready(self, kind: str, delta: str) -> bool:
         """False while the reply is young enough that the widget isn't worth showing yet."""
@@ -102,8 +104,7 @@ class WidgetLive:
         now = time.monotonic()
         if len(self._early) == 1:  # the first token shows at once, as text
             self._first_at = now
-            self._handle.update({"text/plain": render.placeholder(delta)}, raw=True,
-                                metadata=render.provenance("live"))
+            update(self._handle, {"text/plain": render.placeholder(delta)}, metadata=render.provenance("live"))
             return False
         if now - self._first_at >= _DEFER_S:
             self._show()  # replays this delta too
@@ -147,7 +148,7 @@ class WidgetLive:
         else:
             self.pause()
         if self._handle is not None:
-            self._handle.update(render.EMPTY, raw=True, metadata=render.provenance("live"))
+            update(self._handle, render.EMPTY, metadata=render.provenance("live"))
             self._handle = None
         if shown:
             self._reply.recycle()  # ready for the next reply, in this cell or a later one

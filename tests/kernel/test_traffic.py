@@ -53,7 +53,8 @@ def iopub_bytes_for(cell: str, env: dict[str, str], setup: list[str], timeout: f
 def test_widget_stream_traffic_is_linear(kimi_server):
     chars = 40_000
     kimi_server.add_scenario(long_reasoning_scenario("long40k", chars=chars, cps=4_000, match=r"think for 40k"))
-    kimi_server.add_scenario(long_reasoning_scenario("warm", chars=3_000, cps=20_000, match=r"warm the widgets"))
+    # 1.5 s: longer than the view waits (~1 s) before it shows the widget, which it then opens.
+    kimi_server.add_scenario(long_reasoning_scenario("warm", chars=3_000, cps=2_000, match=r"warm the widgets"))
     env = dict(os.environ, **loopback_env(kimi_server))
     size, count, text = iopub_bytes_for(
         "%%kimi\nPlease think for 40k characters.",

@@ -62,8 +62,8 @@ def live_displays(messages: list[dict[str, Any]]) -> dict[str, list[dict[str, An
 
 
 def test_second_cell_reuses_the_widgets_and_long_reasoning_is_chunked(kimi_server):
-    # ~0.6 s of thinking: long enough for the widget (it replaces the text placeholder after 50 ms).
-    kimi_server.add_scenario(long_reasoning_scenario("reuse", CHARS, cps=75_000, match=r"think for reuse"))
+    # ~1.8 s of thinking: long enough for the widget (it replaces the text placeholder after ~1 s).
+    kimi_server.add_scenario(long_reasoning_scenario("reuse", CHARS, cps=25_000, match=r"think for reuse"))
     reasoning = long_text(CHARS)
     with Kernel(env=dict(os.environ, **loopback_env(kimi_server))) as k:
         k.run("%load_ext kimi_jupyter\nimport ipywidgets")
@@ -97,9 +97,29 @@ def test_second_cell_reuses_the_widgets_and_long_reasoning_is_chunked(kimi_serve
         assert len(chunk_ids) == len(set(chunk_ids)) >= CHARS // CHUNK_CHARS, chunk_ids
         for _, text in reasoning_runs[:-1]:
             assert CHUNK_CHARS <= len(text) < 2 * CHUNK_CHARS and text.endswith("\n"), len(text)
+        # The first token was shown as text; the widget's first stream message carries it with
+        # the text that followed (the deltas before the widget go as one batch, not token by token).
+        first_stream = next(m["content"]["text"] for m in msgs if m["msg_type"] == "stream")
+        token = bundles[1]["text/plain"].removeprefix("Thinking… ")
+        assert first_stream.startswith(token) and len(first_stream) > len(token), first_stream[:80]
         # Every Output written to is emptied before the cell ends, ready for the next reply.
         assert {comm for comm, _ in runs} <= emptied
     assert models[0] == models[1], "the second cell should show the same widget"
+
+
+def test_a_short_reply_never_gets_the_widget(kimi_server):
+    # 0.15 s of thinking: the first token shows as text, and the reply is over before a
+    # widget would be worth its messages.
+    kimi_server.add_scenario(long_reasoning_scenario("short", 3_000, cps=20_000, match=r"think briefly"))
+    with Kernel(env=dict(os.environ, **loopback_env(kimi_server))) as k:
+        k.run("%load_ext kimi_jupyter\nimport ipywidgets")
+        run = k.execute("%%kimi\nPlease think briefly.", timeout=120)
+        assert run.ok, run.text
+    kinds = Counter(m["msg_type"] for m in run.messages)
+    assert kinds["comm_open"] == kinds["comm_msg"] == 0, kinds
+    (forms,) = live_displays(run.messages).values()
+    assert forms[0] == {"text/plain": "Thinking…"} and forms[1]["text/plain"].startswith("Thinking… ")
+    assert forms[-1] == {"text/plain": ""}
 
 
 def test_outputs_synced_from_the_browser_are_not_echoed_back():
