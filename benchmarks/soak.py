@@ -11,6 +11,11 @@
   after: RSS, the conversation's JSON size, live ipywidgets (`Widget` instances),
   comms in the comm manager, and threads (`threading.active_count()`): no growth beyond
   the history itself, no leaked comm or thread.
+- Plain cells: the same number of plain cells (``pass`` and a comment, a source as short
+  as a short ``%%kimi`` cell's) in another kernel set up the same way (kimi loaded and
+  warmed up). IPython keeps per-cell bookkeeping of its own (input history, a
+  ``linecache`` entry per compiled cell); this baseline is that cost, so the report
+  gives kimi's growth per cell beyond a plain cell's next to the raw figure.
 """
 
 from __future__ import annotations
@@ -34,6 +39,19 @@ STATE_EXPR = (
     "__import__('threading').active_count(), "
     "len(__import__('kimi_jupyter.session', fromlist=['x']).default_session().results))"
 )
+
+
+# What the allocator keeps after a collection: glibc's malloc holds on to freed memory
+# (about half of the short cells' raw RSS growth here), which is not a leak; trimming
+# it shows what the cells actually retain. A no-op where there is no glibc.
+TRIM = ("import gc as _g, ctypes as _c, ctypes.util as _u; _g.collect()\n"
+        "try:\n    _c.CDLL(_u.find_library('c') or 'libc.so.6').malloc_trim(0)\n"
+        "except (OSError, AttributeError):\n    pass\ndel _g, _c, _u")
+
+
+def _trimmed_rss(k: Kernel) -> int:
+    k.run(TRIM)
+    return int(k.run("pass", user_expressions={"r": STATE_EXPR}).expr("r")[0])
 
 
 def _scenarios() -> list[Any]:
@@ -86,6 +104,7 @@ def _short(server: Any, cells: int) -> dict[str, Any]:
         for warm in ("soak short warm-up", "soak tool warm-up", "soak live warm-up"):
             k.run(f"%%kimi -y\n{warm}")
         start = _state(k)
+        start_trimmed = _trimmed_rss(k)
         opened = 0  # widgets the cells opened (comm_open on iopub): the live view was exercised
         for i in range(cells):
             kind = "live" if i % 10 == 9 else "tool" if i % 2 else "short"
@@ -94,9 +113,27 @@ def _short(server: Any, cells: int) -> dict[str, Any]:
             if i % 100 == 99:
                 log(f"soak: short cells {i + 1}/{cells}")
         end = _state(k)
+        end_trimmed = _trimmed_rss(k)
     return {"cells": cells, "start": start, "end": end, "widgets_opened": opened,
             "rss_growth_bytes_per_cell": (end["rss"] - start["rss"]) / cells,
+            "retained_bytes_per_cell": (end_trimmed - start_trimmed) / cells,
             "conversation_bytes_per_cell": (end["conversation_json"] - start["conversation_json"]) / cells}
+
+
+def _plain(server: Any, cells: int) -> dict[str, Any]:
+    with Kernel(env=kimi_env(server)) as k:
+        k.run("%load_ext kimi_jupyter\nimport ipywidgets, psutil, comm")
+        for warm in ("soak short warm-up", "soak tool warm-up", "soak live warm-up"):
+            k.run(f"%%kimi -y\n{warm}")
+        start = _state(k)
+        start_trimmed = _trimmed_rss(k)
+        for i in range(cells):
+            k.run(f"pass  # soak plain {i}")
+        end = _state(k)
+        end_trimmed = _trimmed_rss(k)
+    return {"cells": cells, "start": start, "end": end,
+            "rss_growth_bytes_per_cell": (end["rss"] - start["rss"]) / cells,
+            "retained_bytes_per_cell": (end_trimmed - start_trimmed) / cells}
 
 
 def measure(size: str = "full", runs: int | None = None, peer: bool = True) -> Section:
@@ -110,6 +147,8 @@ def measure(size: str = "full", runs: int | None = None, peer: bool = True) -> S
         grow = _grow(server, cfg["grow_cells"])
         log(f"soak: {cfg['short_cells']} short cells in one kernel")
         short = _short(server, cfg["short_cells"])
+        log(f"soak: {cfg['short_cells']} plain cells in one kernel (baseline)")
+        plain = _plain(server, cfg["short_cells"])
     finally:
         server.stop()
 
@@ -131,11 +170,22 @@ def measure(size: str = "full", runs: int | None = None, peer: bool = True) -> S
         note=f"RSS {s0['rss'] / 2**20:.1f} → {s1['rss'] / 2**20:.1f} MB; conversation "
              f"{s0['conversation_json'] / 1024:.0f} → {s1['conversation_json'] / 1024:.0f} KiB of JSON; "
              "judged in the report: Python objects cost a few × their JSON"))
+    base = plain["rss_growth_bytes_per_cell"]
+    beyond = growth - base
+    section.rows.append(Row(
+        f"RSS growth per short cell beyond a plain cell ({short['cells']:,} cells)", beyond / 1024, "KiB",
+        "conversation growth per cell (JSON)", short["conversation_bytes_per_cell"] / 1024,
+        ratio(beyond, short["conversation_bytes_per_cell"]), "≈ the history's own", None,
+        note=f"raw {growth / 1024:.2f} KiB − plain cell {base / 1024:.2f} KiB ({plain['cells']:,} cells of "
+             f"`pass`, RSS {plain['start']['rss'] / 2**20:.1f} → {plain['end']['rss'] / 2**20:.1f} MB): "
+             "IPython's own per-cell bookkeeping taken out; after gc + malloc_trim, kimi "
+             f"{short['retained_bytes_per_cell'] / 1024:.2f} vs plain {plain['retained_bytes_per_cell'] / 1024:.2f} "
+             "KiB per cell retained"))
     for key, label in (("widgets", "live ipywidgets"), ("comms", "open comms"), ("threads", "threads")):
         section.rows.append(Row(
             f"{label}, end of the short cells", float(s1[key]), "", "at the start", float(s0[key]),
             ratio(s1[key], s0[key]) if s0[key] else None, "no growth", s1[key] <= s0[key],
             note=f"{s0[key]} → {s1[key]} over {short['cells']:,} cells"
                  + (f" ({short['widgets_opened']:,} widgets opened and closed)" if key == "widgets" else "")))
-    section.details.update(config=cfg, grow=grow, short=short)
+    section.details.update(config=cfg, grow=grow, short=short, plain=plain)
     return section

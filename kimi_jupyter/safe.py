@@ -87,9 +87,12 @@ def markdown_block(text: str) -> str:
     maths: list[str] = []
     body = _clean(_markdown().render(text, {"kimi_math": (token, maths)}))
     body = _PRE.sub(lambda m: m.group(0).replace("\n", "&#10;"), body)
-    body = re.sub(r"\n\s*", "\n", body.strip())
+    body = _BLANKS.sub("\n", body.strip())
     body = body.replace("$", "&#36;").replace("\\", "&#92;").replace("`", "&#96;")
-    body = re.sub(re.escape(token) + r"(\d+)z", lambda m: maths[int(m.group(1))], body)
+    # One compiled pattern for every call; only this call's token is filled: a
+    # per-call `re.sub(token + ...)` compiled a fresh pattern each time, which grew
+    # `re`'s cache and evicted the user's own patterns from it.
+    body = _MATH_REF.sub(lambda m: maths[int(m.group(2))] if m.group(1) == token else m.group(0), body)
     return f'<div class="kimi-md">{body}</div>'
 
 
@@ -158,6 +161,9 @@ def escape(text: str) -> str:
 # -- internals ----------------------------------------------------------------------------
 
 _PRE = re.compile(r"<pre\b.*?</pre>", re.DOTALL)
+_BLANKS = re.compile(r"\n\s*")
+#: A math placeholder: `_new_token()` (``kimimath`` + 16 hex digits), its index, ``z``.
+_MATH_REF = re.compile(r"(kimimath[0-9a-f]{16})(\d+)z")
 
 
 def _new_token() -> str:

@@ -329,6 +329,22 @@ def test_block_placeholder_cannot_be_forged(monkeypatch: pytest.MonkeyPatch) -> 
     assert out.count("$x\\lt y$") == 1
 
 
+def test_block_compiles_no_pattern_per_call() -> None:
+    # A fresh regex per call (from the random token) grew `re`'s cache in a long session
+    # and evicted the user's own patterns from it; the placeholder pattern is compiled once.
+    import re
+
+    def cached_kimi_patterns() -> int:
+        caches = [getattr(re, name, {}) for name in ("_cache", "_cache2")]
+        return sum(1 for cache in caches for key in cache if "kimimath" in str(key[1]))
+
+    markdown_block("warm-up $x$")
+    before = cached_kimi_patterns()
+    outs = [markdown_block(f"cell {i}: $x_{i}$ and $$y^{i}$$") for i in range(40)]
+    assert cached_kimi_patterns() == before
+    assert "$x_7$" in outs[7] and "$$y^7$$" in outs[7]  # math was still put back
+
+
 def test_empty_and_plain_text() -> None:
     assert markdown_block("") == '<div class="kimi-md"></div>'
     assert markdown_html("hello") == "<p>hello</p>\n"
