@@ -29,6 +29,7 @@ SIZES = {
     "quick": {"grow_cells": 200, "short_cells": 1000},
     "tiny": {"grow_cells": 10, "short_cells": 10},
 }
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 GROW_TEXT = "Here is more context about the data set and what I want from it. " * 15  # ~1 KB per prompt
 STATE_EXPR = (
     "(__import__('psutil').Process().memory_info().rss, "
@@ -64,8 +65,10 @@ def _scenarios() -> list[Any]:
                  match=r"^soak grow"),
         Scenario("soak_tool", [ScriptedTurn(reasoning="One quick step.", tool_calls=[ToolCallSpec("python", code)]),
                                ScriptedTurn(reasoning="Done.", content="Counted.")], match=r"^soak tool"),
-        Scenario("soak_live", [ScriptedTurn(reasoning="Thinking this one through, slowly. " * 4, content="Done.")],
-                 match=r"^soak live", cps=1500),  # ~0.1 s: long enough for the live widget
+        # ~1.4 s: longer than the widget view waits (~1 s after the first token) before it
+        # shows the live widget; a shorter reply never gets one.
+        Scenario("soak_live", [ScriptedTurn(reasoning="Thinking this one through, slowly. " * 6, content="Done.")],
+                 match=r"^soak live", cps=150),
         Scenario("soak_short", [ScriptedTurn(reasoning="Short.", content="OK.")], match=r"^soak short"),
     ]
 
@@ -98,42 +101,31 @@ def _grow(server: Any, cells: int) -> dict[str, Any]:
             "rss_every_10": rss[::10]}
 
 
-def _short(server: Any, cells: int) -> dict[str, Any]:
+def _cells(server: Any, cells: int, kimi: bool) -> dict[str, Any]:
+    """`cells` short cells in one warmed-up kernel: `%%kimi -y` cells, or (`kimi=False`)
+    plain `pass` cells as the baseline."""
     with Kernel(env=kimi_env(server)) as k:
         k.run("%load_ext kimi_jupyter\nimport ipywidgets, psutil, comm")
         for warm in ("soak short warm-up", "soak tool warm-up", "soak live warm-up"):
             k.run(f"%%kimi -y\n{warm}")
         start = _state(k)
         start_trimmed = _trimmed_rss(k)
-        opened = 0  # widgets the cells opened (comm_open on iopub): the live view was exercised
+        live = 0  # cells whose reply showed the live widget: the live view was exercised
         for i in range(cells):
+            if not kimi:
+                k.run(f"pass  # soak plain {i}")
+                continue
             kind = "live" if i % 10 == 9 else "tool" if i % 2 else "short"
             cell = k.run(f"%%kimi -y\nsoak {kind} {i}")
-            opened += sum(1 for _, m in cell.messages if m["msg_type"] == "comm_open")
+            live += any(WIDGET_VIEW in m["content"].get("data", {}) for _, m in cell.messages)
             if i % 100 == 99:
                 log(f"soak: short cells {i + 1}/{cells}")
         end = _state(k)
         end_trimmed = _trimmed_rss(k)
-    return {"cells": cells, "start": start, "end": end, "widgets_opened": opened,
+    return {"cells": cells, "start": start, "end": end, "cells_with_widget": live,
             "rss_growth_bytes_per_cell": (end["rss"] - start["rss"]) / cells,
             "retained_bytes_per_cell": (end_trimmed - start_trimmed) / cells,
             "conversation_bytes_per_cell": (end["conversation_json"] - start["conversation_json"]) / cells}
-
-
-def _plain(server: Any, cells: int) -> dict[str, Any]:
-    with Kernel(env=kimi_env(server)) as k:
-        k.run("%load_ext kimi_jupyter\nimport ipywidgets, psutil, comm")
-        for warm in ("soak short warm-up", "soak tool warm-up", "soak live warm-up"):
-            k.run(f"%%kimi -y\n{warm}")
-        start = _state(k)
-        start_trimmed = _trimmed_rss(k)
-        for i in range(cells):
-            k.run(f"pass  # soak plain {i}")
-        end = _state(k)
-        end_trimmed = _trimmed_rss(k)
-    return {"cells": cells, "start": start, "end": end,
-            "rss_growth_bytes_per_cell": (end["rss"] - start["rss"]) / cells,
-            "retained_bytes_per_cell": (end_trimmed - start_trimmed) / cells}
 
 
 def measure(size: str = "full", runs: int | None = None, peer: bool = True) -> Section:
@@ -146,9 +138,9 @@ def measure(size: str = "full", runs: int | None = None, peer: bool = True) -> S
         log(f"soak: {cfg['grow_cells']} growing cells in one kernel")
         grow = _grow(server, cfg["grow_cells"])
         log(f"soak: {cfg['short_cells']} short cells in one kernel")
-        short = _short(server, cfg["short_cells"])
+        short = _cells(server, cfg["short_cells"], kimi=True)
         log(f"soak: {cfg['short_cells']} plain cells in one kernel (baseline)")
-        plain = _plain(server, cfg["short_cells"])
+        plain = _cells(server, cfg["short_cells"], kimi=False)
     finally:
         server.stop()
 
@@ -186,6 +178,6 @@ def measure(size: str = "full", runs: int | None = None, peer: bool = True) -> S
             f"{label}, end of the short cells", float(s1[key]), "", "at the start", float(s0[key]),
             ratio(s1[key], s0[key]) if s0[key] else None, "no growth", s1[key] <= s0[key],
             note=f"{s0[key]} → {s1[key]} over {short['cells']:,} cells"
-                 + (f" ({short['widgets_opened']:,} widgets opened and closed)" if key == "widgets" else "")))
+                 + (f" ({short['cells_with_widget']:,} cells showed the live widget)" if key == "widgets" else "")))
     section.details.update(config=cfg, grow=grow, short=short, plain=plain)
     return section

@@ -181,7 +181,7 @@ class Agent:
                 result.content = turn.content
                 break
         finally:
-            result.reasoning = "\n\n".join(p for p in reasoning_parts if p)
+            result.reasoning = reasoning_parts  # joined when read, not copied here
             result.elapsed_s = time.monotonic() - started
             result.cost_usd = models.cost_usd(info, result.usage, web_searches)
             result.messages = conv.snapshot()  # O(1): messages are never edited once appended

@@ -153,7 +153,7 @@ class EncodedMessages:
 class Conversation:
     messages: list[dict[str, Any]] = field(default_factory=list)
     # Each message as JSON, encoded once on append: the request body is put together
-    # from it (`wire.body_parts`), and sizing a 300-step or million-token
+    # from it (`wire.encode_body`), and sizing a 300-step or million-token
     # conversation before each request doesn't re-serialize any of it.
     _json: EncodedMessages = field(default_factory=EncodedMessages, init=False, repr=False)
     # The last exact count (the server's tokenizer, or a reply's prompt_tokens), valid

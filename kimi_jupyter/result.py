@@ -30,7 +30,6 @@ class ToolCallRecord:
 @dataclass
 class Result:
     content: str = ""
-    reasoning: str = ""
     tool_calls: list[ToolCallRecord] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
     cost_usd: float | None = None
@@ -46,6 +45,18 @@ class Result:
     # The conversation after this cell: a `Conversation.snapshot()`, O(1) to keep, so a
     # session of many cells doesn't hold one copy of the history per cell.
     _history: Sequence[dict[str, Any]] = field(default=(), init=False, repr=False)
+    # Each request's reasoning, the same strings the conversation holds: joined only when
+    # read, so a many-step cell doesn't keep its reasoning twice.
+    _reasoning: tuple[str, ...] = field(default=(), init=False, repr=False)
+
+    @property
+    def reasoning(self) -> str:
+        """The cell's reasoning: each request's, in order, separated by blank lines."""
+        return "\n\n".join(p for p in self._reasoning if p)
+
+    @reasoning.setter
+    def reasoning(self, value: str | Sequence[str]) -> None:
+        self._reasoning = (value,) if isinstance(value, str) else tuple(value)
 
     @property
     def messages(self) -> tuple[dict[str, Any], ...]:

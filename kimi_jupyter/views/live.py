@@ -213,16 +213,20 @@ class LiveReply:
         self._dirty.add(out)
 
     def leave(self, clear: bool = False) -> None:
-        """Stop capturing (`clear`: and empty that Output, in the same message)."""
+        """Stop capturing (`clear`: empty that Output in the same message, and drop text not yet sent)."""
         if self._inside is not None:
             out, self._inside = self._inside, None
-            self._send()
             if clear:
+                # Text still pending was never shown, and the static outputs that replace
+                # the widget carry it: a stream message now would be emptied at once.
+                self._pending.clear()
+                self._pending_chars = 0
                 with out.hold_sync():
                     out.__exit__(None, None, None)
                     sync(out, outputs=())
                 self._dirty.discard(out)
             else:
+                self._send()
                 out.__exit__(None, None, None)
 
     def _send(self) -> None:

@@ -120,7 +120,10 @@ def reasoning_bundle(reasoning: str, elapsed_s: float, tokens: int, streamed: bo
     summary = reasoning_summary(elapsed_s, tokens)
     plain = f"{DIM}{summary}{RESET}" if streamed else f"{DIM}{summary}\n{safe.plain(reasoning)}{RESET}"
     return {
-        "text/html": details(summary, html.escape(reasoning), css_class="kimi-reasoning", body_style=_REASONING_STYLE),
+        # Element text: only &, < and > need escaping (quotes matter in attributes alone, and
+        # reasoning is full of apostrophes, each 6 bytes as `&#x27;`).
+        "text/html": details(summary, html.escape(reasoning, quote=False), css_class="kimi-reasoning",
+                             body_style=_REASONING_STYLE),
         "text/plain": plain,
     }
 

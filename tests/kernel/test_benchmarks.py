@@ -48,6 +48,8 @@ def test_measurement_runs_at_tiny_size(name: str) -> None:
     if name == "soak":  # the plain-cell baseline ran in its own kernel and is reported
         assert section.details["plain"]["cells"] == section.details["short"]["cells"]
         assert any("beyond a plain cell" in r.figure and r.value is not None for r in section.rows)
+        # Its "live" cells must stream long enough to get the widget, or the soak never exercises it.
+        assert section.details["short"]["cells_with_widget"] >= 1, section.details["short"]
     json.dumps(section.to_json(), default=str)  # results.json must be writable
 
 

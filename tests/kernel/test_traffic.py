@@ -4,7 +4,7 @@ A real kernel (jupyter_client) streams a paced 40,000-character reasoning
 reply through the live widget view; every iopub message is counted. A view
 that resent the whole text ten times a second would send ~30× the text. The
 text itself goes twice (live, then in the static block the notebook keeps), so
-~2.1× is the floor; a cell that reuses the widgets measures ~2.55× (opening them,
+~2.1× is the floor; a cell that reuses the widgets measures ~2.5× (opening them,
 once per kernel, adds ~12 kB; a reply before the measured one does that here).
 """
 

@@ -102,6 +102,12 @@ def test_second_cell_reuses_the_widgets_and_long_reasoning_is_chunked(kimi_serve
         first_stream = next(m["content"]["text"] for m in msgs if m["msg_type"] == "stream")
         token = bundles[1]["text/plain"].removeprefix("Thinking… ")
         assert first_stream.startswith(token) and len(first_stream) > len(token), first_stream[:80]
+        # The answer (~100 characters in a few ms) showed its first token at once; the rest was
+        # still batching when the reply ended, and is not streamed into the widget only to be
+        # emptied with it: the static answer carries it.
+        answer = next(m["content"]["data"]["text/plain"] for m in msgs
+                      if m["content"].get("metadata", {}).get("kimi_jupyter", {}).get("part") == "answer")
+        assert answer.startswith(runs[-1][1]) and len(runs[-1][1]) < len(answer), runs[-1]
         # Every Output written to is emptied before the cell ends, ready for the next reply.
         assert {comm for comm, _ in runs} <= emptied
     assert models[0] == models[1], "the second cell should show the same widget"

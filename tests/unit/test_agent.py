@@ -133,3 +133,11 @@ def test_a_context_overflow_from_the_server_says_how_to_go_on(session):
             chat("[[scenario:full]] go", session=session, view=RecordingView())
     assert "--new" in str(caught.value) and "tokens" in str(caught.value)
     assert session.conversation.messages == []
+
+
+def test_a_many_step_cell_keeps_its_reasoning_once(session):
+    result = chat("Let the two tool calls share state.", session=session, view=RecordingView(), yes=True, new=True)
+    held = [m["reasoning_content"] for m in session.conversation.messages if m.get("reasoning_content")]
+    assert len(held) == 3 and result.reasoning == "\n\n".join(held)
+    # The Result holds the conversation's own strings, not a joined copy of them.
+    assert all(any(part is h for h in held) for part in result._reasoning if part)
