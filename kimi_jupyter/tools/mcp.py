@@ -146,13 +146,22 @@ def result_text(result: dict[str, Any]) -> tuple[str, list[str], bool]:
 def _image_note(block: dict[str, Any], images: list[str]) -> str:
     mime = block.get("mimeType", "")
     data = str(block.get("data", ""))
-    png = data if mime == "image/png" else _to_png(data)
+    # A server's "image/png" is taken as it is only when it is one: the PNGs are shown to
+    # the user and sent to the model, so what goes on is always canonical base64 of a real image.
+    png = data if mime == "image/png" and _is_png(data) else _to_png(data)
     if png is None:
         return f"[image ({mime or 'unknown type'}) returned by the tool; not readable as an image]"
     images.append(png)
     size = png_size(png)
     dims = f": {size[0]}x{size[1]} px" if size else ""
     return f"[image {len(images)}{dims}, returned by the tool]"
+
+
+def _is_png(data: str) -> bool:
+    try:
+        return base64.b64decode(data, validate=True).startswith(b"\x89PNG\r\n\x1a\n")
+    except (ValueError, binascii.Error):
+        return False
 
 
 def _to_png(data: str) -> str | None:

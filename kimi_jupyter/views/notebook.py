@@ -211,6 +211,10 @@ class NotebookView(BaseView):
         # The python tool's outputs are already ordinary cell outputs.
         if not call.is_code:
             publish(render.tool_output_bundle(call.name, output.text, output.ok), metadata=self._meta("tool_output"))
+            # Images an MCP tool returned: its text only notes them, and the user should see
+            # what the tool gave (vision models are sent them too).
+            for index, png in enumerate(output.images, 1):
+                publish(render.tool_image_bundle(call.name, png, index), metadata=self._meta("tool_output"))
 
     def on_retry(self, seconds: float, reason: str) -> None:
         text = render.retrying(seconds, reason)

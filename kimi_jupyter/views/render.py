@@ -164,6 +164,11 @@ def tool_output_bundle(name: str, text: str, ok: bool) -> Bundle:
     }
 
 
+def tool_image_bundle(name: str, png_b64: str, index: int) -> Bundle:
+    """An image a tool returned (an MCP server's; checked to be a PNG in `tools.mcp`)."""
+    return {"image/png": png_b64, "text/plain": f"[image {index} returned by {name}]"}
+
+
 def notice_bundle(text: str, level: str = "warning") -> Bundle:
     # Notices quote server text (error messages), so they are rendered like model text.
     icon = _ICONS.get(level, "")

@@ -158,3 +158,25 @@ def test_the_user_answers_the_approval_question_for_a_write_tool(kimi_server, tm
         assert yes.ok and len(yes.prompts) == 1 and log.read_text() == "hello from kimi\n"
         read = k.execute("%%kimi -n\nRead the MCP note.", timeout=120)  # read-only: no question
         assert read.ok and read.prompts == [] and "The note says" in read.text
+
+
+def test_an_image_from_an_mcp_tool_is_shown_to_the_user(kimi_kernel_env, tmp_path):
+    import base64
+
+    from kimi_jupyter.testing import Scenario, ScriptedTurn, ToolCallSpec
+
+    kimi_kernel_env.add_scenario(Scenario("mcp_picture_kernel", [
+        ScriptedTurn(reasoning="I'll get the picture.", tool_calls=[ToolCallSpec("faulty__picture")]),
+        ScriptedTurn(content="That is the picture the tool returned."),
+    ], match=r"show me the mcp picture"))
+    servers = f'{{"faulty": {{"command": [sys.executable, {FAULTY!r}]}}}}'
+    nb = run_notebook([*_setup(servers), "%%kimi\nShow me the MCP picture."], tmp_path, timeout=180)
+    cell = nb.cells[3]
+    parts = [o.get("metadata", {}).get("kimi_jupyter", {}).get("part") for o in cell.outputs]
+    (image,) = outputs_with(cell, "image/png")
+    # Saved in the notebook after the tool's text, before the answer, tagged as tool output.
+    assert parts.index("tool_output") < cell.outputs.index(image) < parts.index("answer")
+    assert image["metadata"]["kimi_jupyter"]["part"] == "tool_output"
+    assert image["data"]["text/plain"] == "[image 1 returned by faulty__picture]"
+    assert base64.b64decode(image["data"]["image/png"], validate=True).startswith(b"\x89PNG\r\n\x1a\n")
+    assert "[image 1: 3x2 px, returned by the tool]" in output_text(cell)  # the note the model got too

@@ -360,3 +360,20 @@ def test_the_agent_loop_offers_mcp_tools_and_sends_images_only_to_vision_models(
     assert isinstance(tool["content"], str) and "[image 1: 3x2 px, returned by the tool]" in tool["content"]
     chat("Plain chat, no tools.", session=session, view=RecordingView(), tools=False)
     assert "tools" not in kimi_server.requests[-1]
+
+
+@pytest.mark.parametrize("data", [
+    base64.b64encode(b'<svg onload="alert(1)"></svg>').decode(),  # valid base64, not a PNG
+    '"><img src=x onerror=alert(1)>',  # not base64 at all
+])
+def test_an_image_png_that_is_not_a_png_goes_nowhere(data):
+    # The PNGs are shown to the user (an image/png output) and sent to vision models:
+    # what a server calls image/png is passed on only when it is one.
+    text, images, ok = result_text({"content": [{"type": "image", "data": data, "mimeType": "image/png"}]})
+    assert images == [] and "not readable" in text
+
+
+def test_a_png_with_stray_characters_is_passed_on_re_encoded():
+    spoiled = _png()[:20] + '"><' + _png()[20:]
+    _, (image,), _ = result_text({"content": [{"type": "image", "data": spoiled, "mimeType": "image/png"}]})
+    assert image != spoiled and base64.b64decode(image, validate=True).startswith(b"\x89PNG\r\n\x1a\n")
