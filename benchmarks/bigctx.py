@@ -232,27 +232,27 @@ def _send_cpu_ms(parts: tuple[bytes, ...], reps: int = 5) -> float:
     import threading
 
     total = sum(map(len, parts))
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        sender = socket.create_connection(listener.getsockname())
-        receiver, _ = listener.accept()
     cpu: list[float] = []
-    try:
+    with socket.create_server(("127.0.0.1", 0)) as listener, \
+            socket.create_connection(listener.getsockname()) as sender, listener.accept()[0] as receiver:
         for _ in range(reps):
             def drain() -> None:
                 got = 0
                 while got < total:
-                    got += len(receiver.recv(1 << 20))
+                    data = receiver.recv(1 << 20)
+                    if not data:
+                        return
+                    got += len(data)
 
-            reader = threading.Thread(target=drain)
+            reader = threading.Thread(target=drain, daemon=True)
             reader.start()
-            t0 = time.thread_time()
-            for part in parts:
-                sender.sendall(part)
-            cpu.append(time.thread_time() - t0)
-            reader.join()
-    finally:
-        sender.close()
-        receiver.close()
+            try:
+                t0 = time.thread_time()
+                for part in parts:
+                    sender.sendall(part)
+                cpu.append(time.thread_time() - t0)
+            finally:
+                reader.join(timeout=10)
     return statistics.median(cpu) * 1000
 
 

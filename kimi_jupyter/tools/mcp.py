@@ -143,14 +143,24 @@ def result_text(result: dict[str, Any]) -> tuple[str, list[str], bool]:
     return text, images, ok
 
 
+# An image is passed on (into the cell, the saved notebook and the model's context) only
+# up to these sizes; a tool reply has no cap of its own. Beyond them it is a note.
+_MAX_IMAGE_CHARS = 8 << 20  # of base64: ~6 MB of image data
+_MAX_IMAGE_PIXELS = 40_000_000
+
+
 def _image_note(block: dict[str, Any], images: list[str]) -> str:
     mime = block.get("mimeType", "")
     data = str(block.get("data", ""))
+    if len(data) > _MAX_IMAGE_CHARS:
+        return (f"[image ({mime or 'unknown type'}, {len(data) * 3 / 4 / 2**20:.0f} MB) returned by the tool; "
+                "too large to pass on]")
     # A server's "image/png" is taken as it is only when it is one: the PNGs are shown to
     # the user and sent to the model, so what goes on is always canonical base64 of a real image.
     png = data if mime == "image/png" and _is_png(data) else _to_png(data)
     if png is None:
-        return f"[image ({mime or 'unknown type'}) returned by the tool; not readable as an image]"
+        return (f"[image ({mime or 'unknown type'}) returned by the tool; not readable as an image "
+                f"of at most {_MAX_IMAGE_PIXELS // 1_000_000} megapixels]")
     images.append(png)
     size = png_size(png)
     dims = f": {size[0]}x{size[1]} px" if size else ""
@@ -158,10 +168,13 @@ def _image_note(block: dict[str, Any], images: list[str]) -> str:
 
 
 def _is_png(data: str) -> bool:
+    """Strict base64 of a PNG whose header gives a size within `_MAX_IMAGE_PIXELS`."""
     try:
-        return base64.b64decode(data, validate=True).startswith(b"\x89PNG\r\n\x1a\n")
+        raw = base64.b64decode(data, validate=True)
     except (ValueError, binascii.Error):
         return False
+    size = png_size(data)
+    return raw.startswith(b"\x89PNG\r\n\x1a\n") and size is not None and 0 < size[0] * size[1] <= _MAX_IMAGE_PIXELS
 
 
 def _to_png(data: str) -> str | None:
@@ -173,9 +186,12 @@ def _to_png(data: str) -> str | None:
 
         raw = base64.b64decode(data, validate=False)
         out = io.BytesIO()
-        Image.open(io.BytesIO(raw)).save(out, format="PNG")
+        with Image.open(io.BytesIO(raw)) as img:  # reads the header only
+            if img.width * img.height > _MAX_IMAGE_PIXELS:
+                return None
+            img.save(out, format="PNG")
         return base64.b64encode(out.getvalue()).decode("ascii")
-    except (ImportError, OSError, ValueError, binascii.Error):
+    except Exception:  # noqa: BLE001 - no Pillow, or anything it can't read (its DecompressionBombError included)
         return None
 
 

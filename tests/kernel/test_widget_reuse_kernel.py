@@ -145,3 +145,28 @@ def test_outputs_synced_from_the_browser_are_not_echoed_back():
         assert sent == [], sent  # and sent nothing back
     finally:
         reply.close()
+
+
+def test_a_step_that_ends_in_a_tool_call_streams_all_its_reasoning(kimi_server):
+    # ~1.7 s of thinking, then a tool call: the widget shows at ~1 s and the last ~2,000
+    # characters are still batching when the step ends. They must still go out as stream
+    # text before the widget is emptied: jupyter console and qtconsole print the stream, and
+    # the static reasoning's text/plain then holds only its summary line.
+    from kimi_jupyter.testing import Scenario, ScriptedTurn, ToolCallSpec
+
+    reasoning = long_text(5_000)
+    kimi_server.add_scenario(Scenario("reason_then_call", [
+        ScriptedTurn(reasoning=reasoning, tool_calls=[ToolCallSpec("python", '{"code": "x = 1"}')]),
+        ScriptedTurn(reasoning="Done.", content="Set x."),
+    ], match=r"reason, then call", cps=3_000))
+    with Kernel(env=dict(os.environ, **loopback_env(kimi_server))) as k:
+        k.run("%load_ext kimi_jupyter\nimport ipywidgets")
+        run = k.execute("%%kimi -y\nPlease reason, then call a tool.", timeout=120)
+        assert run.ok, run.text
+    assert any(WIDGET_VIEW in m["content"].get("data", {}) for m in run.messages), "the widget was not shown"
+    runs, _ = captured(run.messages)
+    assert "".join(text for _, text in runs) == reasoning
+    statics = [m["content"]["data"] for m in run.messages if m["msg_type"] == "display_data"
+               and m["content"]["metadata"].get("kimi_jupyter", {}).get("part") == "reasoning"]
+    (first,) = [data for data in statics if reasoning[-200:] in data["text/html"]]
+    assert reasoning[:100] not in first["text/plain"]  # the summary line only: the stream carried the text

@@ -377,3 +377,23 @@ def test_a_png_with_stray_characters_is_passed_on_re_encoded():
     spoiled = _png()[:20] + '"><' + _png()[20:]
     _, (image,), _ = result_text({"content": [{"type": "image", "data": spoiled, "mimeType": "image/png"}]})
     assert image != spoiled and base64.b64decode(image, validate=True).startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_an_image_too_large_to_pass_on_is_a_note():
+    import struct
+    import zlib
+
+    from kimi_jupyter.tools import mcp
+
+    def png(width: int, height: int) -> str:  # a header claiming the size, as a server could send
+        ihdr = struct.pack(">II5B", width, height, 8, 2, 0, 0, 0)
+        chunk = b"IHDR" + ihdr
+        head = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(ihdr)) + chunk + struct.pack(">I", zlib.crc32(chunk))
+        return base64.b64encode(head).decode()
+
+    huge = {"type": "image", "data": png(20_000, 20_000), "mimeType": "image/png"}  # 400 megapixels
+    text, images, _ = result_text({"content": [huge]})
+    assert images == [] and "not readable as an image of at most 40 megapixels" in text
+    long = {"type": "image", "data": "A" * (mcp._MAX_IMAGE_CHARS + 4), "mimeType": "image/png"}
+    text, images, _ = result_text({"content": [long]})
+    assert images == [] and "too large to pass on" in text
