@@ -233,18 +233,19 @@ def _send_cpu_ms(parts: tuple[bytes, ...], reps: int = 5) -> float:
 
     total = sum(map(len, parts))
     cpu: list[float] = []
+
+    def drain(receiver: socket.socket) -> None:
+        got = 0
+        while got < total:
+            data = receiver.recv(1 << 20)
+            if not data:
+                return
+            got += len(data)
+
     with socket.create_server(("127.0.0.1", 0)) as listener, \
             socket.create_connection(listener.getsockname()) as sender, listener.accept()[0] as receiver:
         for _ in range(reps):
-            def drain() -> None:
-                got = 0
-                while got < total:
-                    data = receiver.recv(1 << 20)
-                    if not data:
-                        return
-                    got += len(data)
-
-            reader = threading.Thread(target=drain, daemon=True)
+            reader = threading.Thread(target=drain, args=(receiver,), daemon=True)
             reader.start()
             try:
                 t0 = time.thread_time()

@@ -216,23 +216,22 @@ class LiveReply:
         """Stop capturing (`clear`: empty that Output in the same message; an answer's unsent tail is dropped)."""
         if self._inside is not None:
             out, self._inside = self._inside, None
+            if clear and out is self.tail_out:
+                # The answer's unsent tail was never shown, and the static answer that
+                # replaces the widget carries it: a stream message now would be emptied at
+                # once. Reasoning still goes out: text-only frontends (jupyter console,
+                # qtconsole) print the stream, and the static reasoning's text/plain leaves
+                # out what streamed (`render.reasoning_bundle`).
+                self._pending.clear()
+                self._pending_chars = 0
+            else:
+                self._send()
             if clear:
-                if out is self.tail_out:
-                    # The answer's unsent tail was never shown, and the static answer that
-                    # replaces the widget carries it: a stream message now would be emptied
-                    # at once. Reasoning still goes out: text-only frontends (jupyter
-                    # console, qtconsole) print the stream, and the static reasoning's
-                    # text/plain leaves out what streamed (`render.reasoning_bundle`).
-                    self._pending.clear()
-                    self._pending_chars = 0
-                else:
-                    self._send()
                 with out.hold_sync():
                     out.__exit__(None, None, None)
                     sync(out, outputs=())
                 self._dirty.discard(out)
             else:
-                self._send()
                 out.__exit__(None, None, None)
 
     def _send(self) -> None:
