@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Callable
 
 from . import models, window, wire
@@ -18,6 +18,7 @@ from .errors import (
     Busy,
     ContextOverflowError,
     KimiError,
+    ModelNotFoundError,
     PromptTooLarge,
     StreamEndedEarly,
     redact_all,
@@ -47,6 +48,11 @@ class Request:
     tools: bool = True
     web_search: bool = False
     fmt: str = "markdown"  # markdown | code | json | text
+
+
+def _cache_ttl(info: ModelInfo, settings: Settings) -> str | None:
+    """The prompt-cache TTL this model was asked for (only the K3 family takes one)."""
+    return settings.cache_ttl if info.cache_options else None
 
 
 def _tool_schemas(request: Request, registry: "ToolRegistry | None", ctx: Any = None) -> list[dict[str, Any]] | None:
@@ -79,11 +85,36 @@ class Agent:
             raise Busy()
         try:
             # Resolved once: every step of the cell follows the same model rules.
-            info = self.session.model_info(request.settings)
-            plan = wire.check(info, request.settings, web_search=request.web_search, moonshot=info.moonshot)
+            request.settings, info, notices = self.session.choose_model(request.settings)
+            plan = self._plan(request, info, notices)
             return self._run(request, info, plan)
         finally:
             self.session.busy.release()
+
+    def _plan(self, request: Request, info: ModelInfo, notices: list[str]) -> wire.Plan:
+        plan = wire.check(info, request.settings, web_search=request.web_search, moonshot=info.moonshot)
+        return replace(plan, notices=(*notices, *plan.notices)) if notices else plan
+
+    def _successor(
+        self, request: Request, turn: Turn, failure: KimiError | None, result: Result
+    ) -> tuple[ModelInfo, wire.Plan] | None:
+        """After the cell's first request found the default model closed (404), its successor.
+
+        Only for the default model, only before anything arrived: a model the user named
+        is never swapped, and a reply that began is never sent twice. Asks for the listing
+        once more (the cached one still named the model), then re-plans the cell on the
+        successor; None when there is none, and the 404 stands.
+        """
+        settings = request.settings
+        if not (isinstance(failure, ModelNotFoundError) and result.requests == 1 and not settings.model_given
+                and not (turn.content or turn.reasoning or turn.tool_calls)):
+            return None
+        self.session.model_closed(settings)
+        moved, info, notices = self.session.choose_model(settings)
+        if moved.model == settings.model:
+            return None
+        request.settings = moved
+        return info, self._plan(request, info, notices)
 
     def _run(self, request: Request, info: ModelInfo, plan: wire.Plan) -> Result:
         from .client import KimiClient
@@ -106,7 +137,11 @@ class Agent:
         for note in plan.notices:
             view.on_notice(note, "info")
 
-        client = KimiClient(settings, recorder=session.recorder)
+        def new_client() -> Any:
+            s = request.settings
+            return KimiClient(s, recorder=session.recorder, listing=lambda: session.listing(s))
+
+        client = new_client()
 
         result = Result(model=settings.model)
         reasoning_parts: list[str] = []
@@ -148,6 +183,15 @@ class Agent:
                 failure = self._stream(client, body, folder, tools_size)
                 turn = folder.turn()
                 view.on_step_end(turn, time.monotonic() - step_started)
+                moved = self._successor(request, turn, failure, result)
+                if moved is not None:
+                    # The default closed under a cached listing: this cell starts again on the
+                    # successor, with the same conversation (nothing was added to it).
+                    (info, plan), settings = moved, request.settings
+                    client, result.requests, result.model = new_client(), 0, settings.model
+                    for note in plan.notices:
+                        view.on_notice(note, "info")
+                    continue
                 self._account(result, turn, reasoning_parts)
                 if failure is not None:
                     self._keep_partial(turn, mark, result)
@@ -183,7 +227,7 @@ class Agent:
         finally:
             result.reasoning = reasoning_parts  # joined when read, not copied here
             result.elapsed_s = time.monotonic() - started
-            result.cost_usd = models.cost_usd(info, result.usage, web_searches)
+            result.cost_usd = models.cost_usd(info, result.usage, web_searches, _cache_ttl(info, settings))
             result.messages = conv.snapshot()  # O(1): messages are never edited once appended
             result.request_ids = list(client.request_ids)
             result.replay = client.replayed
@@ -253,11 +297,11 @@ class Agent:
         """
         cap = settings.max_cost_usd
         assert cap is not None
-        spent = models.cost_usd(info, result.usage, web_searches)
+        spent = models.cost_usd(info, result.usage, web_searches, _cache_ttl(info, settings))
         usage = result.usage if result.usage.prompt_tokens else self.session.usage
         rate = usage.cached_tokens / usage.prompt_tokens if usage.prompt_tokens else 0.0
         bound = models.request_cost_bound(
-            info, self.session.conversation.estimate_tokens(), rate, max_tokens
+            info, self.session.conversation.estimate_tokens(), rate, max_tokens, _cache_ttl(info, settings)
         )
         if spent is None or bound is None:
             if result.requests == 0:

@@ -216,8 +216,16 @@ class _StreamError(Exception):
 class KimiClient:
     """Streams requests for one cell into a callback, with the retry policy applied."""
 
-    def __init__(self, settings: Settings, recorder: "Recorder | None" = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        recorder: "Recorder | None" = None,
+        listing: "Callable[[], dict[str, dict[str, Any]] | None] | None" = None,
+    ) -> None:
         self.settings = settings
+        # The session's cached `/v1/models` (asked once per host and session); without
+        # one, a "model not found" asks the server itself.
+        self._listing = listing
         self.policy = RetryPolicy(max_retries=settings.max_retries)
         self.request_ids: list[str] = []  # Moonshot's Msh-Request-Id of each response, for support
         self.recorder = recorder  # `%kimi record`: every exchange goes to the cassette too
@@ -313,18 +321,19 @@ class KimiClient:
             time.sleep(delay)
 
     def _explain_missing_model(self, error: ModelNotFoundError) -> ModelNotFoundError:
-        from .models import RETIRED, live_thinking_models
+        from .models import RETIRED, live_thinking_models, pick_successor
 
         model, url = self.settings.model, self.settings.base_url
-        listing = self.model_listing()
+        listing = self._listing() if self._listing is not None else self.model_listing()
         hint = f"The model '{model}' is not available at {url}."
         retired = RETIRED.get(model)
         if retired is not None:
-            hint += f" Moonshot retired it on {retired.date}; use {retired.successor} instead."
+            now = pick_successor(model, listing) or retired.successor
+            hint += f" Moonshot retired it on {retired.date}; use {now} instead."
         if listing:
             thinking = live_thinking_models(listing)
             if thinking:
-                hint += f" Thinking models this server lists: {', '.join(thinking)}."
+                hint += f" Thinking models this server lists: {', '.join(sorted(thinking))}."
             hint += f" All models: {', '.join(sorted(listing))}."
         hint += ' Pick one with `%%kimi -m NAME` or `%config Kimi.model = "NAME"`.'
         err = ModelNotFoundError(error.status, error.type, error.server_message, hint)

@@ -80,31 +80,47 @@ def _config(ctx: Context, args: list[str]) -> None:
 
 
 def _models(ctx: Context, args: list[str]) -> None:
-    """The server's models with what each accepts: /v1/models merged over the catalog."""
+    """The server's models with what each accepts: /v1/models merged over the catalog.
+
+    Every id and field in a listing is the server's text, so it is shown as text: an
+    HTML table whose cells are escaped (ids in <code>, which MathJax leaves alone) and a
+    plain-text table without control characters, never markdown a server could inject into.
+    """
+    from IPython.display import display
+
     from . import models as catalog
+    from .safe import escape, plain
 
     settings = ctx.session.settings(base_url=ctx.options.base_url)
     settings.require_key()
     listing = ctx.session.listing(settings)
     if not listing:
-        print(f"{settings.base_url} listed no models.")
+        print(f"{plain(settings.base_url)} listed no models.")
         return
-    lines = [
-        "| model | context | thinking | efforts | vision | $/M in (hit / miss) | $/M out |",
-        "|---|---|---|---|---|---|---|",
-    ]
+    headers = ["model", "context", "thinking", "efforts", "vision", "USD/M in (hit / miss)", "USD/M out", "closes"]
+    rows = []
     for model_id in sorted(listing):
         info = catalog.resolve(settings.base_url, model_id, listing)
         p = info.prices
-        prices = (f"{p.cache_hit:g} / {p.cache_miss:g}", f"{p.output:g}") if p else ("?", "?")
-        efforts = ", ".join(info.efforts) if info.efforts else ("?" if info.efforts is None else "—")
-        vision = "yes" if info.vision else "no"
-        lines.append(
-            f"| {model_id} | {info.context_window:,} | {info.thinking} | {efforts} | {vision} "
-            f"| {prices[0]} | {prices[1]} |"
-        )
-    lines.append(f"\nPrices from kimi-jupyter's catalog, checked {catalog.PRICES_CHECKED}; `?` where unknown.")
-    _show("\n".join(lines))
+        closes = f"{info.closing.date} → {info.closing.successor}" if info.closing else ""
+        rows.append([
+            plain(model_id), f"{info.context_window:,}", info.thinking,
+            ", ".join(plain(e) for e in info.efforts) if info.efforts else ("?" if info.efforts is None else "—"),
+            "yes" if info.vision else "no",
+            f"{p.cache_hit:g} / {p.cache_miss:g}" if p else "?", f"{p.output:g}" if p else "?", closes,
+        ])
+    note = (f"Prices from kimi-jupyter's catalog, checked {catalog.PRICES_CHECKED}; ? where unknown. "
+            "A closing date is the announced last day (UTC+8) and the model that takes its calls.")
+    html_rows = "".join(
+        "<tr>" + "".join(f"<td>{'<code>' + escape(c) + '</code>' if i == 0 else escape(c)}</td>"
+                         for i, c in enumerate(row)) + "</tr>"
+        for row in rows
+    )
+    html = (f"<table><thead><tr>{''.join(f'<th>{escape(h)}</th>' for h in headers)}</tr></thead>"
+            f"<tbody>{html_rows}</tbody></table><p>{escape(note)}</p>")
+    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
+    text = "\n".join("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in [headers, *rows])
+    display({"text/html": html, "text/plain": f"{text}\n\n{note}"}, raw=True)
 
 
 def _reset(ctx: Context, args: list[str]) -> None:

@@ -41,7 +41,10 @@ class Kimi(Configurable):
     base_url = Unicode(None, allow_none=True, help="OpenAI-compatible endpoint, e.g. a vLLM server.").tag(
         config=True
     )
-    model = Unicode(None, allow_none=True, help=f"Model id (default {DEFAULT_MODEL}).").tag(config=True)
+    model = Unicode(
+        None, allow_none=True,
+        help=f"Model id. Unset: {DEFAULT_MODEL}, or its successor once the server no longer lists it.",
+    ).tag(config=True)
     thinking = Bool(True, help="Think before answering. Off is sent only to models that can switch it.").tag(
         config=True
     )
@@ -69,6 +72,11 @@ class Kimi(Configurable):
     max_images = Int(3, help="Figures kept as images in the history for vision models.").tag(config=True)
     secrets = List(
         Unicode(), help="Values (passwords, tokens) redacted from tool output before it is shown or sent."
+    ).tag(config=True)
+    cache_ttl = CaselessStrEnum(
+        ["5m", "1h"], None, allow_none=True,
+        help='Prompt-cache TTL sent to the K3 family (`prompt_cache_options`): "1h" keeps a big shared '
+             'context cached across long pauses, but writes cost twice the miss price. None: not sent (5m).',
     ).tag(config=True)
     max_cost_usd = Float(
         None, allow_none=True,
@@ -200,6 +208,10 @@ class Settings:
     keep_thinking: bool
     max_cost_usd: float | None
     tool_timeout: float
+    cache_ttl: str | None
+    # The model came from `-m`, `Kimi.model` or KIMI_MODEL. One the user named is never
+    # swapped; the default moves to its successor when the server stops listing it.
+    model_given: bool = True
     # Which of thinking/effort/temperature this cell asked for itself (`--no-thinking`,
     # `--effort`, `-t`): those are refused when the model can't take them, while a
     # session-wide `Kimi.thinking = False` just isn't sent to a model that always thinks.
@@ -223,7 +235,7 @@ class Settings:
 
     def describe(self) -> dict[str, Any]:
         """For `%kimi config`: every setting, keys masked, and the host each key goes to."""
-        hidden = {"api_key", "key_source", "keys", "secrets", "explicit"}
+        hidden = {"api_key", "key_source", "keys", "secrets", "explicit", "model_given"}
         out = {k: v for k, v in self.__dict__.items() if k not in hidden}
         source = self.key_source
         out["api_key"] = f"{mask(self.api_key)} (from {source.name})" if source else "(none for this host)"
@@ -241,7 +253,7 @@ def _first(*values: Any) -> Any:
 
 
 # Fields of Settings that are not simply "the trait of the same name".
-_RESOLVED_ELSEWHERE = {"base_url", "model", "explicit", "api_key", "key_source", "keys", "secrets"}
+_RESOLVED_ELSEWHERE = {"base_url", "model", "model_given", "explicit", "api_key", "key_source", "keys", "secrets"}
 # Per-request choices that are refused, not silently dropped, when the model can't take them.
 _EXPLICIT = ("thinking", "effort", "temperature")
 
@@ -272,9 +284,11 @@ def resolve(
         for f in fields(Settings)
         if f.name not in _RESOLVED_ELSEWHERE
     }
+    model = _first(overrides.get("model"), cfg.model, env.get("KIMI_MODEL"))
     return Settings(
         base_url=url,
-        model=_first(overrides.get("model"), cfg.model, env.get("KIMI_MODEL")) or DEFAULT_MODEL,
+        model=model or DEFAULT_MODEL,
+        model_given=model is not None,
         explicit=frozenset(k for k in _EXPLICIT if overrides.get(k) is not None),
         api_key=source.key if source else None,
         key_source=source,

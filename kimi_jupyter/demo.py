@@ -273,6 +273,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--replies", action="append", metavar="FILE", default=[],
                         help="a Python file whose scenarios() the loopback server answers with "
                         "(the tutorials' notebooks/offline_replies.py is used by default); repeatable")
+    parser.add_argument("--retire", action="append", default=[], metavar="MODEL",
+                        help="close MODEL on the loopback server, as Moonshot will on its closing date "
+                        "(e.g. --retire kimi-k2.6: the notebooks then run on its successor); repeatable")
     parser.add_argument("notebooks", nargs="*", help="extra notebooks to execute against the loopback server")
     args = parser.parse_args(argv)
     from .testing.player import parse_pace
@@ -325,8 +328,8 @@ def main(argv: list[str] | None = None) -> int:
     failed: list[str] = []
     try:
         server = KimiServer(api_key=key, default_cps=pace.cps, scenarios=scenarios, replay=args.cassette,
-                            original_timing=pace.original)
-    except CassetteError as exc:
+                            original_timing=pace.original, retire=args.retire)
+    except (CassetteError, ValueError) as exc:  # a bad cassette, or --retire of a model not served
         print(f"kimi-jupyter demo: {exc}", file=sys.stderr)
         return 2
     with server:

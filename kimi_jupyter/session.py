@@ -44,6 +44,11 @@ class Session:
     # The MCP servers of `Kimi.mcp_servers` (tools/mcp_runtime.McpManager), made on first use:
     # servers start when first needed and stay up for the kernel session.
     mcp: Any = field(default=None, repr=False, compare=False)
+    # (base_url, model) pairs that answered 404 this session: the default moves past them
+    # even while a cached listing still names them.
+    closed: set[tuple[str, str]] = field(default_factory=set, repr=False)
+    # One-per-session notices already given (the default's successor, a closing date).
+    told: set[tuple[str, ...]] = field(default_factory=set, repr=False)
 
     def settings(self, **overrides: Any) -> Settings:
         """Effective settings: per-call overrides, then `Kimi.*`, env, defaults (SPEC §1)."""
@@ -62,6 +67,55 @@ class Session:
         from .models import resolve as resolve_model
 
         return resolve_model(settings.base_url, settings.model, self.listing(settings))
+
+    def choose_model(self, settings: Settings) -> tuple[Settings, "ModelInfo", list[str]]:
+        """The model a cell runs on, its rules, and the one-per-session notices about it.
+
+        A model the user named is used as named. The default is a choice, not an id:
+        when the server no longer lists it (or it answered 404 this session), the cell
+        runs on its best listed successor (SPEC §7), from the listing already cached
+        for this host, so no extra round trip is made.
+        """
+        from dataclasses import replace
+
+        from .models import closing_soon, pick_successor, price_text
+
+        notices: list[str] = []
+        listing = self.listing(settings)
+        url, model = settings.base_url, settings.model
+        gone = (url, model) in self.closed or (listing is not None and model not in listing)
+        if not settings.model_given and gone:
+            live = {k: v for k, v in (listing or {}).items() if (url, k) not in self.closed}
+            successor = pick_successor(model, live)
+            if successor is not None:
+                settings = replace(settings, model=successor)
+                info = self.model_info(settings)
+                if self._once("successor", url, model):
+                    notices.append(
+                        f"The default model {model} is no longer served here, so kimi-jupyter uses {successor} "
+                        f"({price_text(info)}). To choose yourself: `%config Kimi.model = \"NAME\"` "
+                        "(`%kimi models` lists them)."
+                    )
+        info = self.model_info(settings)
+        closing = closing_soon(info)
+        if closing is not None and self._once("closing", info.id):
+            notices.append(
+                f"{info.id} is announced to close on {closing.date} ({closing.source}); its calls then move to "
+                f"{closing.successor}. Switch now with `%config Kimi.model = \"{closing.successor}\"`."
+            )
+        return settings, info, notices
+
+    def model_closed(self, settings: Settings) -> None:
+        """`settings.model` answered 404: remember it, and ask for the listing again next time."""
+        self.closed.add((settings.base_url, settings.model))
+        self.listings.pop(settings.base_url, None)
+
+    def _once(self, *key: str) -> bool:
+        """True the first time `key` is seen this session."""
+        if key in self.told:
+            return False
+        self.told.add(key)
+        return True
 
     def record(self, result: "Result", prompt: str) -> None:
         """Account for a finished (or failed) cell, and keep it for `%kimi export`."""

@@ -17,25 +17,36 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 
+# No single request has anywhere near this many tokens (the largest window is 1M): a usage
+# field past it is a server's bug or a hostile server, and must not reach a footer as a
+# 300-digit number or a cost.
+MAX_USAGE_TOKENS = 100_000_000
+
+
+def _count(value: Any) -> int:
+    """A usage count as it entered: a finite number in [0, MAX_USAGE_TOKENS], else 0 or the cap."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        return 0  # missing, text, NaN: nothing sensible was reported
+    if value <= 0:
+        return 0
+    return MAX_USAGE_TOKENS if value >= MAX_USAGE_TOKENS else int(value)
+
+
 @dataclass
 class Usage:
     """Token counts. `cached_tokens` is the part of the prompt served from the prefix cache;
-    `reasoning_tokens` the part of the completion spent thinking (where the server says)."""
+    `cache_write_tokens` the part written to it, where the server reports writes (K3 family,
+    SPEC §7: never guessed); `reasoning_tokens` the part of the completion spent thinking."""
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
     cached_tokens: int = 0
     reasoning_tokens: int = 0
+    cache_write_tokens: int = 0
 
     def __add__(self, other: "Usage") -> "Usage":
-        return Usage(
-            self.prompt_tokens + other.prompt_tokens,
-            self.completion_tokens + other.completion_tokens,
-            self.total_tokens + other.total_tokens,
-            self.cached_tokens + other.cached_tokens,
-            self.reasoning_tokens + other.reasoning_tokens,
-        )
+        return Usage(*(a + b for a, b in zip(self.as_tuple(), other.as_tuple())))
 
     def merge(self, other: "Usage | None") -> "Usage":
         """The same request's usage reported twice: keep the larger of each field.
@@ -48,23 +59,39 @@ class Usage:
             return self
         return Usage(*(max(a, b) for a, b in zip(self.as_tuple(), other.as_tuple())))
 
-    def as_tuple(self) -> tuple[int, int, int, int, int]:
+    def as_tuple(self) -> tuple[int, int, int, int, int, int]:
         return (self.prompt_tokens, self.completion_tokens, self.total_tokens, self.cached_tokens,
-                self.reasoning_tokens)
+                self.reasoning_tokens, self.cache_write_tokens)
 
     @classmethod
-    def from_wire(cls, data: dict[str, Any] | None) -> "Usage | None":
-        """Moonshot's flat `cached_tokens` (left out at zero) or OpenAI's `prompt_tokens_details`."""
-        if not data:
+    def from_wire(cls, data: Any) -> "Usage | None":
+        """Moonshot's flat `cached_tokens` (left out at zero) or OpenAI's `prompt_tokens_details`.
+
+        Every count is validated here, where it enters: a negative, non-numeric or absurd
+        value is clamped, and the parts never exceed their whole (cached and written ≤ prompt,
+        reasoning ≤ completion). Cache writes are read from the names servers use for them
+        (`cache_write_tokens`, Anthropic's `cache_creation_input_tokens`, or either inside
+        `prompt_tokens_details`); Moonshot's docs name no field yet (checked 2026-12-06).
+        """
+        if not data or not isinstance(data, dict):
             return None
-        cached = data.get("cached_tokens")
-        if cached is None:
-            cached = (data.get("prompt_tokens_details") or {}).get("cached_tokens")
-        reasoning = (data.get("completion_tokens_details") or {}).get("reasoning_tokens")
-        prompt = int(data.get("prompt_tokens") or 0)
-        completion = int(data.get("completion_tokens") or 0)
-        return cls(prompt, completion, int(data.get("total_tokens") or prompt + completion), int(cached or 0),
-                   int(reasoning or 0))
+        details = data.get("prompt_tokens_details")
+        details = details if isinstance(details, dict) else {}
+        completion_details = data.get("completion_tokens_details")
+        completion_details = completion_details if isinstance(completion_details, dict) else {}
+
+        def first(*values: Any) -> int:
+            return next((_count(v) for v in values if v is not None), 0)
+
+        prompt = _count(data.get("prompt_tokens"))
+        completion = _count(data.get("completion_tokens"))
+        cached = min(first(data.get("cached_tokens"), details.get("cached_tokens")), prompt)
+        writes = min(first(data.get("cache_write_tokens"), data.get("cache_creation_input_tokens"),
+                           details.get("cache_write_tokens"), details.get("cache_creation_tokens")),
+                     prompt - cached)
+        reasoning = min(_count(completion_details.get("reasoning_tokens")), completion)
+        total = max(_count(data.get("total_tokens")), prompt + completion)
+        return cls(prompt, completion, total, cached, reasoning, writes)
 
 
 # The built-in code tool. Its prints and figures are ordinary cell outputs, so views

@@ -164,6 +164,9 @@ def request_body(
         body["chat_template_kwargs"] = {"thinking": False}
     if plan.thinking and plan.effort:
         body["reasoning_effort"] = plan.effort
+    if moonshot and info.cache_options and settings.cache_ttl:
+        # K3 family: the prompt-cache TTL ("5m" is the server's default; "1h" writes cost 2x miss).
+        body["prompt_cache_options"] = {"ttl": settings.cache_ttl}
     if tools:
         body["tools"] = tools
     if json_mode:

@@ -253,6 +253,9 @@ class Handler(BaseHTTPRequestHandler):
             cached_tokens=min(prompt_tokens, kimi.cached_tokens(key, flavor, model.id, tools_json + messages_json)),
             reasoning_tokens=len(reasoning) // 4 if thinking.enabled else None,
         )
+        if kimi.cache_writes and model.cache_options:
+            # What missed the cache is written to it (and renewed on a hit at no charge).
+            usage.cache_write_tokens = usage.prompt_tokens - usage.cached_tokens
         enc = Encoder(flavor, model.id, noise=scenario.sse_noise)
         if body.get("stream"):
             cps = next((c for c in (turn.cps, scenario.cps, kimi.default_cps) if c is not None), None)

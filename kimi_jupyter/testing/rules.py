@@ -30,6 +30,8 @@ MESSAGES: dict[str, str] = {
     "temperature_only": "invalid temperature: only {value} is allowed for this model",
     "temperature_only_thinking_on": "invalid temperature: only {value} is allowed for this model when thinking is enabled",
     "temperature_only_thinking_off": "invalid temperature: only {value} is allowed for this model when thinking is disabled",
+    "cache_options_unsupported": "prompt_cache_options is not supported for this model",
+    "cache_ttl": 'invalid prompt_cache_options.ttl {value}: must be "5m" or "1h"',
     "temperature_range": "Invalid request: temperature {value} is out of range, it must be in [0, 2]",
     "tool_choice": "Invalid request: tool_choice {value} is not supported, use 'auto' or 'none'",
     "tool_choice_required": "Invalid request: tool_choice {value} is not supported, use 'auto', 'none' or 'required'",
@@ -130,6 +132,7 @@ def validate_chat(model: ServedModel, body: dict[str, Any], thinking: ThinkingRe
     if choice is not None and choice not in ("auto", "none") and not (model.tool_choice_required and choice == "required"):
         raise bad("tool_choice_required" if model.tool_choice_required else "tool_choice", value=compact(choice))
     _validate_tools(body.get("tools"))
+    _check_cache_options(model, body)
     if (WEB_SEARCH_NEEDS_THINKING_OFF and model.thinking == "both" and thinking.enabled
             and declares_web_search(body)):
         raise bad("web_search_thinking")
@@ -149,6 +152,18 @@ def validate_chat(model: ServedModel, body: dict[str, Any], thinking: ThinkingRe
             raise bad("tool_call_id", value=msg.get("tool_call_id"))
     if prompt_tokens + (max_tokens or 0) > model.context_length:
         raise bad("context", limit=model.context_length)
+
+
+def _check_cache_options(model: ServedModel, body: dict[str, Any]) -> None:
+    """`prompt_cache_options` (K3 family): a TTL of 5 minutes (the default) or 1 hour."""
+    if "prompt_cache_options" not in body:
+        return
+    if not model.cache_options:
+        raise bad("cache_options_unsupported")
+    options = body["prompt_cache_options"]
+    ttl = options.get("ttl", "5m") if isinstance(options, dict) else options
+    if ttl not in ("5m", "1h"):
+        raise bad("cache_ttl", value=compact(ttl))
 
 
 def _validate_tools(tools: Any) -> None:

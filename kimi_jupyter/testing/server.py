@@ -59,6 +59,9 @@ class KimiServer:
         vllm_api_key: str | None = None,
         replay: str | os.PathLike[str] | None = None,
         original_timing: bool = False,
+        retire: Iterable[str] = (),
+        models: Iterable[ServedModel] = (),
+        cache_writes: bool = False,
     ) -> None:
         if replay is not None and host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError(f"A replay server binds to loopback only (127.0.0.1), not {host!r}.")
@@ -80,12 +83,18 @@ class KimiServer:
         # The Msh-Request-Id of every Moonshot-flavour response sent (errors and /models
         # included), newest last; a client's error message can be matched against it.
         self.request_ids: deque[str] = deque(maxlen=_REQUEST_IDS)
+        # The lineup, per instance: `models` adds to Moonshot's (a test's small-window model),
+        # and `retire` closes ids the way Moonshot closes them: unlisted, then 404.
         self.models: dict[Flavor, dict[str, ServedModel]] = {
-            "moonshot": {m.id: m for m in MOONSHOT_MODELS},
+            "moonshot": {m.id: m for m in (*MOONSHOT_MODELS, *models)},
             "vllm": {m.id: m for m in VLLM_MODELS},
         }
+        # Report prompt-cache writes in usage (`cache_write_tokens`) for the K3 family.
+        self.cache_writes = cache_writes
         self._port = port
         self._lock = threading.Lock()
+        for model_id in retire:
+            self.retire(model_id)
         self._builtin = {s.name: s for s in builtin_scenarios()} if builtins else {}
         self._custom: dict[str, Scenario] = {}
         self._fault_hits: dict[tuple[str, int], int] = {}
@@ -198,6 +207,14 @@ class KimiServer:
         with self._lock:
             self._conns.discard(conn)
 
+    def retire(self, model_id: str) -> None:
+        """Close a model, as Moonshot does on its closing date: gone from /v1/models, and 404.
+        ValueError for an id this server doesn't serve (a typo would otherwise prove nothing)."""
+        with self._lock:
+            if model_id not in self.models["moonshot"]:
+                raise ValueError(f"{model_id!r} is not served here; served: {', '.join(self.models['moonshot'])}")
+            del self.models["moonshot"][model_id]
+
     def record_request(self, body: dict[str, Any]) -> None:
         """A chat request body, for `requests` (tests read what was sent)."""
         with self._lock:
@@ -241,6 +258,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="serve a cassette recorded with `%%kimi record PATH` (any key or none is accepted)")
     parser.add_argument("--flavor", choices=("moonshot", "vllm"), default="moonshot",
                         help="which base URL to print; both are always served")
+    parser.add_argument("--retire", action="append", default=[], metavar="MODEL",
+                        help="close MODEL (unlisted, then 404), as on its closing date; repeatable, "
+                        "e.g. --retire kimi-k2.6")
+    parser.add_argument("--cache-writes", action="store_true",
+                        help="report prompt-cache writes in usage (cache_write_tokens) for the K3 family")
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     args = parser.parse_args(argv)
     pace: Pace = args.pace or Pace()
@@ -248,7 +270,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--pace original needs --replay PATH (scripted scenarios have no recorded timing)")
     try:
         srv = KimiServer(api_key=args.api_key, port=args.port, default_cps=pace.cps, host=args.host,
-                         verbose=args.verbose, replay=args.replay, original_timing=pace.original).start()
+                         verbose=args.verbose, replay=args.replay, original_timing=pace.original,
+                         retire=args.retire, cache_writes=args.cache_writes).start()
     except (CassetteError, ValueError) as exc:  # a bad cassette, or --replay with a public --host
         print(f"kimi-loopback: {exc}", file=sys.stderr)
         return 1

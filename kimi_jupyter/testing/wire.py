@@ -71,23 +71,26 @@ class ServedModel:
     temperature_instant: float | None = None
     tool_choice_required: bool = False
     tool_id_sep: str = ":"
+    cache_options: bool = False  # takes `prompt_cache_options` and bills cache writes (K3 family)
 
 
 _V = dict(image_in=True, video_in=True)
-# Data, so a model launch is a one-line change.
+# The K3 family (kimi-k3; kimi-k3.1-pro, launched 2026-10-23, with the same effort levels).
+_K3 = dict(**_V, efforts=K3_EFFORTS, temperature_thinking=1.0, tool_choice_required=True, tool_id_sep="_",
+           cache_options=True)
+# Data, so a model launch is a one-line change. Checked against SPEC §7 on 2026-12-06.
 MOONSHOT_MODELS: tuple[ServedModel, ...] = (
     ServedModel("kimi-k2.6", 1776643200, 262_144, "both", **_V, efforts=K2_6_EFFORTS, temperature_thinking=1.0, temperature_instant=0.6),
-    ServedModel("kimi-k3", 1784505600, 1_048_576, "only", **_V, efforts=K3_EFFORTS, temperature_thinking=1.0, tool_choice_required=True, tool_id_sep="_"),
+    ServedModel("kimi-k3", 1784160000, 1_048_576, "only", **_K3),
+    ServedModel("kimi-k3.1-pro", 1792713600, 1_048_576, "only", **_K3),
+    ServedModel("kimi-k3.1-pro-highspeed", 1792713600, 1_048_576, "only", **_K3),
     ServedModel("kimi-k2.7-code", 1781222400, 262_144, "only", temperature_thinking=1.0),
     ServedModel("kimi-k2.7-code-highspeed", 1781222400, 262_144, "only", temperature_thinking=1.0),
-    ServedModel("moonshot-v1-8k", 1712102400, 8_192, "no"),
-    ServedModel("moonshot-v1-32k", 1712102400, 32_768, "no"),
-    ServedModel("moonshot-v1-128k", 1712102400, 131_072, "no"),
 )
 # Answered like any unknown id (404), and not listed. Kept for tests and docs.
 RETIRED_MODELS: tuple[str, ...] = (
     "kimi-k2-thinking", "kimi-k2-thinking-turbo", "kimi-k2-0905-preview", "kimi-k2-0711-preview",
-    "kimi-k2-turbo-preview", "kimi-latest", "kimi-k2.5",
+    "kimi-k2-turbo-preview", "kimi-latest", "kimi-k2.5", "moonshot-v1-8k", "moonshot-v1-32k", "moonshot-v1-128k",
 )
 # A self-hosted server is started with the Hugging Face repo id as model name; the
 # `kimi-k2.6` alias is what `--served-model-name moonshotai/Kimi-K2.6 kimi-k2.6` gives,
@@ -161,6 +164,9 @@ class UsageCounts:
     completion_tokens: int
     cached_tokens: int
     reasoning_tokens: int | None = None
+    # Prompt-cache writes, reported only by a server started with `cache_writes=True`: no
+    # public source names Moonshot's field yet (SPEC §7), so by default none is sent.
+    cache_write_tokens: int | None = None
 
     def _base(self) -> dict[str, Any]:
         return {
@@ -176,6 +182,8 @@ class UsageCounts:
             usage["cached_tokens"] = self.cached_tokens
         if self.reasoning_tokens is not None:
             usage["completion_tokens_details"] = {"reasoning_tokens": self.reasoning_tokens}
+        if self.cache_write_tokens:
+            usage["cache_write_tokens"] = self.cache_write_tokens
         return usage
 
     def moonshot_trailing(self) -> dict[str, Any]:

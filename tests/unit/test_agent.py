@@ -102,15 +102,19 @@ def test_replies_prompt_tokens_stand_in_for_the_tokenizer(session, kimi_server, 
     that starts on a conversation no reply has counted yet asks the tokenizer."""
     from kimi_jupyter.client import KimiClient
 
+    from kimi_jupyter.testing.wire import ServedModel
+
+    # A small window, as moonshot-v1-8k had before it closed (2026-08-31).
+    kimi_server.models["moonshot"]["small-8k"] = ServedModel("small-8k", 1712102400, 8_192, "no")
     calls = []
     original = KimiClient.estimate_tokens
     monkeypatch.setattr(KimiClient, "estimate_tokens", lambda self, *a: calls.append(1) or original(self, *a))
-    for i in range(8):  # ~4.6k tokens: past half of moonshot-v1-8k's 8,192
+    for i in range(8):  # ~4.6k tokens: past half of the 8,192 window
         session.conversation.append({"role": "user", "content": f"note {i}: " + "lorem ipsum " * 190})
         session.conversation.append({"role": "assistant", "content": "noted"})
-    first = chat("run 300 steps", session=session, view=RecordingView(), yes=True, max_steps=3, model="moonshot-v1-8k")
+    first = chat("run 300 steps", session=session, view=RecordingView(), yes=True, max_steps=3, model="small-8k")
     assert first.requests == 4 and len(calls) == 1
-    second = chat("run 300 steps", session=session, view=RecordingView(), yes=True, max_steps=2, model="moonshot-v1-8k")
+    second = chat("run 300 steps", session=session, view=RecordingView(), yes=True, max_steps=2, model="small-8k")
     assert second.requests == 3 and len(calls) == 1  # the replies kept the count exact
     # Every request asked for the room left (max_tokens is 32,000 here), so the server
     # took them all: 8,192 is less than the prompt plus 32,000.

@@ -28,10 +28,15 @@ def test_catalog_holds_live_models_and_retirements_with_successors():
     k3 = models.CATALOG["kimi-k3"]
     assert (k3.context_window, k3.thinking, k3.vision) == (1_048_576, "only", True)
     assert models.CATALOG["kimi-k2.6"].thinking == "switchable"
-    assert models.CATALOG["moonshot-v1-8k"].thinking == "none"
     for old in ("kimi-k2-thinking", "kimi-k2-thinking-turbo", "kimi-k2-0905-preview", "kimi-k2-turbo-preview"):
         assert old not in models.CATALOG
-        assert models.RETIRED[old].date == "2026-05-25" and "kimi-k2.6" in models.RETIRED[old].successor
+        assert models.RETIRED[old].date == "2026-05-25" and models.RETIRED[old].successor == "kimi-k2.6"
+    # moonshot-v1 closed on 2026-08-31 (issue 23): retired, not served.
+    for old in ("moonshot-v1-8k", "moonshot-v1-32k", "moonshot-v1-128k", "kimi-k2.5"):
+        assert old not in models.CATALOG and models.RETIRED[old].date == "2026-08-31"
+    # Every successor named anywhere is a model the catalog knows.
+    for model in [*models.RETIRED, *models.CATALOG]:
+        assert all(s in models.CATALOG for s in models.successor_chain(model)), model
     assert models.PRICES_CHECKED.startswith("2026-")
 
 
@@ -138,3 +143,76 @@ def test_result_footer_and_metadata():
     assert md["cost_usd"] == 0.00123 and md["elapsed_s"] == 2.5 and md["request_ids"] == ["req-1"]
     assert md["version"]
     assert "hi" in r._repr_markdown_()
+
+
+# -- issue 23: the lineup moves ------------------------------------------------------------
+
+def test_k31_pro_is_priced_and_ruled_like_the_k3_family():
+    pro = models.resolve(MOONSHOT, "kimi-k3.1-pro")
+    assert pro.prices == models.Prices(0.20, 2.00, 10.00) and pro.context_window == 1_048_576
+    assert (pro.thinking, pro.efforts, pro.temperature_thinking, pro.cache_options) == (
+        "only", ("low", "high", "max"), 1.0, True)
+    fast = models.resolve(MOONSHOT, "kimi-k3.1-pro-highspeed")
+    assert fast.prices == models.Prices(0.20, 4.00, 20.00)
+    usage = Usage(prompt_tokens=1_000_000, completion_tokens=100_000, cached_tokens=500_000)
+    assert models.cost_usd(pro, usage) == pytest.approx(0.5 * 0.20 + 0.5 * 2.00 + 0.1 * 10.00)
+
+
+def test_the_successor_is_the_first_listed_model_of_the_chain_else_the_newest_thinker():
+    assert models.successor_chain("kimi-k2.5") == ["kimi-k2.6", "kimi-k3"]
+    assert models.successor_chain("kimi-k3") == []
+    listing = {m: {"id": m, "supports_thinking_type": "only", "created": c}
+               for m, c in [("kimi-k3", 10), ("kimi-k3.1-pro", 20), ("kimi-k2.7-code", 5)]}
+    assert models.pick_successor("kimi-k2.6", listing) == "kimi-k3"
+    assert models.pick_successor("kimi-k2.5", listing) == "kimi-k3"  # kimi-k2.6 isn't listed
+    del listing["kimi-k3"]
+    assert models.pick_successor("kimi-k2.6", listing) == "kimi-k3.1-pro"  # the newest listed thinker
+    listing["plain"] = {"id": "plain", "supports_thinking_type": "no", "created": 99}
+    assert models.pick_successor("kimi-k2.6", listing) == "kimi-k3.1-pro"  # never a model that can't think
+    assert models.pick_successor("kimi-k2.6", {}) is None and models.pick_successor("kimi-k2.6", None) is None
+
+
+def test_closing_soon_means_within_thirty_days_of_the_announced_date(monkeypatch):
+    from datetime import date
+
+    k26 = models.CATALOG["kimi-k2.6"]
+    assert k26.closing.date == "2027-01-07" and k26.closing.successor == "kimi-k3"
+    assert models.closing_soon(k26, date(2026, 12, 7)) is None  # 31 days before
+    assert models.closing_soon(k26, date(2026, 12, 8)) == k26.closing  # 30 days before
+    assert models.closing_soon(k26, date(2027, 2, 1)) == k26.closing  # past: still worth saying
+    assert models.closing_soon(models.CATALOG["kimi-k3"], date(2026, 12, 20)) is None
+    monkeypatch.setenv("KIMI_JUPYTER_TODAY", "2026-12-20")
+    assert models.today() == date(2026, 12, 20) and models.closing_soon(k26) == k26.closing
+    monkeypatch.setenv("KIMI_JUPYTER_TODAY", "not a date")
+    assert models.today() != date(2026, 12, 20)  # a malformed pin falls back to the real date
+
+
+def test_cache_writes_are_billed_only_where_reported_and_twice_the_miss_price_with_1h():
+    k3 = models.resolve(MOONSHOT, "kimi-k3")
+    plain = Usage(prompt_tokens=1_000_000, completion_tokens=0, cached_tokens=200_000)
+    written = Usage(prompt_tokens=1_000_000, completion_tokens=0, cached_tokens=200_000, cache_write_tokens=800_000)
+    # 5-minute TTL: a write costs the miss price, so reporting writes changes nothing.
+    assert models.cost_usd(k3, written) == pytest.approx(models.cost_usd(k3, plain)) == pytest.approx(0.06 + 2.40)
+    # 1-hour TTL: the 0.8M written cost 2 x 3.00; unreported writes are never guessed.
+    assert models.cost_usd(k3, written, cache_ttl="1h") == pytest.approx(0.06 + 4.80)
+    assert models.cost_usd(k3, plain, cache_ttl="1h") == pytest.approx(0.06 + 2.40)
+    # The --max-cost bound assumes the worst: with 1h, every uncached token may be a write.
+    assert models.request_cost_bound(k3, 1_000_000, 0.2, 0, "1h") == pytest.approx(0.06 + 4.80)
+
+
+def test_usage_from_a_server_is_validated_where_it_enters():
+    from kimi_jupyter.stream import MAX_USAGE_TOKENS
+
+    absurd = Usage.from_wire({"prompt_tokens": 1e308, "completion_tokens": -5, "cached_tokens": -3,
+                              "total_tokens": "many", "completion_tokens_details": {"reasoning_tokens": 10}})
+    assert absurd.prompt_tokens == MAX_USAGE_TOKENS and absurd.completion_tokens == 0
+    assert absurd.cached_tokens == 0 and absurd.reasoning_tokens == 0 and absurd.total_tokens == MAX_USAGE_TOKENS
+    odd = Usage.from_wire({"prompt_tokens": 100, "completion_tokens": 10, "cached_tokens": 500,
+                           "cache_write_tokens": True, "completion_tokens_details": [1]})
+    assert (odd.cached_tokens, odd.cache_write_tokens, odd.reasoning_tokens) == (100, 0, 0)
+    assert Usage.from_wire({"prompt_tokens": float("nan")}).prompt_tokens == 0
+    assert Usage.from_wire("usage") is None
+    writes = Usage.from_wire({"prompt_tokens": 100, "completion_tokens": 1, "cached_tokens": 30,
+                              "prompt_tokens_details": {"cache_write_tokens": 90}})
+    assert writes.cache_write_tokens == 70  # never more than the uncached part of the prompt
+    assert (writes + writes).cache_write_tokens == 140 and writes.merge(Usage()).cache_write_tokens == 70

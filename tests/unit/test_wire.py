@@ -16,9 +16,15 @@ def settings(**kw):
     return resolve(Kimi(), env={}, **kw)
 
 
+# A model that never reasons, as Moonshot's listing describes one (moonshot-v1-* were the
+# last on the platform; they closed on 2026-08-31). Other servers still serve such models.
+PLAIN = {"plain-8k": {"id": "plain-8k", "context_length": 8_192, "supports_thinking_type": "no",
+                      "supports_reasoning": False}}
+
+
 def body(model="kimi-k2.6", web_search=False, **kw):
     s = settings(model=model, **kw)
-    info = models.resolve(MOONSHOT, model)
+    info = models.resolve(MOONSHOT, model, PLAIN)
     plan = wire.check(info, s, web_search=web_search, moonshot=info.moonshot)
     return wire.request_body(info, s, plan, [{"role": "user", "content": "hi"}], moonshot=info.moonshot), plan
 
@@ -53,7 +59,7 @@ def test_k26_temperature_follows_the_thinking_switch():
     b, _ = body(temperature=0.6, thinking=False)
     assert b["temperature"] == 0.6 and b["thinking"] == {"type": "disabled"}
     with pytest.raises(UsageError, match="between 0 and 2"):
-        body("moonshot-v1-8k", temperature=3)
+        body("plain-8k", temperature=3)
 
 
 def test_effort_only_from_the_models_valid_efforts():
@@ -64,7 +70,7 @@ def test_effort_only_from_the_models_valid_efforts():
     with pytest.raises(UsageError, match="needs thinking on"):
         body(effort="low", thinking=False)
     with pytest.raises(UsageError, match="does not think"):
-        body("moonshot-v1-8k", effort="low")
+        body("plain-8k", effort="low")
     with pytest.raises(UsageError, match="takes no --effort"):
         body("kimi-k2.7-code", effort="low")
 
@@ -82,9 +88,9 @@ def test_session_wide_settings_the_model_cant_take_are_not_sent():
 
 
 def test_non_thinking_models_get_no_thinking_field():
-    b, _ = body("moonshot-v1-8k")
+    b, _ = body("plain-8k")
     assert "thinking" not in b
-    b, _ = body("moonshot-v1-8k", thinking=False)  # harmless: nothing to switch off
+    b, _ = body("plain-8k", thinking=False)  # harmless: nothing to switch off
     assert "thinking" not in b
 
 
@@ -166,3 +172,21 @@ def test_encode_body_splices_the_kept_message_json(monkeypatch, tail):
         assert conv.size_chars() == len(json.dumps(conv.messages, ensure_ascii=False))
     conv.append({"role": "user", "content": "again"})
     assert _sent(wire.encode_body({"messages": conv.messages}, conv.encoded()))["messages"] == [{"role": "user", "content": "again"}]
+
+
+def test_the_1h_cache_ttl_goes_only_to_the_k3_family():
+    b, _ = body("kimi-k3")
+    assert "prompt_cache_options" not in b  # off by default: the server's 5 minutes
+    b, _ = body("kimi-k3.1-pro", cache_ttl="1h")
+    assert b["prompt_cache_options"] == {"ttl": "1h"}
+    b, _ = body("kimi-k2.6", cache_ttl="1h")
+    assert "prompt_cache_options" not in b  # K2.6 bills no writes and takes no options
+
+
+def test_k31_pro_refuses_a_temperature_and_an_effort_it_would_400():
+    with pytest.raises(UsageError, match="only temperature 1"):
+        body("kimi-k3.1-pro", temperature=0.5)
+    with pytest.raises(UsageError, match="low | high | max"):
+        body("kimi-k3.1-pro", effort="medium")
+    b, _ = body("kimi-k3.1-pro", effort="low")
+    assert b["reasoning_effort"] == "low" and "thinking" not in b and "temperature" not in b
