@@ -71,8 +71,11 @@ class Result:
         """model · tokens in/out · cost · time · steps — the saved cell's last line."""
         u = self.usage
         tokens = f"{u.prompt_tokens:,} in"
-        if u.cached_tokens:
-            tokens += f" ({u.cached_tokens:,} cached)"
+        cache = [f"{u.cached_tokens:,} cached"] if u.cached_tokens else []
+        if u.cache_write_tokens:  # only where the server reported writes (K3 family)
+            cache.append(f"{u.cache_write_tokens:,} written to cache")
+        if cache:
+            tokens += f" ({', '.join(cache)})"
         tokens += f" / {u.completion_tokens:,} out"
         if u.reasoning_tokens:
             tokens += f" ({u.reasoning_tokens:,} reasoning)"
@@ -96,6 +99,7 @@ class Result:
                 "total_tokens": u.total_tokens,
                 "cached_tokens": u.cached_tokens,
                 "reasoning_tokens": u.reasoning_tokens,
+                **({"cache_write_tokens": u.cache_write_tokens} if u.cache_write_tokens else {}),
             },
             "cost_usd": self.cost_usd,
             "elapsed_s": round(self.elapsed_s, 3),

@@ -77,6 +77,9 @@ def _private_ipython_dir(tmp_path_factory: pytest.TempPathFactory) -> Any:
     database shared (and locked) with other kernels running on the machine."""
     mp = pytest.MonkeyPatch()
     mp.setenv("IPYTHONDIR", str(tmp_path_factory.mktemp("ipython")))
+    # One date for every test and test kernel, so a model's "closing soon" line (30 days
+    # before its announced date) shows only where a test asks for it, whatever day CI runs.
+    mp.setenv("KIMI_JUPYTER_TODAY", "2026-12-06")
     yield
     mp.undo()
 

@@ -145,3 +145,32 @@ def test_a_many_step_cell_keeps_its_reasoning_once(session):
     assert len(held) == 3 and result.reasoning == "\n\n".join(held)
     # The Result holds the conversation's own strings, not a joined copy of them.
     assert all(any(part is h for h in held) for part in result._reasoning if part)
+
+
+def test_a_default_that_closes_mid_session_moves_to_its_successor_after_one_404(session, kimi_server):
+    """The listing was cached while kimi-k2.6 was served; it closes; the next cell's 404
+    makes the session ask again and continue on kimi-k3, in the same conversation."""
+    first = chat("Explain quantum entanglement.", session=session, view=RecordingView())
+    assert first.model == "kimi-k2.6"
+    kimi_server.retire("kimi-k2.6")
+    view = RecordingView()
+    second = chat("Explain quantum entanglement.", session=session, view=view)
+    assert second.model == "kimi-k3" and second.requests == 1 and second.content
+    assert [r["model"] for r in kimi_server.requests] == ["kimi-k2.6", "kimi-k2.6", "kimi-k3"]
+    # The same conversation went on: the first answer is in what kimi-k3 was sent.
+    sent = kimi_server.requests[-1]["messages"]
+    assert sent[0] == kimi_server.requests[0]["messages"][0] and sent[1]["content"] == first.content
+    notes = [p for n, p in view.events if n == "notice"]
+    assert any("kimi-k2.6 is no longer served" in str(n) and "kimi-k3" in str(n) for n in notes)
+    third = chat("Explain quantum entanglement.", session=session, view=RecordingView())
+    assert third.model == "kimi-k3" and kimi_server.requests[-1]["model"] == "kimi-k3"  # no second 404
+
+
+def test_a_named_model_that_closes_mid_session_is_a_clear_error(session, kimi_server):
+    from kimi_jupyter.errors import ModelNotFoundError
+
+    chat("Explain quantum entanglement.", session=session, view=RecordingView(), model="kimi-k2.6")
+    kimi_server.retire("kimi-k2.6")
+    with pytest.raises(ModelNotFoundError, match="kimi-k2.6"):
+        chat("Explain quantum entanglement.", session=session, view=RecordingView(), model="kimi-k2.6")
+    assert [r["model"] for r in kimi_server.requests] == ["kimi-k2.6", "kimi-k2.6"]
