@@ -268,7 +268,16 @@ def test_validation_400(kimi_server: KimiServer, body: dict[str, Any], message: 
     assert status == 400 and error["type"] == "invalid_request_error" and message in error["message"]
 
 
+def add_plain(srv: KimiServer) -> None:
+    """A model that never reasons, in Moonshot's dialect (moonshot-v1-* were the last such
+    on the platform; they closed on 2026-08-31)."""
+    from kimi_jupyter.testing.wire import ServedModel
+
+    srv.models["moonshot"]["plain-8k"] = ServedModel("plain-8k", 1712102400, 8_192, "no")
+
+
 def test_valid_history_passes(kimi_server: KimiServer) -> None:
+    add_plain(kimi_server)
     ok = user("a") + [{"role": "assistant", "reasoning_content": "", "tool_calls": [_tc()]},
                       {"role": "tool", "tool_call_id": "python:0", "content": "ok"}]
     url = kimi_server.base_url + "/chat/completions"
@@ -276,7 +285,7 @@ def test_valid_history_passes(kimi_server: KimiServer) -> None:
     assert call(url, {"model": MODEL, "messages": ok, "tools": [PY_TOOL, WEB_SEARCH], **NO_THINKING})[0] == 200
     # Non-thinking models (and K2.6 with thinking off) don't need reasoning_content, and emit none.
     no_reasoning = [{k: v for k, v in m.items() if k != "reasoning_content"} for m in ok]
-    for body in ({"model": "moonshot-v1-8k"}, {"model": MODEL, **NO_THINKING}):
+    for body in ({"model": "plain-8k"}, {"model": MODEL, **NO_THINKING}):
         chunks, _ = stream_chat(kimi_server, {**body, "messages": no_reasoning})
         assert not any("reasoning_content" in d for d in deltas(chunks))
 
@@ -490,8 +499,8 @@ def test_long_reasoning_helper(kimi_server: KimiServer) -> None:
 # ------------------------------------------------------------------ other endpoints
 def test_models_estimate_balance(kimi_server: KimiServer) -> None:
     models = sdk(kimi_server).models.list().data
-    assert [m.id for m in models] == ["kimi-k2.6", "kimi-k3", "kimi-k2.7-code", "kimi-k2.7-code-highspeed",
-                                      "moonshot-v1-8k", "moonshot-v1-32k", "moonshot-v1-128k"]
+    assert [m.id for m in models] == ["kimi-k2.6", "kimi-k3", "kimi-k3.1-pro", "kimi-k3.1-pro-highspeed",
+                                      "kimi-k2.7-code", "kimi-k2.7-code-highspeed"]
     assert all(m.owned_by == "moonshot" for m in models)
     messages = user("count my tokens please, there are a few of them")
     status, _, raw = call(kimi_server.base_url + "/tokenizers/estimate-token-count", {"model": MODEL, "messages": messages})
@@ -535,13 +544,17 @@ def chat(srv: KimiServer, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
 
 
 def test_models_listing_fields(kimi_server: KimiServer) -> None:
+    add_plain(kimi_server)
     status, _, raw = call(kimi_server.base_url + "/models")
     entries = {m["id"]: m for m in json.loads(raw)["data"]}
     assert status == 200 and not set(RETIRED_MODELS) & set(entries)
     fields = {"id", "object", "created", "owned_by", "context_length", "supports_image_in", "supports_video_in",
               "supports_reasoning", "supports_thinking_type", "think_efforts", "reasoning_efforts"}
     assert all(set(m) == fields and m["object"] == "model" for m in entries.values())
-    k26, k3, code, v1 = (entries[i] for i in ("kimi-k2.6", "kimi-k3", "kimi-k2.7-code", "moonshot-v1-8k"))
+    k26, k3, code, v1 = (entries[i] for i in ("kimi-k2.6", "kimi-k3", "kimi-k2.7-code", "plain-8k"))
+    pro = entries["kimi-k3.1-pro"]
+    assert (pro["context_length"], pro["supports_thinking_type"], pro["created"]) == (1_048_576, "only", 1792713600)
+    assert pro["reasoning_efforts"]["valid_efforts"] == ["low", "high", "max"]
     assert (k26["context_length"], k26["supports_thinking_type"], k26["supports_video_in"]) == (262_144, "both", True)
     assert k26["think_efforts"] == k26["reasoning_efforts"] == {
         "support": False, "valid_efforts": [], "default_effort": None}  # K2.6: thinking on or off only
@@ -551,7 +564,6 @@ def test_models_listing_fields(kimi_server: KimiServer) -> None:
     assert (code["supports_thinking_type"], code["supports_image_in"], code["think_efforts"]) == ("only", False, no_efforts)
     assert (v1["context_length"], v1["supports_thinking_type"], v1["supports_reasoning"]) == (8_192, "no", False)
     assert v1["reasoning_efforts"] == no_efforts
-    assert [entries[f"moonshot-v1-{n}"]["context_length"] for n in ("32k", "128k")] == [32_768, 131_072]
     # vLLM lists only its own fields.
     status, _, raw = call(kimi_server.vllm_base_url + "/models")
     assert all(set(m) == {"id", "object", "created", "owned_by", "root", "parent", "max_model_len"}
@@ -564,11 +576,11 @@ RULES = [  # (body, exact message)
     ({"temperature": 0.6}, "invalid temperature: only 1 is allowed for this model when thinking is enabled"),
     ({"temperature": 1.0, **NO_THINKING},
      "invalid temperature: only 0.6 is allowed for this model when thinking is disabled"),
-    ({"model": "moonshot-v1-8k", "temperature": 2.5},
+    ({"model": "plain-8k", "temperature": 2.5},
      "Invalid request: temperature 2.5 is out of range, it must be in [0, 2]"),
     ({"model": "kimi-k3", **NO_THINKING}, "invalid thinking: only type=enabled is allowed for this model"),
     ({"model": "kimi-k2.7-code-highspeed", **NO_THINKING}, "invalid thinking: only type=enabled is allowed for this model"),
-    ({"model": "moonshot-v1-32k", "thinking": {"type": "enabled"}}, "thinking is not supported for this model"),
+    ({"model": "plain-8k", "thinking": {"type": "enabled"}}, "thinking is not supported for this model"),
     ({"thinking": "enabled"}, 'invalid thinking: must be an object like {"type": "enabled"} or {"type": "disabled"}'),
     ({"thinking": {"type": "auto"}}, 'invalid thinking type "auto": must be "enabled" or "disabled"'),
     ({"thinking": {}}, 'invalid thinking type null: must be "enabled" or "disabled"'),
@@ -576,7 +588,7 @@ RULES = [  # (body, exact message)
      'invalid reasoning effort "extreme": valid efforts for this model are low, high, max'),
     ({"thinking": {"type": "enabled", "effort": "max"}}, "reasoning effort is not supported for this model"),
     ({"reasoning_effort": "max"}, "reasoning effort is not supported for this model"),
-    ({"model": "moonshot-v1-8k", "reasoning_effort": "low"}, "reasoning effort is not supported for this model"),
+    ({"model": "plain-8k", "reasoning_effort": "low"}, "reasoning effort is not supported for this model"),
     ({"model": "kimi-k2.7-code", "thinking": {"type": "enabled", "effort": "high"}},
      "reasoning effort is not supported for this model"),
     ({"model": "kimi-k3", "thinking": {"type": "disabled"}, "reasoning_effort": "low"},
@@ -586,11 +598,18 @@ RULES = [  # (body, exact message)
      "Invalid request: tool_choice \"required\" is not supported, use 'auto' or 'none'"),
     ({"model": "kimi-k3", "tools": [PY_TOOL], "tool_choice": "any"},
      "Invalid request: tool_choice \"any\" is not supported, use 'auto', 'none' or 'required'"),
+    ({"model": "kimi-k3.1-pro", "temperature": 0.5}, "invalid temperature: only 1 is allowed for this model"),
+    ({"model": "kimi-k3.1-pro", "reasoning_effort": "medium"},
+     'invalid reasoning effort "medium": valid efforts for this model are low, high, max'),
+    ({"prompt_cache_options": {"ttl": "1h"}}, "prompt_cache_options is not supported for this model"),
+    ({"model": "kimi-k3", "prompt_cache_options": {"ttl": "2h"}},
+     'invalid prompt_cache_options.ttl "2h": must be "5m" or "1h"'),
 ]
 
 
 @pytest.mark.parametrize(("body", "message"), RULES)
 def test_model_rules_400(kimi_server: KimiServer, body: dict[str, Any], message: str) -> None:
+    add_plain(kimi_server)
     status, reply = chat(kimi_server, body)
     assert (status, reply) == (400, {"error": {"type": "invalid_request_error", "message": message}})
     assert in_table(message)
@@ -615,12 +634,15 @@ ACCEPTED = [
     {"tools": [WEB_SEARCH]},  # Moonshot's docs: K2.6 searches with thinking on too
     {"tools": [PY_TOOL, WEB_SEARCH], "tool_choice": "none", **NO_THINKING},
     {"model": "kimi-k2.7-code", "temperature": 1, "tools": [PY_TOOL], "tool_choice": "auto"},
-    {"model": "moonshot-v1-8k", "temperature": 0.3, "tools": [WEB_SEARCH]},
+    {"model": "plain-8k", "temperature": 0.3, "tools": [WEB_SEARCH]},
+    {"model": "kimi-k3.1-pro", "reasoning_effort": "max", "prompt_cache_options": {"ttl": "1h"}},
+    {"model": "kimi-k3.1-pro-highspeed", "tools": [PY_TOOL], "tool_choice": "required"},
 ]
 
 
 @pytest.mark.parametrize("body", ACCEPTED)
 def test_model_rules_accept(kimi_server: KimiServer, body: dict[str, Any]) -> None:
+    add_plain(kimi_server)
     status, reply = chat(kimi_server, body)
     assert status == 200, reply
 
@@ -777,3 +799,22 @@ def test_cli_port_in_use_is_one_line() -> None:
     assert proc.returncode == 1 and proc.stdout == ""
     assert proc.stderr == (f"kimi-loopback: port {port} is in use; pick another with --port N "
                            "or --port 0 for a free one\n")
+
+
+def test_a_retired_model_is_unlisted_then_404_and_the_cli_can_close_one(kimi_server: KimiServer) -> None:
+    kimi_server.retire("kimi-k2.6")
+    status, _, raw = call(kimi_server.base_url + "/models")
+    assert "kimi-k2.6" not in {m["id"] for m in json.loads(raw)["data"]}
+    status, reply = chat(kimi_server, {})
+    assert status == 404 and reply["error"]["message"] == "Not found the model kimi-k2.6 or Permission denied"
+    with pytest.raises(ValueError, match="not served"):
+        kimi_server.retire("kimi-k9")
+    proc = subprocess.Popen([sys.executable, "-m", "kimi_jupyter.testing.server", "--retire", "kimi-k2.6"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = proc.stdout.readline().strip()
+        status, _, raw = call(url + "/models", key="sk-test-loopback")
+        assert status == 200 and "kimi-k2.6" not in {m["id"] for m in json.loads(raw)["data"]}
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=10)
