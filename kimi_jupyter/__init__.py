@@ -1,4 +1,4 @@
-"""kimi-jupyter: Kimi thinking models (kimi-k2.6, kimi-k3) in Jupyter.
+"""kimi-jupyter: Kimi thinking models (kimi-k2.6, kimi-k3, kimi-k3.1-pro) in Jupyter.
 
 `%load_ext kimi_jupyter` registers `%%kimi` and `%kimi`. Loading imports only
 light modules (traitlets and IPython's magic machinery, both already loaded);

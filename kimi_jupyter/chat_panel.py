@@ -65,6 +65,9 @@ class ChatPanel(w.VBox):
         self._add_lock = threading.Lock()  # a refusal note may be added from another thread
         settings = self._settings()
         current = model or settings.model
+        # The default model is a choice, not an id: while the dropdown shows it untouched,
+        # the panel sends no model, so the session can move to its successor when it closes.
+        self._default_model = None if (model or settings.model_given) else current
         options = list(models.CATALOG)
         if current not in options:
             options.insert(0, current)
@@ -173,8 +176,10 @@ class ChatPanel(w.VBox):
             # A widget callback cannot ask through stdin (the browser would never show
             # the prompt and the kernel would wait forever): with auto-run off the code
             # is not run, and the model is told why.
-            options = Options(model=self._model.value, yes=bool(self._auto.value))
+            chosen = None if self._model.value == self._default_model else self._model.value
+            options = Options(model=chosen, yes=bool(self._auto.value))
             result = run(text, options, session=self.session, shell=self._get_shell(), view=view, ask=_decline)
+            self._show_model(result.model)
         except (KimiError, UsageError) as exc:  # one short message, never a traceback
             view.close()
             self._add_note(str(exc), "error")
@@ -190,6 +195,16 @@ class ChatPanel(w.VBox):
             self._set_busy(False)
             self._usage.value = self._usage_html()
         return result
+
+    def _show_model(self, answered: str) -> None:
+        """After the default moved to its successor, the dropdown shows the model that answered
+        (a control must not show a model that is no longer used)."""
+        if self._default_model is None or answered == self._default_model:
+            return
+        if answered not in self._model.options:
+            self._model.options = (answered, *self._model.options)
+        self._default_model = answered
+        self._model.value = answered
 
     def _on_new(self) -> None:
         reason = self._gate.refusal(parent_sent_time())

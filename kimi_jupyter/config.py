@@ -25,6 +25,8 @@ from .errors import MissingKeyError, mask
 from .models import MOONSHOT_HOSTS, is_moonshot
 
 DEFAULT_BASE_URL = "https://api.moonshot.ai/v1"
+# The default until the server stops listing it (announced: 2027-01-07); then the session
+# moves to its successor from the catalog (`Session.choose_model`). Never swapped when named.
 DEFAULT_MODEL = "kimi-k2.6"
 # Sent as the bearer token where no key belongs: the SDK needs some value, and
 # without one it would fall back to OPENAI_API_KEY, a key for yet another host.

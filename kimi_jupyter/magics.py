@@ -29,7 +29,7 @@ class KimiMagics(Magics):
         self.session = session
 
     @magic_arguments()
-    @argument("-m", "--model", help="Model for this cell (default: Kimi.model, KIMI_MODEL, kimi-k2.6).")
+    @argument("-m", "--model", help="Model for this cell (default: Kimi.model, KIMI_MODEL, else kimi-k2.6 or, once the server no longer lists it, its successor).")
     @argument("-n", "--new", action="store_true", help="Start a new conversation.")
     @argument("-y", "--yes", action="store_true", help="Run model-written code without asking.")
     @argument("--no-tools", action="store_true", help="Offer no tools (plain chat).")

@@ -151,3 +151,22 @@ def test_panel_transcript_holds_no_live_html_from_the_model(kernel, kimi_server)
         if "widget_html" in o:
             found = problems(o["widget_html"])
             assert [p for p in found if p not in OWN + ours and not p.startswith("attribute style=")] == [], found
+
+
+def test_the_panel_follows_the_default_to_its_successor_and_shows_it(kimi_server):
+    """Issue 23: the panel sent its dropdown's model as if the user had named it, so once
+    kimi-k2.6 closed every Send failed with a 404. Untouched, the dropdown is the default:
+    the reply comes from the successor, and the dropdown then shows that model."""
+    kimi_server.retire("kimi-k2.6")
+    k = Kernel(kernel_env(kimi_server))
+    try:
+        k.run("%load_ext kimi_jupyter\nfrom kimi_jupyter.chat_panel import ChatPanel\npanel = ChatPanel()")
+        assert k.value("panel._model.value") == "kimi-k2.6"
+        assert k.value("panel.ask('Tell me about tides.').model") == "kimi-k3"
+        assert k.value("panel._model.value") == "kimi-k3"
+        # A model picked in the dropdown is named: it is sent as it is, and not swapped.
+        k.run("panel._model.value = 'kimi-k3.1-pro'")
+        assert k.value("panel.ask('Tell me about tides.').model") == "kimi-k3.1-pro"
+        assert [r["model"] for r in kimi_server.requests] == ["kimi-k3", "kimi-k3.1-pro"]
+    finally:
+        k.close()
