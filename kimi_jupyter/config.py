@@ -113,6 +113,15 @@ class Kimi(Configurable):
             raise TraitError(f"Kimi.temperature must be between 0 and 2, or None (got {value}).")
         return value
 
+    @validate("base_url")
+    def _base_url(self, proposal: Any) -> Any:
+        value = proposal["value"]
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise TraitError(f"Kimi.base_url needs an http(s) URL, like http://localhost:8000/v1 (got {value!r}).")
+        return value
+
     @validate("effort")
     def _effort(self, proposal: Any) -> Any:
         value = proposal["value"]
@@ -137,6 +146,17 @@ class Kimi(Configurable):
 
     def __repr__(self) -> str:  # never show the key
         return f"<Kimi model={self.model!r} base_url={self.base_url!r} api_key={mask(self.api_key)}>"
+
+
+def checked(trait: str, value: Any) -> Any:
+    """`value` as the `Kimi.<trait>` validator accepts it (normalised), or its TraitError.
+
+    Per-cell options go through here, so `--max-steps -1` and `%config Kimi.max_steps = -1`
+    are refused by the same rule: each setting's checks live on its trait alone.
+    """
+    probe = Kimi()
+    setattr(probe, trait, value)
+    return getattr(probe, trait)
 
 
 def origin(url: str) -> str:

@@ -5,20 +5,34 @@ chat panel all build an `Options` and hand it to `api.run`, so an option means
 the same thing everywhere and is checked in one place. A mistake is a one-line
 `UsageError` that points to `%%kimi?`, never a traceback.
 
+An option that overrides a setting is checked by that setting's own `Kimi` trait
+validator (`config.checked`), so a per-cell `--max-steps -1` and a session-wide
+`%config Kimi.max_steps = -1` are refused by one rule, named for what the user typed.
 What the *model* accepts (temperature, effort, thinking) depends on the model
-and the server, so that is checked later, once the model is resolved
-(`wire.check`); here only the shape of each value is checked.
+and the server, so that is checked later, once the model is resolved (`wire.check`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from typing import Any
-from urllib.parse import urlsplit
 
 from IPython.core.error import UsageError
 
 FORMATS = ("markdown", "code", "json", "text")
+# Each option that overrides a session setting: (how the user wrote it, the Kimi trait /
+# Settings field that owns its rules). A new per-cell setting is its trait plus a line here.
+SETTINGS: dict[str, tuple[str, str]] = {
+    "model": ("-m/--model", "model"),
+    "yes": ("-y/--yes", "auto_run"),
+    "max_steps": ("--max-steps", "max_steps"),
+    "max_tokens": ("--max-tokens", "max_tokens"),
+    "temperature": ("-t/--temperature", "temperature"),
+    "thinking": ("--no-thinking", "thinking"),
+    "effort": ("--effort", "effort"),
+    "base_url": ("--base-url", "base_url"),
+    "max_cost": ("--max-cost", "max_cost_usd"),
+}
 SEE_HELP = "See `%%kimi?` for the options."
 
 
@@ -59,20 +73,22 @@ class Options:
         if fmt not in FORMATS:
             raise usage_error(f"-f/--format must be one of {', '.join(FORMATS)} (got {self.format!r}).")
         object.__setattr__(self, "format", fmt)
-        if self.effort is not None:
-            object.__setattr__(self, "effort", self.effort.strip().lower() or None)
-        _at_least("--max-steps", self.max_steps, 0)
-        _at_least("--max-tokens", self.max_tokens, 1)
-        if self.max_cost is not None and not self.max_cost > 0:
-            raise usage_error(f"--max-cost must be a positive number of US dollars (got {self.max_cost}).")
-        if self.temperature is not None and not 0.0 <= self.temperature <= 2.0:
-            raise usage_error(f"-t/--temperature must be between 0 and 2 (got {self.temperature}).")
         if self.out is not None and not self.out.isidentifier():
             raise usage_error(f"-o/--out needs a variable name (got {self.out!r}).")
-        if self.base_url is not None:
-            parts = urlsplit(self.base_url)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise usage_error(f"--base-url needs an http(s) URL, like http://localhost:8000/v1 (got {self.base_url!r}).")
+        from traitlets import TraitError
+
+        from .config import checked
+
+        for name, (flag, trait) in SETTINGS.items():
+            value = getattr(self, name)
+            if value is None:
+                continue
+            try:
+                object.__setattr__(self, name, checked(trait, value))
+            except TraitError as exc:  # the trait's own message, named as the user wrote it
+                text = str(exc)
+                raise usage_error(text.replace(f"Kimi.{trait}", flag) if f"Kimi.{trait}" in text
+                                  else f"{flag}: {text}") from None
 
     @classmethod
     def create(cls, **given: Any) -> "Options":
@@ -105,20 +121,5 @@ class Options:
         )
 
     def settings_overrides(self) -> dict[str, Any]:
-        """The options that override a session setting (`Settings` fields), where given."""
-        return {
-            "base_url": self.base_url,
-            "model": self.model,
-            "auto_run": self.yes,
-            "max_steps": self.max_steps,
-            "max_tokens": self.max_tokens,
-            "temperature": self.temperature,
-            "thinking": self.thinking,
-            "effort": self.effort,
-            "max_cost_usd": self.max_cost,
-        }
-
-
-def _at_least(name: str, value: int | None, minimum: int) -> None:
-    if value is not None and value < minimum:
-        raise usage_error(f"{name} must be at least {minimum} (got {value}).")
+        """The options that override a session setting, by `Settings` field (None: not given)."""
+        return {trait: getattr(self, name) for name, (_, trait) in SETTINGS.items()}

@@ -54,7 +54,9 @@ def test_no_interpolate_sends_dollar_and_braces_as_written(kernel, kimi_server):
     [
         ("%%kimi -f yaml\nhi", "-f/--format must be one of markdown, code, json, text (got 'yaml')."),
         ("%%kimi --max-steps abc\nhi", "argument --max-steps: invalid int value: 'abc'"),
-        ("%%kimi --max-cost -1\nhi", "--max-cost must be a positive number of US dollars (got -1.0)."),
+        ("%%kimi --max-cost -1\nhi", "--max-cost must be more than 0 (got -1.0)."),
+        ("%%kimi --max-steps -2\nhi", "--max-steps must be 0 or more (got -2)."),  # the trait's own rule
+        ("%%kimi -t 3\nhi", "-t/--temperature must be between 0 and 2, or None (got 3.0)."),
         ("%%kimi -o 1x\nhi", "-o/--out needs a variable name (got '1x')."),
         ("%%kimi --base-url ftp://x\nhi", "--base-url needs an http(s) URL"),
         ("%%kimi\n   ", "The cell is empty"),
