@@ -150,7 +150,8 @@ def _usage(ctx: Context, args: list[str]) -> None:
 def _fix(ctx: Context, args: list[str]) -> Any:
     from .fix import fix_prompt
 
-    prompt = fix_prompt()
+    settings = ctx.session.settings(base_url=ctx.options.base_url)
+    prompt = fix_prompt(settings.all_secrets())
     if prompt is None:
         raise UsageError("There is no exception to explain yet: `%kimi fix` looks at the last error.")
     from .api import run

@@ -116,6 +116,20 @@ def redact_data(data: dict[str, Any], secrets: Iterable[str]) -> dict[str, Any]:
     return {mime: value if mime in _BINARY_MIMES else redact_value(value, key) for mime, value in data.items()}
 
 
+def redact_output(output: dict[str, Any], secrets: Iterable[str]) -> dict[str, Any]:
+    """One nbformat output (stream, display, result or error) with its text redacted."""
+    key = _key(secrets)
+    if not key:
+        return output
+    out = dict(output)
+    if isinstance(out.get("data"), dict):
+        out["data"] = redact_data(out["data"], key)
+    for name in ("text", "evalue", "traceback"):
+        if name in out:
+            out[name] = redact_value(out[name], key)
+    return out
+
+
 class StreamRedactor:
     """Redacts a stream that arrives in pieces: `feed` each piece, `flush` at the end.
 
@@ -162,4 +176,4 @@ class StreamRedactor:
         return 0
 
 
-__all__ = ["REDACTED", "StreamRedactor", "redact_data", "redact_text", "redact_value", "variants"]
+__all__ = ["REDACTED", "StreamRedactor", "redact_data", "redact_output", "redact_text", "redact_value", "variants"]
