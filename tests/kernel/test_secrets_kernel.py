@@ -106,3 +106,74 @@ def test_fix_interpolation_and_system_prompt_send_no_secret(kimi_kernel_env, tmp
     assert any("key=[redacted]" in s for s in systems), systems
     assert _leaks(_model_saw(kimi_kernel_env)) == []
     assert _leaks(json.dumps([c.get("outputs", []) for c in nb.cells[2:]])) == []
+
+
+class _Proxy:
+    """A loopback HTTP proxy that records what reaches it, as a proxy on the path would see it."""
+
+    def __init__(self) -> None:
+        import socketserver
+        import threading
+
+        self.seen: list[str] = []
+        proxy = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                head = b""
+                while not head.endswith(b"\r\n\r\n"):
+                    line = self.rfile.readline(65536)
+                    if not line:
+                        break
+                    head += line
+                proxy.seen.append(head.decode("latin-1"))
+                self.wfile.write(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+MOONSHOT_KEY = "sk-moonshot-real-key-0123456789"
+
+
+def test_moonshot_key_never_goes_over_plain_http_or_another_port(tmp_path, monkeypatch):
+    """Issue 24 #5: `--base-url http://api.moonshot.ai/v1` sent `Authorization: Bearer sk-…` in cleartext.
+
+    Every request of the kernel goes through a loopback proxy (HTTP_PROXY / HTTPS_PROXY,
+    which the SDK's httpx honours), so the proxy sees whatever would have left.
+    """
+    proxy = _Proxy()
+    try:
+        for name in ("KIMI_API_KEY", "KIMI_BASE_URL", "MOONSHOT_BASE_URL", "KIMI_MODEL", "NO_PROXY", "no_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("MOONSHOT_API_KEY", MOONSHOT_KEY)
+        for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+            monkeypatch.setenv(name, proxy.url)
+        nb = run_notebook([
+            "%load_ext kimi_jupyter\n%config Kimi.max_retries = 0",
+            "%%kimi --base-url http://api.moonshot.ai/v1\nhello",
+            "%%kimi --base-url https://api.moonshot.cn:8080/v1\nhello",
+            "%kimi --base-url http://api.moonshot.cn/v1 models",
+            "import getpass\ngetpass.getpass = lambda prompt='': 'sk-login-for-http-host-000'\n"
+            "%kimi login --base-url http://api.moonshot.ai/v1",
+            "%%kimi --base-url http://api.moonshot.ai/v1\nhello with the login key",
+        ], tmp_path)
+    finally:
+        proxy.stop()
+    assert proxy.seen == []  # nothing left the kernel: no key, no request at all
+    for index, host, why in ((1, "api.moonshot.ai", "cleartext"), (2, "api.moonshot.cn", "port 8080"),
+                             (3, "api.moonshot.cn", "cleartext"), (5, "api.moonshot.ai", "cleartext")):
+        errors = [o for o in nb.cells[index].outputs if o.output_type == "error"]
+        assert len(errors) == 1, nb.cells[index].outputs
+        message = f"{errors[0].ename}: {errors[0].evalue}"
+        assert errors[0].traceback == [message]  # one line, no traceback
+        assert why in message and f"https://{host}/v1" in message and "Nothing was sent" in message, message
+    shown = json.dumps([cell.get("outputs", []) for cell in nb.cells])
+    assert MOONSHOT_KEY not in shown and "sk-login-for-http-host-000" not in shown
