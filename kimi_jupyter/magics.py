@@ -47,8 +47,9 @@ class KimiMagics(Magics):
     @argument("--web-search", action="store_true", help="Offer Kimi's built-in $web_search.")
     @argument("--base-url", help="OpenAI-compatible endpoint for this cell.")
     @argument("--no-interpolate", action="store_true", help="Send {braces} exactly as written.")
-    @argument("rest", nargs="*", help="With %%kimi (line magic): a subcommand (help, login, logout, config, "
-              "models, reset, history, usage, fix, export PATH, chat, mcp, record PATH|stop) or a one-line prompt.")
+    @argument("rest", nargs="*", help="With %%kimi (line magic): a subcommand alone (help, login, logout, config, "
+              "models, reset, history, usage, fix, export PATH, chat, mcp, record PATH|stop), or a one-line "
+              "question (any other line; `ask QUESTION` always asks).")
     @no_var_expand
     @line_cell_magic
     def kimi(self, line: str, cell: str | None = None) -> Any:
@@ -62,7 +63,11 @@ class KimiMagics(Magics):
 
         `%kimi SUBCOMMAND`: help, login, logout, config, models, reset, history, usage, fix,
         export PATH.ipynb, chat, mcp (MCP servers and tools), record PATH.jsonl | record stop (a cassette).
-        `%kimi <question>` asks a one-line question.
+
+        `%kimi <question>` asks a one-line question. A line is a subcommand only when the
+        whole line is one: the word alone, or `export`/`record` with exactly one argument.
+        Anything longer is a question, so `%kimi reset the index of a DataFrame: how` asks
+        and keeps the conversation. `%kimi ask WORDS` is always a question (`%kimi ask usage`).
         """
         try:
             args = parse_argstring(self.kimi, line)
@@ -70,15 +75,17 @@ class KimiMagics(Magics):
             raise usage_error(str(exc).strip().splitlines()[-1]) from None
         _expand_option_values(args, self.shell)
         if cell is None:
-            words = args.rest
-            if not words:
+            if not args.rest:
                 raise usage_error("`%kimi` needs a subcommand or a question.")
             from . import commands
 
-            if words[0] in commands.SUBCOMMANDS:
+            name, words = commands.parse_line(args.rest)
+            if name is not None:
                 context = commands.Context(self.session, self.shell, args, help=self.kimi.__doc__ or "")
-                return commands.run(context, words[0], words[1:])
+                return commands.run(context, name, words)
             prompt = " ".join(words)
+            if not prompt.strip():
+                raise usage_error("`%kimi ask` needs a question after it.")
         else:
             if args.rest:
                 raise usage_error(f"Unexpected arguments: {' '.join(args.rest)}.")

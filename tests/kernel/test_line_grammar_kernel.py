@@ -1,0 +1,43 @@
+"""`%kimi` lines in a real kernel: a question that starts with a subcommand's word asks (issue 25 #3)."""
+
+from __future__ import annotations
+
+from conftest import output_text, run_notebook
+
+
+def _users(request: dict) -> list[str]:
+    return [m["content"] for m in request["messages"] if m["role"] == "user"]
+
+
+def test_a_question_starting_with_a_subcommand_word_is_asked_not_run(kimi_kernel_env, tmp_path):
+    export = tmp_path / "conv.ipynb"
+    nb = run_notebook([
+        "%load_ext kimi_jupyter",
+        "%%kimi\nfirst question",
+        "%kimi reset the index of a pandas DataFrame: how",
+        "%kimi history of the roman empire, briefly",
+        "%kimi ask usage",
+        "%kimi export",
+        f"%kimi export {export}",
+        "%kimi reset",
+        "%kimi fresh start",
+    ], tmp_path)
+    requests = kimi_kernel_env.requests
+    assert [_users(r)[-1] for r in requests] == [
+        "first question", "reset the index of a pandas DataFrame: how", "history of the roman empire, briefly",
+        "usage", "fresh start",
+    ]
+    # The conversation was kept through the questions, and only the bare `reset` wiped it.
+    assert _users(requests[3]) == ["first question", "reset the index of a pandas DataFrame: how",
+                                   "history of the roman empire, briefly", "usage"]
+    assert _users(requests[4]) == ["fresh start"]
+    assert "Started a new conversation" not in output_text(nb.cells[2])
+    assert "UsageError: Usage: %kimi export PATH.ipynb" in output_text(nb.cells[5])
+    assert export.exists() and "Wrote 4 exchanges" in output_text(nb.cells[6])
+    assert "Started a new conversation (forgot 8 messages)" in output_text(nb.cells[7])
+
+
+def test_help_says_how_lines_are_read(kimi_kernel_env, tmp_path):
+    nb = run_notebook(["%load_ext kimi_jupyter", "%kimi help"], tmp_path)
+    text = output_text(nb.cells[1])
+    assert "only when the" in text and "%kimi ask WORDS" in text
