@@ -7,6 +7,9 @@ prompts, `%kimi fix`, exports, cassettes), so a path can't be "almost" redacted:
   code could produce without meaning harm (reversed, hex, base64 at any of its
   three alignments, the escaped forms `repr` and JSON give). A model told
   "print the key backwards" must not get it either.
+- A long enough piece of a secret's start or end (at least half of it, and at
+  least `MIN_PARTIAL` characters) is masked too: output capped to size, or
+  `print(key[:-1])`, must not show most of a key because it isn't all of it.
 - `StreamRedactor` does the same over a stream written in pieces. Redacting each
   `write` alone misses `for ch in key: sys.stdout.write(ch)`; the stream
   redactor holds back the shortest tail that could still grow into a secret and
@@ -31,6 +34,8 @@ MIN_SECRET = 4
 # Transforms of a short secret are short strings that turn up by chance in hex
 # dumps and base64 images; only longer secrets (every real key) get them.
 MIN_TRANSFORMED = 8
+# The shortest start or end of a secret masked on its own (see `variants`).
+MIN_PARTIAL = 10
 # Mime types whose values are base64 binaries: masking inside them only breaks the image.
 _BINARY_MIMES = ("image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp")
 
@@ -66,6 +71,10 @@ def variants(secret: str) -> set[str]:
         out.add(raw.hex())
         out.add(raw.hex().upper())
         out |= _base64_fragments(raw)
+    # Starts and ends of the secret: what a cut (a capped output, a repr's "…") leaves.
+    for length in range(max(MIN_PARTIAL, (len(secret) + 1) // 2), len(secret)):
+        out.add(secret[:length])
+        out.add(secret[-length:])
     return {v for v in out if len(v) >= MIN_SECRET}
 
 
@@ -75,11 +84,35 @@ def _compiled(secrets: tuple[str, ...]) -> tuple[re.Pattern[str] | None, tuple[s
     for secret in secrets:
         if secret and len(secret) >= MIN_SECRET:
             forms |= variants(secret)
-    # Longest first, so a secret that contains another is masked whole.
     ordered = tuple(sorted(forms, key=lambda s: (-len(s), s)))
     if not ordered:
         return None, ()
-    return re.compile("|".join(re.escape(f) for f in ordered)), ordered
+    return re.compile(_trie_regex(ordered)), ordered
+
+
+def _trie_regex(words: Iterable[str]) -> str:
+    """One regex matching any of `words`, longest first, as a trie.
+
+    A flat `a|b|c…` alternation tries every word at every position; a secret brings
+    a hundred forms, and model code may print megabytes. The trie tests one
+    character per step, and its greedy optional groups make the longest word win,
+    so a secret that contains another is masked whole.
+    """
+    trie: dict[str, dict] = {}
+    for word in words:
+        node = trie
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def walk(node: dict[str, dict]) -> str:
+        branches = [re.escape(ch) + walk(child) for ch, child in sorted(node.items()) if ch]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        return f"(?:{body})?" if "" in node else body
+
+    return walk(trie)
 
 
 def _key(secrets: Iterable[str]) -> tuple[str, ...]:
@@ -133,16 +166,18 @@ def redact_output(output: dict[str, Any], secrets: Iterable[str]) -> dict[str, A
 class StreamRedactor:
     """Redacts a stream that arrives in pieces: `feed` each piece, `flush` at the end.
 
-    What `feed` returns is safe to show: every complete secret in it is masked, and
-    any tail that is the start of a secret (or of a variant) is held back until the
-    next piece says whether it completes one. Ordinary output is held back only
-    when it ends with the first characters of a secret, so it still shows live.
+    What `feed` returns is safe to show, and the same as redacting the whole stream at
+    once: any tail that could still grow into a secret (or a longer variant of one) is
+    held back, unredacted, until the next piece says which; a match that starts before
+    it is final. Ordinary output is held back only when it ends with the first
+    characters of a secret's form, so it still shows live.
     """
 
     def __init__(self, secrets: Iterable[str]) -> None:
         self._secrets = _key(secrets)
         self._pattern, self._forms = _compiled(self._secrets)
-        self._firsts = {f[0] for f in self._forms}
+        # Every proper start of a form: a tail of the stream in here may still grow into one.
+        self._starts = {f[:n] for f in self._forms for n in range(1, len(f))}
         self._longest = max((len(f) for f in self._forms), default=0)
         self._held = ""
 
@@ -153,27 +188,34 @@ class StreamRedactor:
     def feed(self, text: str) -> str:
         if self._pattern is None:
             return text
-        buf = self._pattern.sub(REDACTED, self._held + text)
-        hold = self._partial_tail(buf)
-        self._held = buf[len(buf) - hold:] if hold else ""
-        return buf[: len(buf) - hold]
+        buf = self._held + text
+        cut = self._hold_start(buf)
+        out: list[str] = []
+        pos = 0
+        for match in self._pattern.finditer(buf):
+            if match.start() >= cut:
+                break
+            out += (buf[pos:match.start()], REDACTED)
+            pos = match.end()
+            cut = max(cut, pos)  # a final match that runs into the held part is emitted whole
+        out.append(buf[pos:cut])
+        self._held = buf[cut:]
+        return "".join(out)
 
     def flush(self) -> str:
-        """The held-back tail: no secret can complete any more (it is already redacted)."""
+        """The held-back tail, redacted: nothing more will come to complete a secret."""
         rest, self._held = self._held, ""
-        return rest
+        return self._pattern.sub(REDACTED, rest) if self._pattern is not None else rest
 
-    def _partial_tail(self, buf: str) -> int:
-        """Length of the longest tail of `buf` that is a proper prefix of a secret's form.
+    def _hold_start(self, buf: str) -> int:
+        """Where the longest tail of `buf` that is a proper prefix of a form starts (else its end).
 
-        A secret cut by the end of `buf` starts within its last `longest - 1` characters.
+        A form cut by the end of `buf` starts within its last `longest - 1` characters.
         """
         for i in range(max(0, len(buf) - self._longest + 1), len(buf)):
-            if buf[i] in self._firsts:
-                tail = buf[i:]
-                if any(len(f) > len(tail) and f.startswith(tail) for f in self._forms):
-                    return len(buf) - i
-        return 0
+            if buf[i:] in self._starts:
+                return i
+        return len(buf)
 
 
 __all__ = ["REDACTED", "StreamRedactor", "redact_data", "redact_output", "redact_text", "redact_value", "variants"]

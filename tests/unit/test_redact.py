@@ -107,3 +107,26 @@ def test_stream_flush_releases_a_harmless_tail():
 def test_stream_without_secrets_passes_through():
     r = StreamRedactor([])
     assert r.feed("sk-") == "sk-" and r.flush() == ""
+
+
+def test_most_of_a_secret_is_masked_too():
+    # A cut (a capped output, a repr's "…") or `print(key[:-1])` leaves most of a key.
+    assert redact_text(f"head {KEY[:-1]}… [cut]", [KEY]) == f"head {REDACTED}… [cut]"
+    assert redact_text(f"[cut] …{KEY[3:]} tail", [KEY]) == f"[cut] …{REDACTED} tail"
+    # A short piece says little and is ordinary text: left alone.
+    assert redact_text(f"prefix {KEY[:5]}", [KEY]) == f"prefix {KEY[:5]}"
+
+
+def test_stream_is_the_same_as_redacting_the_whole_text():
+    import random
+
+    rng = random.Random(7)
+    whole = (f"a {KEY} b {KEY[::-1]} c {KEY[:-2]}x {PW}{PW} d {base64.b64encode(KEY.encode()).decode()} "
+             f"sk-Abc e {KEY[4:]}\n" * 3)
+    expected = redact_text(whole, [KEY, PW])
+    assert KEY not in expected and PW not in expected
+    for _ in range(200):
+        cuts = sorted(rng.sample(range(1, len(whole)), rng.randint(1, 40)))
+        pieces = [whole[i:j] for i, j in zip([0, *cuts], [*cuts, len(whole)])]
+        out, _ = _through(StreamRedactor([KEY, PW]), pieces)
+        assert out == expected
