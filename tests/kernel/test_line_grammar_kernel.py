@@ -17,6 +17,7 @@ def test_a_question_starting_with_a_subcommand_word_is_asked_not_run(kimi_kernel
         "%kimi reset the index of a pandas DataFrame: how",
         "%kimi history of the roman empire, briefly",
         "%kimi ask usage",
+        "%kimi what does  -n  do in %%kimi, briefly",  # an option's name inside a question is text
         "%kimi export",
         f"%kimi export {export}",
         "%kimi reset",
@@ -25,16 +26,17 @@ def test_a_question_starting_with_a_subcommand_word_is_asked_not_run(kimi_kernel
     requests = kimi_kernel_env.requests
     assert [_users(r)[-1] for r in requests] == [
         "first question", "reset the index of a pandas DataFrame: how", "history of the roman empire, briefly",
-        "usage", "fresh start",
+        "usage", "what does  -n  do in %%kimi, briefly", "fresh start",
     ]
     # The conversation was kept through the questions, and only the bare `reset` wiped it.
     assert _users(requests[3]) == ["first question", "reset the index of a pandas DataFrame: how",
                                    "history of the roman empire, briefly", "usage"]
-    assert _users(requests[4]) == ["fresh start"]
+    assert len(_users(requests[4])) == 5  # `-n` in the question started nothing new
+    assert _users(requests[5]) == ["fresh start"]
     assert "Started a new conversation" not in output_text(nb.cells[2])
-    assert "UsageError: Usage: %kimi export PATH.ipynb" in output_text(nb.cells[5])
-    assert export.exists() and "Wrote 4 exchanges" in output_text(nb.cells[6])
-    assert "Started a new conversation (forgot 8 messages)" in output_text(nb.cells[7])
+    assert "UsageError: Usage: %kimi export PATH.ipynb" in output_text(nb.cells[6])
+    assert export.exists() and "Wrote 5 exchanges" in output_text(nb.cells[7])
+    assert "Started a new conversation (forgot 10 messages)" in output_text(nb.cells[8])
 
 
 def test_help_says_how_lines_are_read(kimi_kernel_env, tmp_path):
