@@ -72,7 +72,8 @@ class KimiMagics(Magics):
         whole line is one: the word alone, or `export`/`record` with exactly one argument
         (options may follow, as in `%kimi login --base-url URL`). Anything longer is a
         question, sent as typed, so `%kimi reset the index of a DataFrame: how` asks and
-        keeps the conversation. Options for a question go before it (`%kimi -n what is X`).
+        keeps the conversation, and may end in `?` (only `%kimi?` is this help). Options for
+        a question go before it (`%kimi -n what is X`).
         `%kimi ask WORDS` is always a question (`%kimi ask usage`).
         """
         try:
@@ -138,6 +139,32 @@ class KimiMagics(Magics):
         return name, [_unquote(w) for w in words]
 
 
+# `%kimi QUESTION?` on a line of its own (indented or not): IPython would read the `?` as help.
+_QUESTION_LINE = re.compile(r"^([ \t]*)%kimi[ \t]+(\S.*\?)[ \t]*$")
+
+
+def keep_question_marks(lines: list[str]) -> list[str]:
+    """Input cleanup so `%kimi what is a DataFrame?` asks, rather than showing `DataFrame?`.
+
+    IPython reads a line that ends in `?` as a help request for its last name (a
+    DataFrame's docstring, here), before any magic runs. Such a `%kimi` line is
+    rewritten to the call IPython itself makes for a line magic, which no longer ends
+    in `?`. `%kimi?` (the help) and `%%kimi` cells are left as they are.
+    """
+    if not lines or lines[0].lstrip().startswith("%%"):
+        return lines
+    out = []
+    for line in lines:
+        match = _QUESTION_LINE.match(line.rstrip("\r\n"))
+        if match is None:
+            out.append(line)
+            continue
+        indent, rest = match.groups()
+        newline = line[len(line.rstrip("\r\n")):]
+        out.append(f"{indent}get_ipython().run_line_magic('kimi', {rest!r}){newline}")
+    return out
+
+
 # One shell word: quoted runs and other non-blank characters (as IPython's arg_split reads them).
 _WORD = re.compile(r"""(?:"[^"]*"|'[^']*'|\S)+""")
 
@@ -184,4 +211,4 @@ def show_kimi_error(shell: Any, etype: type, value: BaseException, tb: Any, tb_o
     return stb
 
 
-__all__ = ["KimiMagics", "KimiError", "show_kimi_error"]
+__all__ = ["KimiMagics", "KimiError", "keep_question_marks", "show_kimi_error"]

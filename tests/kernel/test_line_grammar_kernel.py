@@ -17,7 +17,7 @@ def test_a_question_starting_with_a_subcommand_word_is_asked_not_run(kimi_kernel
         "%kimi reset the index of a pandas DataFrame: how",
         "%kimi history of the roman empire, briefly",
         "%kimi ask usage",
-        "%kimi what does  -n  do in %%kimi, briefly",  # an option's name inside a question is text
+        "%kimi what does  -n  do in %%kimi?",  # an option's name inside a question is text; `?` isn't help
         "%kimi export",
         f"%kimi export {export}",
         "%kimi reset",
@@ -26,7 +26,7 @@ def test_a_question_starting_with_a_subcommand_word_is_asked_not_run(kimi_kernel
     requests = kimi_kernel_env.requests
     assert [_users(r)[-1] for r in requests] == [
         "first question", "reset the index of a pandas DataFrame: how", "history of the roman empire, briefly",
-        "usage", "what does  -n  do in %%kimi, briefly", "fresh start",
+        "usage", "what does  -n  do in %%kimi?", "fresh start",
     ]
     # The conversation was kept through the questions, and only the bare `reset` wiped it.
     assert _users(requests[3]) == ["first question", "reset the index of a pandas DataFrame: how",

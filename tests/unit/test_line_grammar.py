@@ -32,3 +32,18 @@ def test_every_subcommand_alone_is_the_command_and_with_a_sentence_a_question():
     for name in SUBCOMMANDS:
         assert parse_line([name]) == (name, [])
         assert parse_line([name, "the", "whole", "thing", "please"])[0] is None
+
+
+@pytest.mark.parametrize("lines, expected", [
+    (["%kimi what is a DataFrame?\n"], ["get_ipython().run_line_magic('kimi', 'what is a DataFrame?')\n"]),
+    (["x = 1\n", "  %kimi why 'this'?"], ["x = 1\n", "  get_ipython().run_line_magic('kimi', \"why 'this'?\")"]),
+    (["%kimi?\n"], ["%kimi?\n"]),  # IPython's help for the magic
+    (["%kimi??\n"], ["%kimi??\n"]),
+    (["%kimi reset\n"], ["%kimi reset\n"]),
+    (["df?\n"], ["df?\n"]),
+    (["%%kimi\n", "%kimi what?\n"], ["%%kimi\n", "%kimi what?\n"]),  # a cell magic's body is its own
+])
+def test_question_mark_lines_are_questions_not_help(lines, expected):
+    from kimi_jupyter.magics import keep_question_marks
+
+    assert keep_question_marks(lines) == expected
