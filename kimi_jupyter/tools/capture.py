@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import sys
+import threading
 from typing import Any, Callable
 
 from ..redact import StreamRedactor, redact_data, redact_text
@@ -97,13 +98,16 @@ class OutputTee:
         tee = self
 
         redactor = StreamRedactor(self.secrets)
+        lock = threading.RLock()
         self._streams[name] = (redactor, original)
 
         def write(data: Any, *args: Any, **kwargs: Any) -> Any:
             if not tee.active or not isinstance(data, str):  # kept past the call, or bytes: as is
                 return original(data, *args, **kwargs)
             # Redacted over the stream, not per call: the tail that could start a key waits.
-            tee._emit(name, original, redactor.feed(data), args, kwargs)
+            # One writer at a time (threads print too), so pieces stay in order.
+            with lock:
+                tee._emit(name, original, redactor.feed(data), args, kwargs)
             return len(data)
 
         try:
