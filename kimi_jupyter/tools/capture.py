@@ -236,7 +236,10 @@ class OutputTee:
             def showtraceback(etype: Any, evalue: Any, stb: Any) -> Any:
                 if isinstance(stb, list):
                     stb = [redact_text(line, secrets) if isinstance(line, str) else line for line in stb]
-                message = str(evalue)
+                try:
+                    message = str(evalue)
+                except Exception:  # a broken __str__: IPython reports that itself
+                    message = ""
                 if redact_text(message, secrets) != message:
                     evalue = _RedactedValue(redact_text(message, secrets))
                 return show(etype, evalue, stb)
