@@ -108,6 +108,27 @@ def test_fix_interpolation_and_system_prompt_send_no_secret(kimi_kernel_env, tmp
     assert _leaks(json.dumps([c.get("outputs", []) for c in nb.cells[2:]])) == []
 
 
+def test_read_only_tools_send_no_secret(kimi_kernel_env, tmp_path):
+    """notebook_history, inspect_variable and list_variables read the user's cells and values."""
+    calls = [ToolCallSpec("notebook_history", json.dumps({"n": 5})),
+             ToolCallSpec("inspect_variable", json.dumps({"name": "conn"})),
+             ToolCallSpec("list_variables", "{}")]
+    kimi_kernel_env.add_scenario(Scenario("read_only", [ScriptedTurn(tool_calls=calls), ScriptedTurn(content="Seen.")]))
+    long_value = "x" * 5000
+    nb = run_notebook([
+        SETUP,
+        # The user's own cells: a connection string, and the key written backwards and cut.
+        f"conn = {{'dsn': 'postgresql://bob:{DB_PW}@db/sales', 'pad': '{long_value}', 'key': os.environ['KIMI_API_KEY']}}",
+        "print(os.environ['KIMI_API_KEY'][::-1])\nprint(os.environ['KIMI_API_KEY'][:-1])",
+        "%%kimi\n[[scenario:read_only]] what did I do?",
+    ], tmp_path)
+    assert "Seen." in output_text(nb.cells[3])
+    tool_messages = [m["content"] for r in kimi_kernel_env.requests for m in r["messages"] if m["role"] == "tool"]
+    assert len(tool_messages) == 3 and "postgresql://bob:[redacted]@db/sales" in json.dumps(tool_messages)
+    assert _leaks(_model_saw(kimi_kernel_env)) == []
+    assert API_KEY[:-1] not in _model_saw(kimi_kernel_env)
+
+
 class _Proxy:
     """A loopback HTTP proxy that records what reaches it, as a proxy on the path would see it."""
 
