@@ -193,10 +193,14 @@ def _unquote(word: str) -> str:
 
 
 def _expand_option_values(args: Any, shell: Any) -> None:
-    """IPython's `$name` / `{expr}` expansion, for option values only (not the prompt words)."""
+    """IPython's `$name` / `{expr}` expansion, for option values only (not the prompt words).
+
+    A quoted value (`-s "Be brief."`) loses its quotes first: IPython's split keeps them.
+    """
     for name, value in vars(args).items():
-        if isinstance(value, str) and ("$" in value or "{" in value):
-            setattr(args, name, shell.var_expand(value))
+        if isinstance(value, str):
+            value = _unquote(value)
+            setattr(args, name, shell.var_expand(value) if "$" in value or "{" in value else value)
 
 
 def show_kimi_error(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None) -> list[str]:

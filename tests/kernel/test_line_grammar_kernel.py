@@ -43,3 +43,11 @@ def test_help_says_how_lines_are_read(kimi_kernel_env, tmp_path):
     nb = run_notebook(["%load_ext kimi_jupyter", "%kimi help"], tmp_path)
     text = output_text(nb.cells[1])
     assert "only when the" in text and "%kimi ask WORDS" in text
+
+
+def test_quoted_option_values_lose_their_quotes(kimi_kernel_env, tmp_path):
+    run_notebook(["%load_ext kimi_jupyter", '%%kimi -s "Be brief, please."\nhi',
+                  "%kimi -n -s 'Answer in French.' what is {1+1}?"], tmp_path)
+    systems = [[m["content"] for m in r["messages"] if m["role"] == "system"] for r in kimi_kernel_env.requests]
+    assert systems == [["Be brief, please."], ["Answer in French."]]
+    assert [m["content"] for m in kimi_kernel_env.requests[1]["messages"] if m["role"] == "user"] == ["what is {1+1}?"]
