@@ -39,7 +39,7 @@ def __getattr__(name: str) -> Any:
 def load_ipython_extension(ipython: Any) -> None:
     from .config import Kimi
     from .errors import KimiError
-    from .magics import KimiMagics, show_kimi_error
+    from .magics import KimiMagics, keep_question_marks, show_kimi_error
     from .session import Session, set_default_session
 
     config = Kimi(parent=ipython)
@@ -48,6 +48,9 @@ def load_ipython_extension(ipython: Any) -> None:
     # Listed in shell.configurables so `%config Kimi` shows and sets it.
     ipython.configurables = [c for c in ipython.configurables if not isinstance(c, Kimi)] + [config]
     ipython.register_magics(KimiMagics(ipython, session))
+    # `%kimi what is X?` asks, instead of IPython's help for X (see keep_question_marks).
+    if keep_question_marks not in ipython.input_transformers_cleanup:
+        ipython.input_transformers_cleanup.append(keep_question_marks)
     if not ipython.custom_exceptions:  # don't take over a handler someone else installed
         ipython.set_custom_exc((KimiError,), show_kimi_error)
 
@@ -56,7 +59,11 @@ def unload_ipython_extension(ipython: Any) -> None:
     from .config import Kimi
     from .errors import KimiError
 
+    from .magics import keep_question_marks
+
     ipython.configurables = [c for c in ipython.configurables if not isinstance(c, Kimi)]
+    if keep_question_marks in ipython.input_transformers_cleanup:
+        ipython.input_transformers_cleanup.remove(keep_question_marks)
     if ipython.custom_exceptions == (KimiError,):
         ipython.set_custom_exc((), None)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any, Callable
 
-from .errors import KimiError
+from .errors import KimiError, redact_all
 from .options import Options, usage_error
 from .result import Result
 from .session import Session, default_session
@@ -43,10 +43,13 @@ def run(
         raise usage_error("The prompt is empty: write it below `%%kimi` (or pass it to `chat()`).")
     session = session or default_session()
     settings = session.settings(**options.settings_overrides())
+    # Every prompt reaches the model through here (a cell, `{interpolation}`, `%kimi fix`'s
+    # traceback, `chat()`, the panel): keys and `Kimi.secrets` in it are masked first.
+    secrets = settings.all_secrets()
     request = Request(
-        prompt=prompt,
+        prompt=redact_all(prompt, secrets),
         settings=settings,
-        system=options.system,
+        system=redact_all(options.system, secrets) if options.system else options.system,
         new=options.new,
         tools=options.tools,
         web_search=options.web_search,

@@ -29,6 +29,28 @@ def _show(markdown: str) -> None:
     display({"text/markdown": markdown, "text/plain": markdown}, raw=True)
 
 
+# How many words may follow each subcommand's name. A `%kimi` line is a command only
+# when the whole line fits its subcommand's grammar; any other line is a question, so
+# `%kimi reset the index of a DataFrame: how` asks, and never wipes the conversation.
+# (jupysql keeps commands out of the query text the same way, in their own `%sqlcmd`;
+# here they share one magic, so the grammar must leave no doubt.) The bare word is
+# always the command, and one that needs an argument then says how to give it.
+_ARGUMENTS: dict[str, tuple[int, ...]] = {"export": (0, 1), "record": (0, 1)}
+ASK = "ask"  # `%kimi ask WORDS…`: always a question, even `%kimi ask reset`
+
+
+def parse_line(words: list[str]) -> tuple[str | None, list[str]]:
+    """`(subcommand, its words)` for a command line, `(None, the question's words)` otherwise."""
+    if not words:
+        return None, []
+    name, args = words[0], words[1:]
+    if name == ASK:
+        return None, args
+    if name in _HANDLERS and len(args) in _ARGUMENTS.get(name, (0,)):
+        return name, args
+    return None, words
+
+
 def run(ctx: Context, name: str, args: list[str]) -> Any:
     """Run a subcommand with its words (`%kimi export PATH` → ["PATH"])."""
     return _HANDLERS[name](ctx, args)
@@ -166,7 +188,8 @@ def _usage(ctx: Context, args: list[str]) -> None:
 def _fix(ctx: Context, args: list[str]) -> Any:
     from .fix import fix_prompt
 
-    prompt = fix_prompt()
+    settings = ctx.session.settings(base_url=ctx.options.base_url)
+    prompt = fix_prompt(settings.all_secrets())
     if prompt is None:
         raise UsageError("There is no exception to explain yet: `%kimi fix` looks at the last error.")
     from .api import run

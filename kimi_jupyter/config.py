@@ -9,6 +9,12 @@ given together with that server (`%kimi login --base-url URL`, `Kimi.api_key`
 with `Kimi.base_url`, `KIMI_API_KEY` with `KIMI_BASE_URL`). So a notebook
 written by someone else can point `--base-url` anywhere without collecting the
 reader's key.
+
+Moonshot's own hosts are reached only over https on the default port: any other
+scheme or port for `api.moonshot.ai` / `api.moonshot.cn` (a typo'd `http://`, a
+`:8080` a notebook suggests) is refused before anything is sent, whichever key
+would go there, because the key would cross the network in cleartext or reach
+whatever listens on that port.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from urllib.parse import urlsplit
 from traitlets import Bool, CaselessStrEnum, Dict, Float, Int, List, TraitError, Unicode, validate
 from traitlets.config import Configurable
 
-from .errors import MissingKeyError, mask
+from .errors import KimiError, MissingKeyError, mask
 from .models import MOONSHOT_HOSTS, is_moonshot
 
 DEFAULT_BASE_URL = "https://api.moonshot.ai/v1"
@@ -167,6 +173,44 @@ def origin(url: str) -> str:
     return f"{scheme}://{(parts.hostname or '').lower()}:{port}"
 
 
+class InsecureEndpoint(KimiError):
+    """A Moonshot host over plain http or on another port: refused, nothing is sent."""
+
+
+def moonshot_url_problem(url: str) -> str | None:
+    """Why `url` may not be used for Moonshot's API, or None (not Moonshot, or https on 443).
+
+    Decided by the parsed host, like `is_moonshot`, so `https://evil.example/?api.moonshot.ai`
+    is simply another server, never Moonshot's.
+    """
+    parts = urlsplit(url)
+    if not is_moonshot(url):
+        return None
+    host = (parts.hostname or "").lower()
+    if parts.scheme.lower() != "https":
+        return (f"{parts.scheme or 'no scheme'}://{host} is Moonshot's API without https, "
+                "so the key would cross the network in cleartext")
+    try:
+        port = parts.port
+    except ValueError:
+        return f"the port in {url!r} is not a number"
+    if port not in (None, 443):
+        return f"port {port} is not Moonshot's API (it answers on https's port, 443)"
+    return None
+
+
+def check_moonshot_url(url: str) -> None:
+    """Raise `InsecureEndpoint` with the reason and the fix, for a Moonshot URL that isn't https:443."""
+    problem = moonshot_url_problem(url)
+    if problem is not None:
+        host = (urlsplit(url).hostname or "").lower()
+        raise InsecureEndpoint(
+            f"Refused to contact {host}: {problem}. Moonshot's API is only reached at "
+            f"https://{host}/v1 (the default port); use `--base-url https://{host}/v1` "
+            "or leave the base URL unset. Nothing was sent."
+        )
+
+
 @dataclass(frozen=True)
 class KeySource:
     """One place a key came from, and the host it may be sent to."""
@@ -176,8 +220,8 @@ class KeySource:
     base_url: str | None = None  # the server it was given with; None: Moonshot's API
 
     def applies_to(self, base_url: str) -> bool:
-        if self.base_url is None:
-            return is_moonshot(base_url)
+        if self.base_url is None:  # a Moonshot key: only Moonshot's hosts, only over https:443
+            return is_moonshot(base_url) and moonshot_url_problem(base_url) is None
         return origin(self.base_url) == origin(base_url)
 
     @property
@@ -244,7 +288,12 @@ class Settings:
     secrets: tuple[str, ...] = field(default=(), repr=False)
 
     def require_key(self) -> str:
-        """The key for this host, or a clear error. Other servers (a local vLLM) often need none."""
+        """The key for this host, or a clear error. Other servers (a local vLLM) often need none.
+
+        Every request asks for its key here first, so a Moonshot host over http or on
+        another port is refused before any byte leaves, with or without a key.
+        """
+        check_moonshot_url(self.base_url)
         if self.api_key:
             return self.api_key
         if is_moonshot(self.base_url):

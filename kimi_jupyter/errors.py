@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from .redact import REDACTED, redact_text  # noqa: F401  (REDACTED: re-exported)
+
 
 class KimiError(Exception):
     """Base class. `str(err)` is the complete user-facing message.
@@ -118,21 +120,14 @@ class Busy(KimiError):
         )
 
 
-REDACTED = "[redacted]"
-
-
 def redact(text: str, secret: str | None) -> str:
-    """Remove a secret from text that may end up on screen or in a log."""
-    if secret and len(secret) >= 4 and secret in text:
-        text = text.replace(secret, REDACTED)
-    return text
+    """Remove a secret (and its obvious encodings, see `kimi_jupyter.redact`) from text that may be shown or sent."""
+    return redact_all(text, (secret,) if secret else ())
 
 
 def redact_all(text: str, secrets: Iterable[str]) -> str:
-    """`redact` for each secret, longest first (so a key containing another is masked whole)."""
-    for secret in sorted(set(secrets), key=len, reverse=True):
-        text = redact(text, secret)
-    return text
+    """Every secret and its variants masked: the one rule of `kimi_jupyter.redact` (longest first)."""
+    return redact_text(text, secrets)
 
 
 def mask(secret: str | None) -> str:

@@ -6,6 +6,9 @@ import linecache
 import sys
 import traceback
 from types import TracebackType
+from typing import Iterable
+
+from .redact import redact_text
 
 _MAX_TRACEBACK = 6000
 
@@ -33,16 +36,22 @@ def raising_cell(tb: TracebackType | None) -> str | None:
     return None
 
 
-def fix_prompt() -> str | None:
-    """The prompt for the model, or None when there is no exception to explain."""
+def fix_prompt(secrets: Iterable[str] = ()) -> str | None:
+    """The prompt for the model, or None when there is no exception to explain.
+
+    Keys and `Kimi.secrets` (a DSN's password in a connection error) are masked
+    before the traceback is cut to size, so a cut can't leave half a secret behind.
+    """
     found = last_exception()
     if found is None:
         return None
     value, tb = found
-    text = "".join(traceback.format_exception(type(value), value, tb))
+    text = redact_text("".join(traceback.format_exception(type(value), value, tb)), secrets)
     if len(text) > _MAX_TRACEBACK:
         text = "…\n" + text[-_MAX_TRACEBACK:]
     cell = raising_cell(tb)
+    if cell:
+        cell = redact_text(cell, secrets)
     parts = ["My notebook code raised an exception. Explain what went wrong and propose a fix."]
     if cell:
         parts.append(f"The cell that raised it:\n\n```python\n{cell}\n```")

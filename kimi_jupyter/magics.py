@@ -11,6 +11,8 @@ Option *values* still get IPython's expansion, as in any magic
 
 from __future__ import annotations
 
+import argparse
+import re
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -47,8 +49,11 @@ class KimiMagics(Magics):
     @argument("--web-search", action="store_true", help="Offer Kimi's built-in $web_search.")
     @argument("--base-url", help="OpenAI-compatible endpoint for this cell.")
     @argument("--no-interpolate", action="store_true", help="Send {braces} exactly as written.")
-    @argument("rest", nargs="*", help="With %%kimi (line magic): a subcommand (help, login, logout, config, "
-              "models, reset, history, usage, fix, export PATH, chat, mcp, record PATH|stop) or a one-line prompt.")
+    # REMAINDER: options come before the question. From its first word on, the line is the
+    # question, verbatim, so `%kimi explain -n` asks about -n and starts nothing new.
+    @argument("rest", nargs=argparse.REMAINDER, help="With %%kimi (line magic): a subcommand alone (help, login, logout, config, "
+              "models, reset, history, usage, fix, export PATH, chat, mcp, record PATH|stop), or a one-line "
+              "question (any other line; `ask QUESTION` always asks).")
     @no_var_expand
     @line_cell_magic
     def kimi(self, line: str, cell: str | None = None) -> Any:
@@ -62,24 +67,35 @@ class KimiMagics(Magics):
 
         `%kimi SUBCOMMAND`: help, login, logout, config, models, reset, history, usage, fix,
         export PATH.ipynb, chat, mcp (MCP servers and tools), record PATH.jsonl | record stop (a cassette).
-        `%kimi <question>` asks a one-line question.
+
+        `%kimi <question>` asks a one-line question. A line is a subcommand only when the
+        whole line is one: the word alone, or `export`/`record` with exactly one argument
+        (options may follow, as in `%kimi login --base-url URL`). Anything longer is a
+        question, sent as typed, so `%kimi reset the index of a DataFrame: how` asks and
+        keeps the conversation, and may end in `?` (only `%kimi?` is this help). Options for
+        a question go before it (`%kimi -n what is X`).
+        `%kimi ask WORDS` is always a question (`%kimi ask usage`).
         """
         try:
             args = parse_argstring(self.kimi, line)
         except UsageError as exc:  # argparse's message, made one line with a pointer to the help
             raise usage_error(str(exc).strip().splitlines()[-1]) from None
-        _expand_option_values(args, self.shell)
         if cell is None:
-            words = args.rest
-            if not words:
+            if not args.rest:
                 raise usage_error("`%kimi` needs a subcommand or a question.")
             from . import commands
 
-            if words[0] in commands.SUBCOMMANDS:
+            name, words = self._subcommand(args)
+            _expand_option_values(args, self.shell)
+            if name is not None:
                 context = commands.Context(self.session, self.shell, args, help=self.kimi.__doc__ or "")
-                return commands.run(context, words[0], words[1:])
-            prompt = " ".join(words)
+                return commands.run(context, name, words)
+            rest = args.rest[1:] if args.rest[0] == commands.ASK else args.rest
+            prompt = _raw_tail(line, rest)
+            if not prompt.strip():
+                raise usage_error("`%kimi ask` needs a question after it.")
         else:
+            _expand_option_values(args, self.shell)
             if args.rest:
                 raise usage_error(f"Unexpected arguments: {' '.join(args.rest)}.")
             # The cell's trailing newline isn't part of the question.
@@ -97,11 +113,94 @@ class KimiMagics(Magics):
         return None
 
 
+    def _subcommand(self, args: Any) -> tuple[str | None, list[str]]:
+        """The subcommand the line names and its words, or (None, []) for a question.
+
+        Options may follow a subcommand's name (`%kimi login --base-url URL`): its words
+        are parsed again, and the options merged into `args` only when the line is that
+        command. Words that don't parse make the line a question, like any other.
+        """
+        from . import commands
+
+        rest = args.rest
+        if rest[0] not in commands.SUBCOMMANDS:
+            return None, []
+        try:
+            tail = parse_argstring(self.kimi, " ".join(rest[1:]))
+        except UsageError:
+            return None, []
+        name, words = commands.parse_line([rest[0], *tail.rest])
+        if name is None:
+            return None, []
+        defaults = parse_argstring(self.kimi, "")
+        for key, value in vars(tail).items():
+            if key != "rest" and value != getattr(defaults, key):
+                setattr(args, key, value)
+        return name, [_unquote(w) for w in words]
+
+
+# `%kimi QUESTION?` on a line of its own (indented or not): IPython would read the `?` as help.
+_QUESTION_LINE = re.compile(r"^([ \t]*)%kimi[ \t]+(\S.*\?)[ \t]*$")
+
+
+def keep_question_marks(lines: list[str]) -> list[str]:
+    """Input cleanup so `%kimi what is a DataFrame?` asks, rather than showing `DataFrame?`.
+
+    IPython reads a line that ends in `?` as a help request for its last name (a
+    DataFrame's docstring, here), before any magic runs. Such a `%kimi` line is
+    rewritten to the call IPython itself makes for a line magic, which no longer ends
+    in `?`. `%kimi?` (the help) and `%%kimi` cells are left as they are.
+    """
+    if not lines or lines[0].lstrip().startswith("%%"):
+        return lines
+    out = []
+    for line in lines:
+        match = _QUESTION_LINE.match(line.rstrip("\r\n"))
+        if match is None:
+            out.append(line)
+            continue
+        indent, rest = match.groups()
+        newline = line[len(line.rstrip("\r\n")):]
+        out.append(f"{indent}get_ipython().run_line_magic('kimi', {rest!r}){newline}")
+    return out
+
+
+# One shell word: quoted runs and other non-blank characters (as IPython's arg_split reads them).
+_WORD = re.compile(r"""(?:"[^"]*"|'[^']*'|\S)+""")
+
+
+def _raw_tail(line: str, words: list[str]) -> str:
+    """The line from where `words` (its last words) begin, as typed: quotes, spacing and all.
+
+    Falls back to the words joined by spaces where the line reads differently here than
+    in IPython's split (odd quoting).
+    """
+    if not words:
+        return ""
+    from IPython.utils.process import arg_split
+
+    spans = list(_WORD.finditer(line))
+    if len(spans) != len(arg_split(line)) or [m.group() for m in spans[-len(words):]] != words:
+        return " ".join(words)
+    return line[spans[-len(words)].start():].strip()
+
+
+def _unquote(word: str) -> str:
+    """A subcommand's argument without the quotes IPython's split keeps (`"my file.ipynb"`)."""
+    if len(word) >= 2 and word[0] == word[-1] and word[0] in "'\"":
+        return word[1:-1]
+    return word
+
+
 def _expand_option_values(args: Any, shell: Any) -> None:
-    """IPython's `$name` / `{expr}` expansion, for option values only (not the prompt words)."""
+    """IPython's `$name` / `{expr}` expansion, for option values only (not the prompt words).
+
+    A quoted value (`-s "Be brief."`) loses its quotes first: IPython's split keeps them.
+    """
     for name, value in vars(args).items():
-        if isinstance(value, str) and ("$" in value or "{" in value):
-            setattr(args, name, shell.var_expand(value))
+        if isinstance(value, str):
+            value = _unquote(value)
+            setattr(args, name, shell.var_expand(value) if "$" in value or "{" in value else value)
 
 
 def show_kimi_error(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None) -> list[str]:
@@ -116,4 +215,4 @@ def show_kimi_error(shell: Any, etype: type, value: BaseException, tb: Any, tb_o
     return stb
 
 
-__all__ = ["KimiMagics", "KimiError", "show_kimi_error"]
+__all__ = ["KimiMagics", "KimiError", "keep_question_marks", "show_kimi_error"]

@@ -6,15 +6,20 @@ user would see nothing until the end. Instead the ``write`` methods of sys.stdou
 sys.stderr are wrapped (IPython's own history tee does the same, because ipykernel checks
 the stream classes), and rich displays are observed with ipykernel's display-publisher
 hook, or by wrapping ``display_pub.publish`` in other shells.
+
+Keys and ``Kimi.secrets`` are redacted on the way through, from everything model code
+shows: streams (over the whole stream, so a key written one character at a time is
+caught too), displays of every text mime type, the ``Out[]`` value and tracebacks.
 """
 
 from __future__ import annotations
 
 import base64
 import sys
+import threading
 from typing import Any, Callable
 
-from ..errors import redact_all
+from ..redact import StreamRedactor, redact_data, redact_text
 from .output import HeadTailBuffer, cap_output, png_size
 
 # Cap for one non-text display (HTML or markdown source) in the model's copy.
@@ -46,6 +51,8 @@ class OutputTee:
         # What the user saw, as nbformat outputs, so `%kimi export` can replay it.
         self.outputs: list[dict[str, Any]] = []
         self._undo: list[Callable[[], None]] = []
+        # Per stream: the redactor, and the stream's own write for what is flushed at the end.
+        self._streams: dict[str, tuple[StreamRedactor, Callable[..., Any]]] = {}
 
     # ---------------------------------------------------------------- lifecycle
     def __enter__(self) -> OutputTee:
@@ -54,12 +61,21 @@ class OutputTee:
             for name in ("stdout", "stderr"):
                 self._wrap_stream(name)
             self._hook_displays()
+            if self.secrets:
+                self._redact_results()
         except BaseException:
             self.__exit__(None, None, None)
             raise
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        # What each redactor held back (it might have been the start of a key) can't
+        # grow into one any more: it goes out before the streams are unwrapped.
+        for name, (redactor, original) in self._streams.items():
+            try:
+                self._emit(name, original, redactor.flush(), (), {})
+            except Exception:
+                pass  # a closed stream must not hide the real outcome
         self.active = False
         while self._undo:
             try:
@@ -81,19 +97,18 @@ class OutputTee:
         had_own = "write" in getattr(stream, "__dict__", {})
         tee = self
 
+        redactor = StreamRedactor(self.secrets)
+        lock = threading.RLock()
+        self._streams[name] = (redactor, original)
+
         def write(data: Any, *args: Any, **kwargs: Any) -> Any:
-            if not tee.active:  # someone kept our wrapper past the call: pass through
+            if not tee.active or not isinstance(data, str):  # kept past the call, or bytes: as is
                 return original(data, *args, **kwargs)
-            if tee.secrets and isinstance(data, str):
-                data = redact_all(data, tee.secrets)
-            if isinstance(data, str) and data and not tee._machinery_writing():
-                tee.buffer.write(data)
-            before = tee.echoed
-            written = tee._echo(original, data, args, kwargs)
-            if isinstance(data, str) and data:
-                shown = data if tee.max_echo is None else data[: tee.echoed - before]
-                tee.record_stream(name, shown)
-            return written
+            # Redacted over the stream, not per call: the tail that could start a key waits.
+            # One writer at a time (threads print too), so pieces stay in order.
+            with lock:
+                tee._emit(name, original, redactor.feed(data), args, kwargs)
+            return len(data)
 
         try:
             stream.write = write
@@ -113,6 +128,16 @@ class OutputTee:
                     stream.write = original
 
         self._undo.append(undo)
+
+    def _emit(self, name: str, original: Callable[..., Any], data: str, args: tuple, kwargs: dict) -> None:
+        """Show redacted text to the user, and keep it for the model and the export."""
+        if not data:
+            return
+        if not self._machinery_writing():
+            self.buffer.write(data)
+        before = self.echoed
+        self._echo(original, data, args, kwargs)
+        self.record_stream(name, data if self.max_echo is None else data[: self.echoed - before])
 
     def _echo(self, original: Callable[..., Any], data: Any, args: tuple, kwargs: dict) -> Any:
         if self.max_echo is None or not isinstance(data, str):
@@ -153,6 +178,8 @@ class OutputTee:
                     kind = msg.get("msg_type") or msg.get("header", {}).get("msg_type")
                     if kind in ("display_data", "update_display_data"):
                         content = msg.get("content", {})
+                        if self.secrets and isinstance(content.get("data"), dict):
+                            content["data"] = redact_data(content["data"], self.secrets)
                         # Provenance (SPEC §3): what model code displays (figures, tables) is
                         # marked as model-written in the saved notebook.
                         metadata = content.setdefault("metadata", {})
@@ -170,6 +197,7 @@ class OutputTee:
 
         def publish(data: Any, *args: Any, **kwargs: Any) -> Any:
             if self.active and isinstance(data, dict):
+                data = redact_data(data, self.secrets)
                 self.record_display(data, kwargs.get("metadata") or (args[0] if args else None) or {})
             self._quiet += 1
             try:
@@ -184,6 +212,54 @@ class OutputTee:
                 pub.publish = original
             else:
                 del pub.publish
+
+        self._undo.append(undo)
+
+    def _redact_results(self) -> None:
+        """Redact the ``Out[]`` value and tracebacks of model code, as printed text is.
+
+        Both reach the frontend outside the display publisher (ipykernel sends them
+        itself), so they are redacted where IPython builds them: the displayhook's
+        mime bundle, and the traceback lines handed to ``_showtraceback``.
+        """
+        shell, secrets = self.shell, self.secrets
+        hook = getattr(shell, "displayhook", None)
+        compute = getattr(hook, "compute_format_data", None)
+        if compute is not None:
+            def compute_format_data(result: Any) -> Any:
+                data, metadata = compute(result)
+                return redact_data(data, secrets) if isinstance(data, dict) else data, metadata
+
+            self._patch(hook, "compute_format_data", compute_format_data)
+        show = getattr(shell, "_showtraceback", None)
+        if show is not None:
+            def showtraceback(etype: Any, evalue: Any, stb: Any) -> Any:
+                if isinstance(stb, list):
+                    stb = [redact_text(line, secrets) if isinstance(line, str) else line for line in stb]
+                try:
+                    message = str(evalue)
+                except Exception:  # a broken __str__: IPython reports that itself
+                    message = ""
+                if redact_text(message, secrets) != message:
+                    evalue = _RedactedValue(redact_text(message, secrets))
+                return show(etype, evalue, stb)
+
+            self._patch(shell, "_showtraceback", showtraceback)
+
+    def _patch(self, obj: Any, name: str, replacement: Callable[..., Any]) -> None:
+        """Set an instance attribute for the tee's lifetime, then put back what was there."""
+        had_own = name in getattr(obj, "__dict__", {})
+        previous = getattr(obj, name)
+        try:
+            setattr(obj, name, replacement)
+        except (AttributeError, TypeError):
+            return
+
+        def undo() -> None:
+            if had_own:
+                setattr(obj, name, previous)
+            else:
+                delattr(obj, name)
 
         self._undo.append(undo)
 
@@ -231,6 +307,16 @@ def _is_default_repr(text: str) -> bool:
     """``<IPython.core.display.HTML object>`` and the like say nothing to the model."""
     t = text.strip()
     return t.startswith("<") and t.endswith(">") and (" object" in t or " at 0x" in t)
+
+
+class _RedactedValue:
+    """Stands in for an exception whose message holds a secret: ipykernel only takes its ``str``."""
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+
+    def __str__(self) -> str:
+        return self._text
 
 
 class _StreamProxy:

@@ -22,6 +22,7 @@ import traceback
 from contextlib import contextmanager
 from typing import Any, Iterator
 
+from ..redact import redact_output, redact_text
 from .approval import approve
 from .capture import OutputTee
 from .context import ToolContext
@@ -106,13 +107,14 @@ def _reply(ctx: ToolContext, shell: Any, tee: OutputTee, value: Any,
     """What the model gets: the capped output, then the Out value, the error or the timeout."""
     extra: list[str] = []
     if value is not None:
-        extra.append("Out: " + cap_output(_safe_repr(value), ctx.max_output))
+        # Redacted before the cap, so a cut can't leave half a key behind.
+        extra.append("Out: " + cap_output(redact_text(_safe_repr(value), ctx.secrets), ctx.max_output))
     if isinstance(error, ToolTimeout):
         extra.append(_timeout_text(error))
     elif error is not None:
         extra.append(format_error(error, limit=5, skip=_is_ipython_frame))
     head, omitted, tail = tee.buffer.head, tee.buffer.omitted, tee.buffer.tail
-    rest = "\n".join(extra)
+    rest = redact_text("\n".join(extra), ctx.secrets)  # the error message may quote a key
     last_printed = tail or head
     if rest and last_printed and not last_printed.endswith("\n"):
         rest = "\n" + rest  # e.g. after print(..., end="")
@@ -122,7 +124,8 @@ def _reply(ctx: ToolContext, shell: Any, tee: OutputTee, value: Any,
         expression, complete = keep_full_text(shell, head, omitted, (tail + rest).rstrip("\n"))
         note = kept_note(expression, complete)
     text = cap_parts(head, omitted, tail + rest, ctx.max_output, note).strip("\n")
-    outputs = tee.outputs + _result_outputs(shell, value, error)
+    # The tee's records are redacted as they were shown; the Out value and the error too.
+    outputs = tee.outputs + [redact_output(o, ctx.secrets) for o in _result_outputs(shell, value, error)]
     return ToolOutput(text=text or NO_OUTPUT, ok=error is None, images=tee.images, outputs=outputs)
 
 
