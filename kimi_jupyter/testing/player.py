@@ -20,7 +20,8 @@ same server replays it again. A recorded answer the client would not retry
 (a 400, an interrupted stream) is left out when the same request also has a
 successful recording: that was the teacher's false start, not the lesson.
 A request with no match gets `NoMatch`, whose message names the nearest
-recorded prompt (difflib ratio on the last user message).
+recorded prompt (difflib ratio on the last user message). Model listings are
+served the same way: each recorded one in turn, then again.
 """
 
 from __future__ import annotations
@@ -120,6 +121,8 @@ class Player:
         self._lock = threading.Lock()
         self._queues: dict[str, list[Exchange]] = {}
         self._next: dict[str, int] = {}
+        self._listings = cassette.listings
+        self._next_listing = 0
         for ex in cassette.chats:
             self._queues.setdefault(match_key(ex.request or {}), []).append(ex)
         for key, queue in self._queues.items():
@@ -140,6 +143,15 @@ class Player:
             i = self._next.get(key, 0) % len(queue)
             self._next[key] = i + 1
             return queue[i]
+
+    def take_listing(self) -> Exchange | None:
+        """The next recorded model listing, in recorded order (then again); None if none was recorded."""
+        with self._lock:
+            if not self._listings:
+                return None
+            listing = self._listings[self._next_listing % len(self._listings)]
+            self._next_listing += 1
+            return listing
 
     def explain(self, body: Mapping[str, Any]) -> str:
         """Why nothing matched: the nearest recorded prompt, and where the conversation differs."""
