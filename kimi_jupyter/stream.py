@@ -9,12 +9,35 @@ which is quadratic on a long reasoning stream.
 Two dialects are accepted (SPEC §7):
 - Moonshot: `delta.reasoning_content`, usage inside `choices[0]` of the finish chunk.
 - vLLM / SGLang: `delta.reasoning`, usage at the top level of a final chunk.
+
+A chunk is server text, so it is checked before any of it is used (`check_chunk`):
+a field of the wrong type (a number for `reasoning_content`, a list for `content`,
+a string tool-call `index`) is `MalformedStream`, one clear line, and the folder
+keeps what arrived before it. Text is made encodable where it enters: a lone
+surrogate (`"\\udfff"` is valid JSON) becomes U+FFFD, or it would fail later, when
+the reply is sent to the frontend or the history is encoded for the next request.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
+
+from .errors import MalformedStream
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def encodable(text: str) -> str:
+    """`text` with each lone surrogate replaced by U+FFFD, so it encodes as UTF-8.
+
+    JSON's `\\ud800`-style escapes can carry half a pair; Python keeps it in the str,
+    and every later `.encode()` of it (the frontend message, the next request) fails.
+    """
+    if text.isascii():
+        return text
+    return _SURROGATE.sub("\ufffd", text)
 
 
 @dataclass
@@ -135,25 +158,29 @@ class StreamFolder:
         self.id: str | None = None
 
     def feed(self, chunk: dict[str, Any]) -> None:
+        """Fold one chunk. Raises `MalformedStream` (nothing of the chunk taken) if it isn't one."""
+        check_chunk(chunk)
         if self.id is None:
-            self.id = chunk.get("id")
-            self.model = chunk.get("model")
+            self.id = _opt_text(chunk.get("id"))
+            self.model = _opt_text(chunk.get("model"))
         top_usage = chunk.get("usage")
         if top_usage:
             self._merge_usage(top_usage)
         for choice in chunk.get("choices") or ():
-            if choice.get("index", 0) != 0:
+            if (choice.get("index") or 0) != 0:
                 continue
             delta = choice.get("delta") or {}
             text = delta.get("reasoning_content")
             if text is None:
                 text = delta.get("reasoning")
             if text:
+                text = encodable(text)
                 self._reasoning.append(text)
                 if self._on_reasoning:
                     self._on_reasoning(text)
             text = delta.get("content")
             if text:
+                text = encodable(text)
                 self._content.append(text)
                 if self._on_content:
                     self._on_content(text)
@@ -169,20 +196,22 @@ class StreamFolder:
         self.usage = usage if self.usage is None else self.usage.merge(usage)
 
     def _feed_tool_call(self, tc: dict[str, Any]) -> None:
-        index = tc.get("index", len(self._calls))
+        index = tc.get("index")
+        if index is None:
+            index = len(self._calls)
         pending = self._calls.get(index)
         if pending is None:
             pending = self._calls[index] = _PendingCall(index)
         if tc.get("id"):
-            pending.id = tc["id"]
+            pending.id = encodable(tc["id"])
         fn = tc.get("function") or {}
         if fn.get("name"):
             first = not pending.name
-            pending.name = fn["name"]
+            pending.name = encodable(fn["name"])
             if first and self._on_tool_call:
                 self._on_tool_call(ToolCall(pending.id, pending.name, "", index))
         if fn.get("arguments"):
-            pending.parts.append(fn["arguments"])
+            pending.parts.append(encodable(fn["arguments"]))
 
     @property
     def reasoning(self) -> str:
@@ -206,6 +235,68 @@ class StreamFolder:
             model=self.model,
             id=self.id,
         )
+
+
+def _opt_text(value: Any) -> str | None:
+    return encodable(value) if value is not None else None
+
+
+# What each field read from a chunk must be. `int` never admits a bool (JSON true).
+_TEXT, _INT, _OBJECT, _LIST = (str,), (int,), (dict,), (list,)
+_KIND = {str: "text", int: "an integer", dict: "an object", list: "a list"}
+
+
+def _want(value: Any, types: tuple[type, ...], where: str) -> None:
+    """None (or absent) is always fine; otherwise `value` must be one of `types`."""
+    if value is None or (type(value) in types):
+        return
+    raise MalformedStream(f"a malformed chunk (`{where}` is {_describe(value)}, not {_KIND[types[0]]})")
+
+
+def _describe(value: Any) -> str:
+    kinds = {bool: "a boolean", int: "a number", float: "a number", str: "text", list: "a list", dict: "an object"}
+    return kinds.get(type(value), "a " + type(value).__name__)
+
+
+def check_chunk(chunk: Any) -> None:
+    """Raise `MalformedStream` unless every field the folder reads has its type.
+
+    Checked whole before any of it is folded, so a bad chunk leaves the folder as
+    it was: what arrived before stays intact for the partial reply.
+    """
+    if type(chunk) is not dict:
+        raise MalformedStream(f"a malformed chunk ({_describe(chunk)}, not an object)")
+    _want(chunk.get("id"), _TEXT, "id")
+    _want(chunk.get("model"), _TEXT, "model")
+    _want(chunk.get("usage"), _OBJECT, "usage")
+    choices = chunk.get("choices")
+    _want(choices, _LIST, "choices")
+    for i, choice in enumerate(choices or ()):
+        where = f"choices[{i}]"
+        if type(choice) is not dict:
+            raise MalformedStream(f"a malformed chunk (`{where}` is {_describe(choice)}, not an object)")
+        _want(choice.get("index"), _INT, f"{where}.index")
+        _want(choice.get("finish_reason"), _TEXT, f"{where}.finish_reason")
+        _want(choice.get("usage"), _OBJECT, f"{where}.usage")
+        delta = choice.get("delta")
+        _want(delta, _OBJECT, f"{where}.delta")
+        if not delta:
+            continue
+        for name in ("reasoning_content", "reasoning", "content"):
+            _want(delta.get(name), _TEXT, f"{where}.delta.{name}")
+        calls = delta.get("tool_calls")
+        _want(calls, _LIST, f"{where}.delta.tool_calls")
+        for j, tc in enumerate(calls or ()):
+            at = f"{where}.delta.tool_calls[{j}]"
+            if type(tc) is not dict:
+                raise MalformedStream(f"a malformed chunk (`{at}` is {_describe(tc)}, not an object)")
+            _want(tc.get("index"), _INT, f"{at}.index")
+            _want(tc.get("id"), _TEXT, f"{at}.id")
+            fn = tc.get("function")
+            _want(fn, _OBJECT, f"{at}.function")
+            if fn:
+                _want(fn.get("name"), _TEXT, f"{at}.function.name")
+                _want(fn.get("arguments"), _TEXT, f"{at}.function.arguments")
 
 
 def fold(chunks: Iterable[dict[str, Any]]) -> Turn:

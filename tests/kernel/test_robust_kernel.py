@@ -6,9 +6,9 @@ import json
 
 import nbformat
 
-from kimi_jupyter.testing import Scenario, ScriptedTurn, ToolCallSpec
+from kimi_jupyter.testing import Fault, Scenario, ScriptedTurn, ToolCallSpec
 
-from conftest import make_notebook, output_text
+from conftest import make_notebook, output_text, run_notebook
 
 # Model code that leaves a mark in the working directory if it ever runs.
 MARK_CODE = "open('model_code_ran.txt', 'w').write('ran')"
@@ -37,3 +37,81 @@ def test_export_keeps_declined_code_as_text_so_run_all_does_not_run_it(kimi_kern
     # Run All on the export, as a reader would: the declined code stays text.
     notebook_client(exported, tmp_path, timeout=60).execute()
     assert not (tmp_path / "model_code_ran.txt").exists()
+
+
+# ---------------------------------------------------------------- hostile streams
+def _errors(cell) -> list[str]:
+    return [f"{o['ename']}: {o['evalue']}" for o in cell.outputs if o["output_type"] == "error"]
+
+
+BEFORE = "I looked at the data first. " * 3  # arrives, and must stay, before the bad part
+
+
+def _raw(name: str, payload: str) -> Scenario:
+    return Scenario(name, [ScriptedTurn(reasoning=BEFORE, content="The rest of the answer.",
+                                        fault=Fault("raw_event", payload=payload, after_chars=len(BEFORE), times=99))])
+
+
+MALFORMED = {
+    "number_reasoning": '{"choices":[{"index":0,"delta":{"reasoning_content":12345}}]}',
+    "list_content": '{"choices":[{"index":0,"delta":{"content":["a","b"]}}]}',
+    "string_index": '{"choices":[{"index":0,"delta":{"tool_calls":['
+                    '{"index":0,"id":"c0","type":"function","function":{"name":"python","arguments":"{}"}},'
+                    '{"index":"1","id":"c1","type":"function","function":{"name":"python","arguments":"{}"}}]}}]}',
+}
+
+
+def test_malformed_chunks_are_one_clear_line_and_what_arrived_is_kept(kimi_kernel_env, tmp_path):
+    for name, payload in MALFORMED.items():
+        kimi_kernel_env.add_scenario(_raw(name, payload))
+    cells = ["%load_ext kimi_jupyter"]
+    for name in MALFORMED:
+        cells += [f"%%kimi -n\n[[scenario:{name}]] go", "%%kimi\nWhat was my first question?"]
+    nb = run_notebook(cells + ["print('kernel alive')"], tmp_path)
+    for i, name in enumerate(MALFORMED):
+        cell, follow = nb.cells[1 + 2 * i], nb.cells[2 + 2 * i]
+        errors = _errors(cell)
+        assert len(errors) == 1 and "the server sent a malformed chunk" in errors[0].lower(), (name, errors)
+        assert "Msh-Request-Id" in errors[0], errors  # what support needs, where the server sent one
+        text = output_text(cell)
+        assert "Traceback" not in text and "TypeError" not in text, (name, text)
+        assert "I looked at the data first." in text, name  # what arrived before is kept
+        assert "go" in output_text(follow) and not _errors(follow), name  # the history is still valid
+    assert output_text(nb.cells[-1]).strip() == "kernel alive"
+
+
+SURROGATE = '{"choices":[{"index":0,"delta":{"content":"answer \\udfff end"}}]}'
+
+
+def test_a_lone_surrogate_is_replaced_and_the_conversation_stays_valid(kimi_kernel_env, tmp_path):
+    kimi_kernel_env.add_scenario(_raw("surrogate", SURROGATE))
+    nb = run_notebook([
+        "%load_ext kimi_jupyter",
+        "%%kimi -o r\n[[scenario:surrogate]] go",
+        "print(ascii(r.content))",
+        "%%kimi\nWhat was my first question?",
+        # chat() (terminal IPython and scripts) keeps its own conversation: the same holds there.
+        "import kimi_jupyter\nc = kimi_jupyter.chat('[[scenario:surrogate]] again', new=True)\n"
+        "print(ascii(c.content))\nprint(kimi_jupyter.chat('What was my first question?').content)",
+    ], tmp_path)
+    for cell in nb.cells[1:]:
+        assert not _errors(cell), output_text(cell)
+    assert "answer \ufffd end" in output_text(nb.cells[1])
+    assert output_text(nb.cells[2]).strip() == ascii("answer \ufffd endThe rest of the answer.")
+    assert "Your first question was: [[scenario:surrogate]] go" in output_text(nb.cells[3])
+    last = output_text(nb.cells[4])
+    assert ascii("answer \ufffd endThe rest of the answer.") in last, last
+    assert "Your first question was: [[scenario:surrogate]] again" in last
+
+
+def test_an_endless_sse_line_is_cut_at_16_mb_with_one_clear_message(kimi_kernel_env, tmp_path):
+    kimi_kernel_env.add_scenario(Scenario("endless", [ScriptedTurn(
+        reasoning=BEFORE, content="never shown",
+        fault=Fault("endless_line", size=20 * 2**20, after_chars=len(BEFORE)))]))
+    nb = run_notebook(["%load_ext kimi_jupyter", "%%kimi\n[[scenario:endless]] go", "print('kernel alive')"],
+                      tmp_path)
+    errors = _errors(nb.cells[1])
+    assert len(errors) == 1 and "larger than 16 MB" in errors[0], errors
+    text = output_text(nb.cells[1])
+    assert "I looked at the data first." in text and "Traceback" not in text
+    assert output_text(nb.cells[2]).strip() == "kernel alive"
