@@ -115,3 +115,54 @@ def test_an_endless_sse_line_is_cut_at_16_mb_with_one_clear_message(kimi_kernel_
     text = output_text(nb.cells[1])
     assert "I looked at the data first." in text and "Traceback" not in text
     assert output_text(nb.cells[2]).strip() == "kernel alive"
+
+
+# ---------------------------------------------------------------- read-only tools
+HOSTILE_SETUP = '''
+import pandas as pd
+calls = []
+class Hostile:
+    @property
+    def __class__(self):
+        calls.append("__class__")
+        return Hostile
+    def __lt__(self, other):
+        calls.append("__lt__")
+        return id(self) < id(other)
+    def __hash__(self):
+        calls.append("__hash__")
+        return 1
+    def __eq__(self, other):
+        calls.append("__eq__")
+        return self is other
+    def __repr__(self):
+        return "Hostile()"
+class MyFrame(pd.DataFrame):
+    def head(self, n=5):
+        calls.append("MyFrame.head")
+        return super().head(n)
+hostile = Hostile()
+keyed = {Hostile(): 1, Hostile(): 2}
+frame = MyFrame({"a": [1, 2]})
+_token = "tok-private-4242"
+calls.clear()
+'''
+
+
+def test_read_only_tools_run_none_of_the_users_dunders_and_hide_private_names(kimi_kernel_env, tmp_path):
+    calls = [ToolCallSpec("list_variables", "{}")] + [
+        ToolCallSpec("inspect_variable", json.dumps({"name": n})) for n in ("hostile", "keyed", "frame", "_token")]
+    kimi_kernel_env.add_scenario(Scenario("peek", [
+        ScriptedTurn(reasoning="Let me look at the user's variables.", tool_calls=calls),
+        ScriptedTurn(reasoning="Done looking.", content="I looked."),
+    ]))
+    # No -y: read-only tools run without asking, and headless there is no one to ask anyway.
+    nb = run_notebook(["%load_ext kimi_jupyter", HOSTILE_SETUP, "%%kimi\n[[scenario:peek]] go", "print(calls)"],
+                      tmp_path)
+    assert output_text(nb.cells[3]).strip() == "[]"  # no __class__, __lt__, __hash__, __eq__, head()
+    tool_messages = [m for m in kimi_kernel_env.requests[-1]["messages"] if m["role"] == "tool"]
+    listing, hostile, keyed, frame, token = (m["content"] for m in tool_messages)
+    assert "hostile: " in listing and "_token" not in listing
+    assert "Hostile()" in hostile and "Hostile()" in keyed
+    assert "head(5):" not in frame  # a subclass is described by its repr, not the library path
+    assert "tok-private-4242" not in token and "private name" in token
