@@ -137,10 +137,18 @@ class Exchange:
             status=status,
             request=obj.get("request"),
             headers={str(k).lower(): str(v) for k, v in (obj.get("headers") or {}).items()},
-            events=None if events is None else [Event(float(e["t"]), e["data"]) for e in events],
+            events=None if events is None else [_event(e) for e in events],
             body=obj.get("body"),
             complete=bool(obj.get("complete", True)),
         )
+
+
+def _event(obj: Any) -> Event:
+    """One recorded chunk; its `data` must be a JSON object (what a chat stream sends)."""
+    data = obj["data"]
+    if not isinstance(data, dict):
+        raise ValueError(f"an event's data is a {type(data).__name__}, not a JSON object")
+    return Event(float(obj["t"]), data)
 
 
 def _error_type(obj: Any) -> str:

@@ -191,13 +191,18 @@ def _common_prefix(a: list[Any], b: list[Any]) -> int:
 def chunk_chars(chunk: Mapping[str, Any]) -> int:
     """Characters of text a chunk shows (for pacing a replay in characters per second)."""
     n = 0
-    for choice in chunk.get("choices") or ():
-        delta = choice.get("delta") or {}
+    choices = chunk.get("choices")
+    for choice in choices if isinstance(choices, list) else ():  # a cassette can hold anything
+        delta = choice.get("delta") if isinstance(choice, dict) else None
+        if not isinstance(delta, dict):
+            continue
         for name in ("reasoning_content", "reasoning", "content"):
             if isinstance(delta.get(name), str):
                 n += len(delta[name])
-        for call in delta.get("tool_calls") or ():
-            args = (call.get("function") or {}).get("arguments")
+        calls = delta.get("tool_calls")
+        for call in calls if isinstance(calls, list) else ():
+            fn = call.get("function") if isinstance(call, dict) else None
+            args = fn.get("arguments") if isinstance(fn, dict) else None
             n += len(args) if isinstance(args, str) else 0
     return n
 

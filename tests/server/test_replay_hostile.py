@@ -107,3 +107,18 @@ def test_listings_fetched_from_a_replay_server_are_not_recorded(tmp_path):
     list(rec.stream(BODY, {"content-type": "text/event-stream"}, iter([CHUNK]), 0.0))
     rec.close()
     assert [e.body for e in cas.read(path).listings] == [{"data": [{"id": "live"}]}]
+
+
+def test_an_event_that_is_not_an_object_is_a_clear_cassette_error(tmp_path):
+    path = _cassette(tmp_path / "odd.jsonl", {"method": "POST", "path": "/chat/completions", "request": BODY,
+                                              "status": 200, "events": [{"t": 0, "data": ["not", "a", "chunk"]}]})
+    with pytest.raises(cas.CassetteError, match="line 2: .*not a JSON object"):
+        cas.read(path)
+
+
+def test_pacing_a_replay_reads_malformed_chunks_without_failing():
+    from kimi_jupyter.testing.player import chunk_chars
+
+    assert chunk_chars({"choices": "x"}) == 0
+    assert chunk_chars({"choices": [None, {"delta": "x"}, {"delta": {"content": 5, "tool_calls": [1]}}]}) == 0
+    assert chunk_chars({"choices": [{"delta": {"content": "abc", "tool_calls": [{"function": {"arguments": "{}"}}]}}]}) == 5
