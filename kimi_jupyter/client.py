@@ -124,7 +124,7 @@ def _no_key_hint(settings: Settings) -> str:
 
 def error_for(status: int, type_: str, message: str, settings: Settings, request_id: str | None = None) -> APIError:
     """One of our errors, with a what-to-do hint, for an HTTP status or an in-stream error type."""
-    message = redact_all(message, settings.all_secrets())
+    message = _capped_message(redact_all(message, settings.all_secrets()))
     if not status:
         status = _STATUS_OF_TYPE.get(type_, 500)
     err: APIError
@@ -154,6 +154,16 @@ def error_for(status: int, type_: str, message: str, settings: Settings, request
         err = BadRequestError(status, type_, message)
     err.request_id = request_id
     return err
+
+
+# A server's error message is shown as one message: a page of HTML or megabytes of text isn't one.
+MAX_SERVER_MESSAGE = 1000
+
+
+def _capped_message(message: str) -> str:
+    if len(message) <= MAX_SERVER_MESSAGE:
+        return message
+    return f"{message[:MAX_SERVER_MESSAGE]}… ({len(message) - MAX_SERVER_MESSAGE:,} more characters cut)"
 
 
 def map_status_error(err: Any, settings: Settings) -> APIError:

@@ -139,3 +139,17 @@ def test_appending_json_that_cannot_be_encoded_changes_nothing():
     enc.append('{"c": 3}')
     assert json.loads(b"[" + b"".join(enc.parts()) + b"]") == [{"a": 1}, {"c": 3}]
     assert enc.chars == len('[{"a": 1}, {"c": 3}]')
+
+
+def test_a_huge_or_odd_server_error_message_is_one_short_message():
+    from types import SimpleNamespace
+
+    from kimi_jupyter.client import _stream_error, error_for
+
+    settings = SimpleNamespace(all_secrets=lambda: ("sk-x",), api_key="sk-x")  # what error_for reads
+    err = error_for(400, "invalid_request_error", "bad " * 100_000, settings, "req-9")
+    text = str(err)
+    assert len(text) < 1500 and "characters cut" in text and text.count("\n") <= 1
+    # An in-stream error whose `error` is not an object still maps to a message.
+    assert (_stream_error("overloaded").type, _stream_error("overloaded").message) == ("", "overloaded")
+    assert _stream_error({"type": 5, "message": ["x"]}).type == ""
