@@ -403,7 +403,7 @@ class KimiClient:
         """
         client = _make_client(self.settings)
         try:
-            reply = client.with_options(timeout=min(self.settings.timeout, 10.0)).get("/models", cast_to=object)
+            reply = _get_json(client.with_options(timeout=min(self.settings.timeout, 10.0)), "/models")
             if self.recorder is not None:
                 self.recorder.listing(reply, self.settings.all_secrets())
             return {str(m["id"]): m for m in reply.get("data", []) if isinstance(m, dict) and "id" in m}
@@ -412,6 +412,26 @@ class KimiClient:
 
     def list_models(self) -> list[str]:
         return sorted(self.model_listing() or {})
+
+
+# A JSON answer (the model listing) is read up to this size: a server can't fill the kernel's memory.
+MAX_JSON_BYTES = 16 * 1024 * 1024
+
+
+def _get_json(client: Any, path: str) -> Any:
+    """GET `path` and decode its JSON, reading at most `MAX_JSON_BYTES` (ValueError past that)."""
+    import openai
+
+    stream = client.get(path, cast_to=object, stream=True, stream_cls=openai.Stream[object])
+    body = bytearray()
+    try:
+        for part in stream.response.iter_bytes():
+            body += part
+            if len(body) > MAX_JSON_BYTES:
+                raise ValueError(f"{path}: the answer is larger than {MAX_JSON_BYTES // 2**20} MB")
+    finally:
+        stream.response.close()
+    return json.loads(body)
 
 
 @contextmanager

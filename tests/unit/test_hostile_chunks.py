@@ -153,3 +153,47 @@ def test_a_huge_or_odd_server_error_message_is_one_short_message():
     # An in-stream error whose `error` is not an object still maps to a message.
     assert (_stream_error("overloaded").type, _stream_error("overloaded").message) == ("", "overloaded")
     assert _stream_error({"type": 5, "message": ["x"]}).type == ""
+
+
+def test_a_model_listing_past_16_mb_is_not_read_whole(monkeypatch):
+    """A server that answers `GET /models` with an endless body gets no more than the cap read."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from kimi_jupyter import client as client_mod
+    from kimi_jupyter.session import Session
+
+    monkeypatch.setattr(client_mod, "MAX_JSON_BYTES", 1 << 20, raising=False)  # 1 MB here, to keep the test small
+    sent = []
+
+    class Endless(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            piece = b"x" * 65536
+            try:
+                self.wfile.write(b'{"data": "')
+                for _ in range(16 * 50):  # up to 50 MB, unless the client stops reading first
+                    self.wfile.write(piece)
+                    sent.append(len(piece))
+            except OSError:
+                pass
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Endless)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        monkeypatch.delenv("MOONSHOT_API_KEY", raising=False)
+        monkeypatch.setenv("KIMI_BASE_URL", f"http://127.0.0.1:{server.server_address[1]}/v1")
+        monkeypatch.setenv("KIMI_API_KEY", "sk-test")
+        settings = Session().settings()
+        assert client_mod.KimiClient(settings).model_listing() is None  # advice only: the cell goes on
+    finally:
+        server.shutdown()
+        server.server_close()
+    thread.join(timeout=30)
+    assert sum(sent) < 40 * 2**20  # the client hung up near the cap, long before the 50 MB end
