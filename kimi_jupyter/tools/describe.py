@@ -308,11 +308,14 @@ def _library_kind(value: Any) -> str | None:
     lib = sys.modules.get(top)
     if lib is None:
         return None
-    names = {"numpy": ("ndarray",), "pandas": ("DataFrame", "Series"), "polars": ("DataFrame", "Series")}[top]
-    for cls_name in names:
-        # Exactly the real class: a subclass can override any method we would call.
+    # Exactly the real classes: a subclass can override any method we would call. numpy's
+    # own memmap (a file-backed ndarray) is numpy's code, so it counts as an ndarray.
+    names = {"numpy": (("ndarray", "ndarray"), ("memmap", "ndarray")),
+             "pandas": (("DataFrame", "DataFrame"), ("Series", "Series")),
+             "polars": (("DataFrame", "DataFrame"), ("Series", "Series"))}[top]
+    for cls_name, kind in names:
         if type(value) is vars(lib).get(cls_name):
-            return f"{top}.{cls_name}"
+            return f"{top}.{kind}"
     return None
 
 

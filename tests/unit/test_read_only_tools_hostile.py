@@ -166,3 +166,13 @@ def test_capped_repr_keeps_the_containers_order_and_names_a_failed_repr_by_its_t
 
     text = capped_repr(Bad(), 400)
     assert text.startswith("<") and text.endswith("Bad object; repr failed>")
+
+
+def test_numpys_own_memmap_still_gets_array_statistics(shell, tmp_path):
+    import numpy as np
+
+    mm = np.memmap(tmp_path / "m.dat", dtype=np.float64, mode="w+", shape=(4,))
+    mm[:] = [1, 2, 3, 4]
+    shell.user_ns["mm"] = mm
+    out = call(shell, "inspect_variable", {"name": "mm"})
+    assert out.ok and "min: 1 max: 4 mean: 2.5" in out.text
