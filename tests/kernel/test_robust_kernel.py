@@ -39,6 +39,26 @@ def test_export_keeps_declined_code_as_text_so_run_all_does_not_run_it(kimi_kern
     assert not (tmp_path / "model_code_ran.txt").exists()
 
 
+def test_export_keeps_code_the_user_refused_as_text(kimi_kernel_env, tmp_path):
+    from kimi_jupyter.testing.kernel import Kernel
+
+    kimi_kernel_env.add_scenario(Scenario("leave_a_mark", [
+        ScriptedTurn(reasoning="I'll leave a mark.", tool_calls=[ToolCallSpec("python", json.dumps({"code": MARK_CODE}))]),
+        ScriptedTurn(reasoning="It was not run.", content="I could not run it."),
+    ]))
+    export = tmp_path / "conv.ipynb"
+    with Kernel() as kernel:
+        kernel.run(f"import os; os.chdir({str(tmp_path)!r})\n%load_ext kimi_jupyter")
+        run = kernel.execute("%%kimi\n[[scenario:leave_a_mark]] go", answers=["n"])
+        assert run.ok and run.prompts, run.text  # the user was asked, and said no
+        kernel.run(f"%kimi export {export}")
+    assert not (tmp_path / "model_code_ran.txt").exists()
+    exported = nbformat.read(export, as_version=4)
+    (declined,) = [c for c in exported.cells if MARK_CODE in c.source]
+    assert declined.cell_type == "markdown" and "not run" in declined.source
+    assert "The user declined" in declined.source  # what the model was told is kept beside it
+
+
 # ---------------------------------------------------------------- hostile streams
 def _errors(cell) -> list[str]:
     return [f"{o['ename']}: {o['evalue']}" for o in cell.outputs if o["output_type"] == "error"]
