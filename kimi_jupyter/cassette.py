@@ -327,13 +327,20 @@ class Recorder:
         self._write(Exchange("POST", "/chat/completions", status, dict(body), kept_headers(headers), body=payload),
                     secrets)
 
-    def listing(self, payload: Any, secrets: Iterable[str] = ()) -> None:
-        """A `GET /v1/models` answer. Every one is kept, in order, and written with the next
-        chat exchange: the listing call carries no headers to tell a replay server's answer
-        apart, and a chat answered by a replay drops the listings before it (`_skip`)."""
-        self._secrets.update(secrets)
-        with self._lock:
-            self._pending_listings.append(Exchange("GET", "/models", 200, body=payload))
+    def listing(self, payload: Any, secrets: Iterable[str] = (), headers: Mapping[str, str] | None = None) -> None:
+        """A `GET /v1/models` answer: every one is recorded, in order.
+
+        With the answer's `headers`, a replay server's listing is skipped and a live one
+        written at once. Without them it can't be told apart, so it waits for the next
+        chat exchange: written with a live one, dropped with a replayed one (`_skip`).
+        """
+        exchange = Exchange("GET", "/models", 200, body=payload)
+        if headers is None:
+            self._secrets.update(secrets)
+            with self._lock:
+                self._pending_listings.append(exchange)
+        elif not is_replay(headers):
+            self._write(exchange, secrets)
 
     def _skip(self) -> None:
         """An answer from a replay server: not recorded, nor the listings it came with."""

@@ -403,9 +403,9 @@ class KimiClient:
         """
         client = _make_client(self.settings)
         try:
-            reply = _get_json(client.with_options(timeout=min(self.settings.timeout, 10.0)), "/models")
+            reply, headers = _get_json(client.with_options(timeout=min(self.settings.timeout, 10.0)), "/models")
             if self.recorder is not None:
-                self.recorder.listing(reply, self.settings.all_secrets())
+                self.recorder.listing(reply, self.settings.all_secrets(), headers)
             return {str(m["id"]): m for m in reply.get("data", []) if isinstance(m, dict) and "id" in m}
         except Exception:  # noqa: BLE001 - a listing is a nicety: the catalog decides without it
             return None
@@ -418,8 +418,9 @@ class KimiClient:
 MAX_JSON_BYTES = 16 * 1024 * 1024
 
 
-def _get_json(client: Any, path: str) -> Any:
-    """GET `path` and decode its JSON, reading at most `MAX_JSON_BYTES` (ValueError past that)."""
+def _get_json(client: Any, path: str) -> tuple[Any, Any]:
+    """GET `path`: (its decoded JSON, the response headers), reading at most
+    `MAX_JSON_BYTES` of it (ValueError past that)."""
     import openai
 
     stream = client.get(path, cast_to=object, stream=True, stream_cls=openai.Stream[object])
@@ -431,7 +432,7 @@ def _get_json(client: Any, path: str) -> Any:
                 raise ValueError(f"{path}: the answer is larger than {MAX_JSON_BYTES // 2**20} MB")
     finally:
         stream.response.close()
-    return json.loads(body)
+    return json.loads(body), stream.response.headers
 
 
 @contextmanager

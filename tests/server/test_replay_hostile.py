@@ -122,3 +122,35 @@ def test_pacing_a_replay_reads_malformed_chunks_without_failing():
     assert chunk_chars({"choices": "x"}) == 0
     assert chunk_chars({"choices": [None, {"delta": "x"}, {"delta": {"content": 5, "tool_calls": [1]}}]}) == 0
     assert chunk_chars({"choices": [{"delta": {"content": "abc", "tool_calls": [{"function": {"arguments": "{}"}}]}}]}) == 5
+
+
+def test_each_listing_fetched_while_recording_is_written_and_a_replays_is_not(tmp_path, monkeypatch):
+    from kimi_jupyter.client import KimiClient
+    from kimi_jupyter.session import Session
+    from kimi_jupyter.testing.pytest_plugin import API_KEY
+
+    def session_at(server: KimiServer, key: str | None) -> Session:
+        monkeypatch.delenv("MOONSHOT_API_KEY", raising=False)
+        monkeypatch.setenv("KIMI_BASE_URL", server.base_url)
+        if key:
+            monkeypatch.setenv("KIMI_API_KEY", key)
+        else:
+            monkeypatch.delenv("KIMI_API_KEY", raising=False)
+        return Session()
+
+    path = tmp_path / "listings.jsonl"
+    with KimiServer(api_key=API_KEY) as live:
+        session = session_at(live, API_KEY)
+        session.start_recording(str(path))
+        for _ in range(2):  # e.g. `%kimi models` twice: no chat in between, nor after
+            assert KimiClient(session.settings(), recorder=session.recorder).model_listing()
+        session.stop_recording()
+    assert len(cas.read(path).listings) == 2
+
+    again = tmp_path / "again.jsonl"
+    with KimiServer(replay=path) as server:
+        session = session_at(server, None)
+        session.start_recording(str(again))
+        assert KimiClient(session.settings(), recorder=session.recorder).model_listing()
+        session.stop_recording()
+    assert not again.exists()  # a replay's listing is not recorded
