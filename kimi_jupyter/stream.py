@@ -241,62 +241,79 @@ def _opt_text(value: Any) -> str | None:
     return encodable(value) if value is not None else None
 
 
-# What each field read from a chunk must be. `int` never admits a bool (JSON true).
-_TEXT, _INT, _OBJECT, _LIST = (str,), (int,), (dict,), (list,)
+# What each field the folder reads must be, where present and not null. `type(v) is`:
+# a bool is not an int (JSON true), and nothing of a subclass is asked anything.
+_TOP = {"id": str, "model": str, "usage": dict, "choices": list}
+_CHOICE = {"index": int, "finish_reason": str, "usage": dict, "delta": dict}
+_DELTA = {"reasoning_content": str, "reasoning": str, "content": str, "tool_calls": list}
+_CALL = {"index": int, "id": str, "function": dict}
+_FUNCTION = {"name": str, "arguments": str}
 _KIND = {str: "text", int: "an integer", dict: "an object", list: "a list"}
 
 
-def _want(value: Any, types: tuple[type, ...], where: str) -> None:
-    """None (or absent) is always fine; otherwise `value` must be one of `types`."""
-    if value is None or (type(value) in types):
-        return
-    raise MalformedStream(f"a malformed chunk (`{where}` is {_describe(value)}, not {_KIND[types[0]]})")
-
-
-def _describe(value: Any) -> str:
-    kinds = {bool: "a boolean", int: "a number", float: "a number", str: "text", list: "a list", dict: "an object"}
-    return kinds.get(type(value), "a " + type(value).__name__)
+def _ok(obj: dict[str, Any], rules: dict[str, type]) -> bool:
+    for key, value in obj.items():
+        kind = rules.get(key)
+        if kind is not None and value is not None and type(value) is not kind:
+            return False
+    return True
 
 
 def check_chunk(chunk: Any) -> None:
     """Raise `MalformedStream` unless every field the folder reads has its type.
 
     Checked whole before any of it is folded, so a bad chunk leaves the folder as
-    it was: what arrived before stays intact for the partial reply.
+    it was: what arrived before stays intact for the partial reply. This runs on
+    every chunk of every stream, so the check itself is lean; the message, with the
+    path of the wrong field, is worked out only for a chunk that failed it.
     """
-    if type(chunk) is not dict:
-        raise MalformedStream(f"a malformed chunk ({_describe(chunk)}, not an object)")
-    _want(chunk.get("id"), _TEXT, "id")
-    _want(chunk.get("model"), _TEXT, "model")
-    _want(chunk.get("usage"), _OBJECT, "usage")
-    choices = chunk.get("choices")
-    _want(choices, _LIST, "choices")
-    for i, choice in enumerate(choices or ()):
-        where = f"choices[{i}]"
-        if type(choice) is not dict:
-            raise MalformedStream(f"a malformed chunk (`{where}` is {_describe(choice)}, not an object)")
-        _want(choice.get("index"), _INT, f"{where}.index")
-        _want(choice.get("finish_reason"), _TEXT, f"{where}.finish_reason")
-        _want(choice.get("usage"), _OBJECT, f"{where}.usage")
+    if type(chunk) is not dict or not _ok(chunk, _TOP):
+        raise MalformedStream(_problem(chunk))
+    for choice in chunk.get("choices") or ():
+        if type(choice) is not dict or not _ok(choice, _CHOICE):
+            raise MalformedStream(_problem(chunk))
         delta = choice.get("delta")
-        _want(delta, _OBJECT, f"{where}.delta")
-        if not delta:
-            continue
-        for name in ("reasoning_content", "reasoning", "content"):
-            _want(delta.get(name), _TEXT, f"{where}.delta.{name}")
-        calls = delta.get("tool_calls")
-        _want(calls, _LIST, f"{where}.delta.tool_calls")
-        for j, tc in enumerate(calls or ()):
-            at = f"{where}.delta.tool_calls[{j}]"
-            if type(tc) is not dict:
-                raise MalformedStream(f"a malformed chunk (`{at}` is {_describe(tc)}, not an object)")
-            _want(tc.get("index"), _INT, f"{at}.index")
-            _want(tc.get("id"), _TEXT, f"{at}.id")
-            fn = tc.get("function")
-            _want(fn, _OBJECT, f"{at}.function")
-            if fn:
-                _want(fn.get("name"), _TEXT, f"{at}.function.name")
-                _want(fn.get("arguments"), _TEXT, f"{at}.function.arguments")
+        if delta:
+            if not _ok(delta, _DELTA):
+                raise MalformedStream(_problem(chunk))
+            for tc in delta.get("tool_calls") or ():
+                if type(tc) is not dict or not _ok(tc, _CALL):
+                    raise MalformedStream(_problem(chunk))
+                fn = tc.get("function")
+                if fn and not _ok(fn, _FUNCTION):
+                    raise MalformedStream(_problem(chunk))
+
+
+def _problem(chunk: Any) -> str:
+    """What is wrong with a chunk `check_chunk` refused, naming the field's path."""
+    if type(chunk) is not dict:
+        return f"a malformed chunk ({_describe(chunk)}, not an object)"
+    levels: list[tuple[Any, dict[str, type], str]] = [(chunk, _TOP, "")]
+    for i, choice in enumerate(chunk.get("choices") or ()):
+        levels.append((choice, _CHOICE, f"choices[{i}]"))
+        delta = choice.get("delta") if type(choice) is dict else None
+        if type(delta) is dict:
+            levels.append((delta, _DELTA, f"choices[{i}].delta"))
+            calls = delta.get("tool_calls")
+            for j, tc in enumerate(calls if type(calls) is list else ()):
+                levels.append((tc, _CALL, f"choices[{i}].delta.tool_calls[{j}]"))
+                fn = tc.get("function") if type(tc) is dict else None
+                if type(fn) is dict:
+                    levels.append((fn, _FUNCTION, f"choices[{i}].delta.tool_calls[{j}].function"))
+    for obj, rules, where in levels:
+        if type(obj) is not dict:
+            return f"a malformed chunk (`{where}` is {_describe(obj)}, not an object)"
+        for key, value in obj.items():
+            kind = rules.get(key)
+            if kind is not None and value is not None and type(value) is not kind:
+                path = f"{where}.{key}" if where else key
+                return f"a malformed chunk (`{path}` is {_describe(value)}, not {_KIND[kind]})"
+    return "a malformed chunk"
+
+
+def _describe(value: Any) -> str:
+    kinds = {bool: "a boolean", int: "a number", float: "a number", str: "text", list: "a list", dict: "an object"}
+    return kinds.get(type(value), "a " + type(value).__name__)
 
 
 def fold(chunks: Iterable[dict[str, Any]]) -> Turn:
