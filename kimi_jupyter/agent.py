@@ -391,7 +391,8 @@ class Agent:
                     output.text = redact_all(output.text, ctx.secrets)
                 self.view.on_tool_output(call, output)
                 result.tool_calls.append(
-                    ToolCallRecord(call.name, call.arguments, output.text, output.ok, output.outputs)
+                    ToolCallRecord(call.name, call.arguments, output.text, output.ok, output.outputs,
+                                   declined=output.declined)
                 )
                 if output.interrupted:
                     stop = interrupted = True

@@ -27,7 +27,13 @@ stream stopped early (a dropped connection, an interrupted cell, an error event)
 An error answer has `"body": {"error": {...}}` instead of `events`; the model
 listing is `{"method": "GET", "path": "/models", "status": 200, "body": {...}}`.
 Only an allow-list of response headers is kept (`KEPT_HEADERS`); request headers,
-and so `Authorization`, are never written. Each line is passed through
+and so `Authorization`, are never written. Every `GET /models` answer is an
+exchange of its own, in order; a replay serves them in that order.
+
+A cassette is untrusted input to the replay server (anyone can hand one to a
+student): a replay sends back only `replay_headers`, each value checked, so a
+recorded header can't inject others, and a status other than 200 or an error
+(4xx, 5xx) is refused when the file is read, so a redirect is never replayed. Each line is passed through
 `errors.redact_all` with every key and `Kimi.secrets` value as a last line of
 defence, so a secret that reached a prompt or a tool output is not written either.
 
@@ -43,6 +49,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -57,6 +64,12 @@ VERSION = 1
 REPLAY_HEADER = "X-Kimi-Replay"
 # Response headers worth keeping: what the client reads. Nothing else is written.
 KEPT_HEADERS = ("content-type", "msh-request-id", "x-msh-request-id", "x-trace-id", "retry-after")
+# What a replayed header value may look like: a media type with an optional charset, a
+# request id, a number of seconds. Nothing with a CR, LF or other control character.
+_CONTENT_TYPE = re.compile(r"[a-z]+/[a-z0-9.+-]+(?:; ?charset=[a-z0-9_-]+)?", re.I)
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_SECONDS = re.compile(r"\d{1,6}(?:\.\d{1,3})?")
+_REQUEST_ID_NAMES = ("msh-request-id", "x-msh-request-id", "x-trace-id")
 # Error types a client retries (the same request comes again, so the recording is part of the sequence).
 _RETRIED_TYPES = {"rate_limit_reached_error", "engine_overloaded_error", "server_error"}
 
@@ -113,16 +126,29 @@ class Exchange:
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> "Exchange":
         events = obj.get("events")
+        status = int(obj["status"])
+        if status != 200 and not 400 <= status <= 599:
+            # A 3xx would send the client's conversation (and key) wherever `location` says.
+            raise ValueError(f"status {status} is never replayed: a cassette holds answers (200) "
+                             "and errors (4xx, 5xx), not redirects or other statuses")
         return cls(
             method=str(obj.get("method", "POST")),
             path=str(obj["path"]),
-            status=int(obj["status"]),
+            status=status,
             request=obj.get("request"),
             headers={str(k).lower(): str(v) for k, v in (obj.get("headers") or {}).items()},
-            events=None if events is None else [Event(float(e["t"]), e["data"]) for e in events],
+            events=None if events is None else [_event(e) for e in events],
             body=obj.get("body"),
             complete=bool(obj.get("complete", True)),
         )
+
+
+def _event(obj: Any) -> Event:
+    """One recorded chunk; its `data` must be a JSON object (what a chat stream sends)."""
+    data = obj["data"]
+    if not isinstance(data, dict):
+        raise ValueError(f"an event's data is a {type(data).__name__}, not a JSON object")
+    return Event(float(obj["t"]), data)
 
 
 def _error_type(obj: Any) -> str:
@@ -142,9 +168,15 @@ class Cassette:
         return [e for e in self.exchanges if e.path == "/chat/completions" and e.request is not None]
 
     @property
+    def listings(self) -> list[Exchange]:
+        """Every model listing recorded, in order (a replay serves them in turn)."""
+        return [e for e in self.exchanges if e.path == "/models"]
+
+    @property
     def listing(self) -> Exchange | None:
-        """The model listing to serve: the last one recorded."""
-        return next((e for e in reversed(self.exchanges) if e.path == "/models"), None)
+        """The last model listing recorded."""
+        listings = self.listings
+        return listings[-1] if listings else None
 
 
 # ---------------------------------------------------------------- reading
@@ -212,6 +244,30 @@ def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return {name: str(headers[name]) for name in KEPT_HEADERS if headers.get(name)}
 
 
+def replay_headers(headers: Mapping[str, str], streamed: bool) -> dict[str, str]:
+    """The only headers a replay sends from a recording, each checked: the content type,
+    `Msh-Request-Id` (from whichever request-id header was recorded) and `Retry-After`.
+
+    A value that doesn't look like what its header holds is dropped (the content type
+    falls back to the usual one), so a crafted cassette can't inject a header with a
+    CR/LF, nor send a `Location`, `Set-Cookie` or anything else.
+    """
+    default = "text/event-stream; charset=utf-8" if streamed else "application/json; charset=utf-8"
+    ctype = str(headers.get("content-type") or "")
+    wanted = "text/event-stream" if streamed else "application/json"
+    ok = _CONTENT_TYPE.fullmatch(ctype) is not None and ctype.lower().startswith(wanted)
+    out = {"Content-Type": ctype if ok else default}
+    for name in _REQUEST_ID_NAMES:
+        value = str(headers.get(name) or "")
+        if _REQUEST_ID.fullmatch(value):
+            out["Msh-Request-Id"] = value
+            break
+    retry = str(headers.get("retry-after") or "")
+    if _SECONDS.fullmatch(retry):
+        out["Retry-After"] = retry
+    return out
+
+
 def is_replay(headers: Mapping[str, str] | None) -> bool:
     return bool(headers is not None and headers.get(REPLAY_HEADER))
 
@@ -232,7 +288,8 @@ class Recorder:
         self._secrets = set(secrets)
         self._header = {"cassette": FORMAT, "version": VERSION, "recorded_with": __version__,
                         "started": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
-        self._pending_listing: Exchange | None = None
+        # Listings wait for the next exchange worth writing (see `listing`).
+        self._pending_listings: list[Exchange] = []
         self._file: Any = None
         self._closed = False
         self.failure: str | None = None  # why writing stopped early, if it did
@@ -249,7 +306,7 @@ class Recorder:
     ) -> Iterator[dict[str, Any]]:
         """Pass `chunks` through, recording each with its time; written when the stream ends or is closed."""
         if is_replay(headers):
-            self.skipped += 1
+            self._skip()
             yield from chunks
             return
         exchange = Exchange("POST", "/chat/completions", 200, dict(body), kept_headers(headers), [], complete=False)
@@ -265,16 +322,31 @@ class Recorder:
               secrets: Iterable[str] = ()) -> None:
         """An error answer to a chat request."""
         if is_replay(headers):
-            self.skipped += 1
+            self._skip()
             return
         self._write(Exchange("POST", "/chat/completions", status, dict(body), kept_headers(headers), body=payload),
                     secrets)
 
-    def listing(self, payload: Any, secrets: Iterable[str] = ()) -> None:
-        """The `GET /v1/models` answer; written with the first chat exchange (a replay's is not kept)."""
-        self._secrets.update(secrets)
+    def listing(self, payload: Any, secrets: Iterable[str] = (), headers: Mapping[str, str] | None = None) -> None:
+        """A `GET /v1/models` answer: every one is recorded, in order.
+
+        With the answer's `headers`, a replay server's listing is skipped and a live one
+        written at once. Without them it can't be told apart, so it waits for the next
+        chat exchange: written with a live one, dropped with a replayed one (`_skip`).
+        """
+        exchange = Exchange("GET", "/models", 200, body=payload)
+        if headers is None:
+            self._secrets.update(secrets)
+            with self._lock:
+                self._pending_listings.append(exchange)
+        elif not is_replay(headers):
+            self._write(exchange, secrets)
+
+    def _skip(self) -> None:
+        """An answer from a replay server: not recorded, nor the listings it came with."""
         with self._lock:
-            self._pending_listing = Exchange("GET", "/models", 200, body=payload)
+            self.skipped += 1
+            self._pending_listings.clear()
 
     def close(self) -> None:
         with self._lock:
@@ -293,9 +365,8 @@ class Recorder:
             lines = []
             if self._file is None:
                 lines.append(self._header)
-            if self._pending_listing is not None:
-                lines.append(self._pending_listing.to_json())
-                self._pending_listing = None
+            lines.extend(e.to_json() for e in self._pending_listings)
+            self._pending_listings.clear()
             lines.append(exchange.to_json())
             text = "".join(
                 redact_all(json.dumps(obj, ensure_ascii=False, separators=(",", ":")), hidden) + "\n" for obj in lines

@@ -1,10 +1,10 @@
 """HTTP to the model: the openai SDK with `base_url`, error mapping and the retry policy.
 
 The SDK does the request, auth and status handling; the SSE body is decoded by
-the SDK's own spec-complete decoder (comments, `event:`/`id:` lines, blank and
-multi-line `data:`) into plain JSON dicts, rather than its per-chunk pydantic models, which keeps the hot path free of per-chunk
-pydantic models and lets `stream.py` stay pure. The body comes from `wire.py`
-ready to send.
+`sse.py` (spec-complete: comments, `event:`/`id:` lines, blank and multi-line
+`data:`; and bounded, unlike the SDK's decoder) into plain JSON dicts rather than
+the SDK's per-chunk pydantic models, which keeps the hot path cheap and lets
+`stream.py` stay pure. The body comes from `wire.py` ready to send.
 
 Retries live here and only here. A request is retried only before any text
 arrives: once text has been shown, restarting silently would replace what the
@@ -31,6 +31,7 @@ from .errors import (
     ConnectError,
     ContextOverflowError,
     KimiError,
+    MalformedStream,
     ModelNotFoundError,
     PermissionDeniedError,
     QuotaError,
@@ -39,11 +40,13 @@ from .errors import (
     StreamEndedEarly,
     redact_all,
 )
+from .sse import EventTooLarge, SSEDecoder
 
 if TYPE_CHECKING:
     from .cassette import Recorder
 
 _clients: dict[tuple[str, str, float], Any] = {}
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _AFTER = re.compile(r"try again after (\d+(?:\.\d+)?) ?s", re.I)
 RetryHook = Callable[[float, str], None]
 # In-stream error events carry only a type; these are the statuses the same errors have over HTTP.
@@ -121,7 +124,7 @@ def _no_key_hint(settings: Settings) -> str:
 
 def error_for(status: int, type_: str, message: str, settings: Settings, request_id: str | None = None) -> APIError:
     """One of our errors, with a what-to-do hint, for an HTTP status or an in-stream error type."""
-    message = redact_all(message, settings.all_secrets())
+    message = _capped_message(redact_all(message, settings.all_secrets()))
     if not status:
         status = _STATUS_OF_TYPE.get(type_, 500)
     err: APIError
@@ -153,6 +156,16 @@ def error_for(status: int, type_: str, message: str, settings: Settings, request
     return err
 
 
+# A server's error message is shown as one message: a page of HTML or megabytes of text isn't one.
+MAX_SERVER_MESSAGE = 1000
+
+
+def _capped_message(message: str) -> str:
+    if len(message) <= MAX_SERVER_MESSAGE:
+        return message
+    return f"{message[:MAX_SERVER_MESSAGE]}… ({len(message) - MAX_SERVER_MESSAGE:,} more characters cut)"
+
+
 def map_status_error(err: Any, settings: Settings) -> APIError:
     """Turn an openai APIStatusError into one of ours."""
     status = int(getattr(err, "status_code", 0) or 0)
@@ -163,19 +176,29 @@ def map_status_error(err: Any, settings: Settings) -> APIError:
 
 
 def request_id_of(headers: Any) -> str | None:
-    """Moonshot's `Msh-Request-Id` (what its support asks for), or the trace ids other gateways send."""
+    """Moonshot's `Msh-Request-Id` (what its support asks for), or the trace ids other gateways send.
+
+    Server text goes into error messages, footers and metadata: only a value that
+    looks like an id is taken (no spaces, markup or control characters).
+    """
     for name in ("msh-request-id", "x-msh-request-id", "x-trace-id"):
         value = headers.get(name)
-        if value:
+        if value and _REQUEST_ID.fullmatch(str(value)):
             return str(value)
     return None
 
 
 def _has_text(chunk: dict[str, Any]) -> bool:
-    """Whether a chunk shows the user something (the opening role chunk does not)."""
-    for choice in chunk.get("choices") or ():
-        delta = choice.get("delta") or {}
-        if delta.get("content") or delta.get("reasoning_content") or delta.get("reasoning") or delta.get("tool_calls"):
+    """Whether a chunk shows the user something (the opening role chunk does not).
+
+    Read before `stream.check_chunk` has seen the chunk, so nothing here assumes a
+    type: a malformed chunk is the folder's to report.
+    """
+    choices = chunk.get("choices")
+    for choice in choices if isinstance(choices, list) else ():
+        delta = choice.get("delta") if isinstance(choice, dict) else None
+        if isinstance(delta, dict) and any(
+                delta.get(k) for k in ("content", "reasoning_content", "reasoning", "tool_calls")):
             return True
     return False
 
@@ -183,27 +206,40 @@ def _has_text(chunk: dict[str, Any]) -> bool:
 def iter_chunks(http_response: Any) -> Iterator[dict[str, Any]]:
     """Decoded `data:` payloads of an SSE response, up to `[DONE]`.
 
-    The openai SDK's `SSEDecoder` (the WHATWG event-stream rules) does the framing,
-    over the raw bytes of the SDK's own HTTP response; empty `data:` events
-    (keep-alives, and the empty events it dispatches after an `id:` line) are skipped.
+    `sse.SSEDecoder` does the framing (the WHATWG event-stream rules), over the raw
+    bytes of the SDK's own HTTP response, and bounds an event's size: a server that
+    sends a line with no end gets `MalformedStream` at 16 MB, not all of the kernel's
+    memory. Empty `data:` events (keep-alives) are skipped. A payload that is not a
+    JSON object is `MalformedStream` too.
 
     After `[DONE]` the rest of the body (the chunked encoding's last chunk) is read
     too: a response read to its end leaves its connection to the pool, while one
     abandoned at `[DONE]` is closed, and every step of a tool loop would then pay
     for a new connection (and, against Moonshot, a new TLS handshake).
     """
-    from openai._streaming import SSEDecoder  # the SDK's decoder; no second HTTP stack
+    events = SSEDecoder().iter_events(http_response.iter_bytes())
+    try:
+        for event in events:
+            data = event.strip()
+            if not data:
+                continue
+            if data == "[DONE]":
+                for _ in events:  # drain: normally nothing is left but the end of the body
+                    pass
+                return
+            try:
+                chunk = json.loads(data)
+            except ValueError:
+                raise MalformedStream("a malformed chunk (not JSON)") from None
+            if not isinstance(chunk, dict):
+                raise MalformedStream(f"a malformed chunk (a JSON {_json_kind(chunk)}, not an object)")
+            yield chunk
+    except EventTooLarge as exc:
+        raise MalformedStream(f"{exc} with no end (no blank line or newline), so the stream was cut") from None
 
-    events = SSEDecoder().iter_bytes(http_response.iter_bytes())
-    for event in events:
-        data = event.data.strip()
-        if not data:
-            continue
-        if data == "[DONE]":
-            for _ in events:  # drain: normally nothing is left but the end of the body
-                pass
-            return
-        yield json.loads(data)
+
+def _json_kind(value: Any) -> str:
+    return {list: "array", str: "string", bool: "boolean", type(None): "null"}.get(type(value), "number")
 
 
 class _StreamError(Exception):
@@ -211,6 +247,14 @@ class _StreamError(Exception):
 
     def __init__(self, type_: str, message: str) -> None:
         self.type, self.message = type_, message
+
+
+def _stream_error(err: Any) -> _StreamError:
+    """The error event's type and message; a bare string is the message (some gateways send that)."""
+    if isinstance(err, dict):
+        type_, message = err.get("type") or err.get("code") or "", err.get("message") or ""
+        return _StreamError(type_ if isinstance(type_, str) else "", message if isinstance(message, str) else str(message))
+    return _StreamError("", err if isinstance(err, str) else "")
 
 
 class KimiClient:
@@ -275,10 +319,12 @@ class KimiClient:
                     try:
                         for chunk in chunks:
                             if "error" in chunk and not chunk.get("choices"):
-                                err = chunk.get("error") or {}
-                                raise _StreamError(str(err.get("type") or ""), str(err.get("message") or ""))
+                                raise _stream_error(chunk.get("error"))
                             shown = shown or _has_text(chunk)
                             on_chunk(chunk)
+                    except MalformedStream as exc:
+                        exc.request_id = request_id  # what support asks for, where the server sent it
+                        raise
                     except (KimiError, KeyboardInterrupt, _StreamError):
                         raise
                     except Exception as exc:  # noqa: BLE001 - httpx read errors, bad JSON: stream broke
@@ -366,15 +412,36 @@ class KimiClient:
         """
         client = _make_client(self.settings)
         try:
-            reply = client.with_options(timeout=min(self.settings.timeout, 10.0)).get("/models", cast_to=object)
+            reply, headers = _get_json(client.with_options(timeout=min(self.settings.timeout, 10.0)), "/models")
             if self.recorder is not None:
-                self.recorder.listing(reply, self.settings.all_secrets())
+                self.recorder.listing(reply, self.settings.all_secrets(), headers)
             return {str(m["id"]): m for m in reply.get("data", []) if isinstance(m, dict) and "id" in m}
         except Exception:  # noqa: BLE001 - a listing is a nicety: the catalog decides without it
             return None
 
     def list_models(self) -> list[str]:
         return sorted(self.model_listing() or {})
+
+
+# A JSON answer (the model listing) is read up to this size: a server can't fill the kernel's memory.
+MAX_JSON_BYTES = 16 * 1024 * 1024
+
+
+def _get_json(client: Any, path: str) -> tuple[Any, Any]:
+    """GET `path`: (its decoded JSON, the response headers), reading at most
+    `MAX_JSON_BYTES` of it (ValueError past that)."""
+    import openai
+
+    stream = client.get(path, cast_to=object, stream=True, stream_cls=openai.Stream[object])
+    body = bytearray()
+    try:
+        for part in stream.response.iter_bytes():
+            body += part
+            if len(body) > MAX_JSON_BYTES:
+                raise ValueError(f"{path}: the answer is larger than {MAX_JSON_BYTES // 2**20} MB")
+    finally:
+        stream.response.close()
+    return json.loads(body), stream.response.headers
 
 
 @contextmanager

@@ -22,9 +22,33 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, Iterator, Sequence, overload
 
+from .stream import encodable
+
 
 def _encode(message: dict[str, Any]) -> str:
     return json.dumps(message, ensure_ascii=False)
+
+
+def _encoded(message: dict[str, Any]) -> tuple[dict[str, Any], str, bytes]:
+    """(message, its JSON, as UTF-8); a message whose text won't encode is scrubbed first."""
+    encoded = _encode(message)
+    try:
+        return message, encoded, encoded.encode()
+    except UnicodeEncodeError:
+        message = _scrubbed(message)
+        encoded = _encode(message)
+        return message, encoded, encoded.encode()
+
+
+def _scrubbed(value: Any) -> Any:
+    """`value` with every string made encodable (lone surrogates replaced; see `stream.encodable`)."""
+    if isinstance(value, str):
+        return encodable(value)
+    if isinstance(value, dict):
+        return {_scrubbed(k): _scrubbed(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_scrubbed(v) for v in value]
+    return value
 
 
 class History(Sequence[dict[str, Any]]):
@@ -118,11 +142,17 @@ class EncodedMessages:
         """Characters of the JSON array `[...]` (separators counted as ", ")."""
         return 2 + (self._char_ends[-1] if self._char_ends else 0)
 
-    def append(self, encoded: str) -> None:
+    def append(self, encoded: str, data: bytes | None = None) -> None:
+        """Add one message's JSON (`data`: the same, as UTF-8, if the caller has it).
+
+        Atomic: if it can't be encoded, nothing changes.
+        """
+        if data is None:
+            data = encoded.encode()  # first: a failure here must leave no half-written separator
         sep = 2 if self._byte_ends else 0
         if sep:
             self._tail += b", "
-        self._tail += encoded.encode()
+        self._tail += data
         self._byte_ends.append(self._sealed_size + len(self._tail))
         self._char_ends.append((self._char_ends[-1] if self._char_ends else 0) + sep + len(encoded))
         if len(self._tail) >= self.TAIL:
@@ -169,15 +199,22 @@ class Conversation:
 
     def _recount(self) -> None:
         self._json = EncodedMessages()
-        for m in self.messages:
-            self._json.append(_encode(m))
+        for i, m in enumerate(self.messages):
+            self.messages[i], encoded, data = _encoded(m)
+            self._json.append(encoded, data)
 
     def append(self, message: dict[str, Any]) -> None:
         """Add a message. It must not be changed afterwards (snapshots share it, and its
-        JSON is kept)."""
-        encoded = _encode(message)
+        JSON is kept).
+
+        Atomic: the message and its JSON go in together or not at all, so a message
+        that fails to encode can't leave the history invalid for every later request.
+        Text that can't be sent as UTF-8 (a lone surrogate, from a server's JSON or a
+        user's string) is made encodable first.
+        """
+        message, encoded, data = _encoded(message)
+        self._json.append(encoded, data)
         self.messages.append(message)
-        self._json.append(encoded)
 
     def mark(self) -> int:
         """A point to roll back to if a cell fails before anything was shown."""

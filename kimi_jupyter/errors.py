@@ -108,6 +108,35 @@ class StreamEndedEarly(KimiError):
     """The stream stopped mid-way. What had arrived is kept and shown."""
 
 
+class MalformedStream(StreamEndedEarly):
+    """The server sent something no chat stream holds: a chunk whose fields have the
+    wrong types, a payload that is not a JSON object, an event too large to keep.
+
+    The reply stops there, as one line (never a traceback); what arrived before is
+    kept. `what` says what was wrong; the request id is added where it is known.
+    """
+
+    def __init__(self, what: str, request_id: str | None = None) -> None:
+        self.what = what
+        self._request_id = request_id
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        text = f"The server sent {self.what}. The reply stopped there; what arrived before it is kept."
+        if self._request_id:
+            text += f" [Msh-Request-Id {self._request_id}]"
+        return text
+
+    @property
+    def request_id(self) -> str | None:
+        return self._request_id
+
+    @request_id.setter
+    def request_id(self, value: str | None) -> None:
+        self._request_id = value
+        self.args = (self._text(),)
+
+
 class PromptTooLarge(KimiError):
     pass
 

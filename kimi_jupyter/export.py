@@ -2,7 +2,10 @@
 
 Prompts and answers become markdown cells; the code the model ran becomes
 code cells holding the outputs the user saw, so the analysis is reproducible
-without the model. The file is written with nbformat and validated.
+without the model. Code that did not run (the user declined it, or there was
+no way to ask) becomes a markdown cell marked "not run": the export must not
+turn it into a cell that Run All would run. The file is written with nbformat
+and validated.
 """
 
 from __future__ import annotations
@@ -49,6 +52,19 @@ def _json_safe(value: Any) -> bool:
     return True
 
 
+def _not_run_cell(code: str, told: str, provenance: dict[str, Any]) -> Any:
+    """Declined or unasked model code, as text: shown in full, never runnable."""
+    import nbformat
+
+    cell = nbformat.v4.new_markdown_cell(
+        "*Model code, **not run**: it was declined (refused by the user, or there was no way to "
+        "ask). It is kept as text so that running this notebook does not run it.*\n\n"
+        f"{safe.fence(code, 'python')}\n\n*What the model was told:*\n\n{safe.fence(told[:4000])}"
+    )
+    cell.metadata["kimi_jupyter"] = {**provenance, "part": "code", "model_written": True, "declined": True}
+    return cell
+
+
 def conversation_notebook(entries: list[dict[str, Any]]) -> Any:
     """One notebook from the session transcript: [{"prompt": str, "result": Result}, ...]."""
     import nbformat
@@ -64,7 +80,9 @@ def conversation_notebook(entries: list[dict[str, Any]]) -> Any:
         provenance = {"model": result.model, "version": __version__}
         for call in result.tool_calls:
             code = _code_of(call)
-            if code is not None:
+            if code is not None and call.declined:
+                cells.append(_not_run_cell(code, call.output, provenance))
+            elif code is not None:
                 cell = v4.new_code_cell(code)
                 cell.outputs = _outputs(call.outputs)
                 cell.metadata["kimi_jupyter"] = {**provenance, "part": "code", "model_written": True}

@@ -20,6 +20,9 @@ class ToolCallRecord:
     ok: bool
     # What the user saw (nbformat outputs), for `%kimi export`.
     outputs: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    # Not run: the user refused it, or it could not be asked about (no stdin). An
+    # export must not turn such code into a cell that Run All would run.
+    declined: bool = False
 
     @property
     def is_code(self) -> bool:

@@ -9,12 +9,35 @@ which is quadratic on a long reasoning stream.
 Two dialects are accepted (SPEC §7):
 - Moonshot: `delta.reasoning_content`, usage inside `choices[0]` of the finish chunk.
 - vLLM / SGLang: `delta.reasoning`, usage at the top level of a final chunk.
+
+A chunk is server text, so it is checked before any of it is used (`check_chunk`):
+a field of the wrong type (a number for `reasoning_content`, a list for `content`,
+a string tool-call `index`) is `MalformedStream`, one clear line, and the folder
+keeps what arrived before it. Text is made encodable where it enters: a lone
+surrogate (`"\\udfff"` is valid JSON) becomes U+FFFD, or it would fail later, when
+the reply is sent to the frontend or the history is encoded for the next request.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
+
+from .errors import MalformedStream
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def encodable(text: str) -> str:
+    """`text` with each lone surrogate replaced by U+FFFD, so it encodes as UTF-8.
+
+    JSON's `\\ud800`-style escapes can carry half a pair; Python keeps it in the str,
+    and every later `.encode()` of it (the frontend message, the next request) fails.
+    """
+    if text.isascii():
+        return text
+    return _SURROGATE.sub("\ufffd", text)
 
 
 # No single request has anywhere near this many tokens (the largest window is 1M): a usage
@@ -162,25 +185,29 @@ class StreamFolder:
         self.id: str | None = None
 
     def feed(self, chunk: dict[str, Any]) -> None:
+        """Fold one chunk. Raises `MalformedStream` (nothing of the chunk taken) if it isn't one."""
+        check_chunk(chunk)
         if self.id is None:
-            self.id = chunk.get("id")
-            self.model = chunk.get("model")
+            self.id = _opt_text(chunk.get("id"))
+            self.model = _opt_text(chunk.get("model"))
         top_usage = chunk.get("usage")
         if top_usage:
             self._merge_usage(top_usage)
         for choice in chunk.get("choices") or ():
-            if choice.get("index", 0) != 0:
+            if (choice.get("index") or 0) != 0:
                 continue
             delta = choice.get("delta") or {}
             text = delta.get("reasoning_content")
             if text is None:
                 text = delta.get("reasoning")
             if text:
+                text = encodable(text)
                 self._reasoning.append(text)
                 if self._on_reasoning:
                     self._on_reasoning(text)
             text = delta.get("content")
             if text:
+                text = encodable(text)
                 self._content.append(text)
                 if self._on_content:
                     self._on_content(text)
@@ -196,20 +223,22 @@ class StreamFolder:
         self.usage = usage if self.usage is None else self.usage.merge(usage)
 
     def _feed_tool_call(self, tc: dict[str, Any]) -> None:
-        index = tc.get("index", len(self._calls))
+        index = tc.get("index")
+        if index is None:
+            index = len(self._calls)
         pending = self._calls.get(index)
         if pending is None:
             pending = self._calls[index] = _PendingCall(index)
         if tc.get("id"):
-            pending.id = tc["id"]
+            pending.id = encodable(tc["id"])
         fn = tc.get("function") or {}
         if fn.get("name"):
             first = not pending.name
-            pending.name = fn["name"]
+            pending.name = encodable(fn["name"])
             if first and self._on_tool_call:
                 self._on_tool_call(ToolCall(pending.id, pending.name, "", index))
         if fn.get("arguments"):
-            pending.parts.append(fn["arguments"])
+            pending.parts.append(encodable(fn["arguments"]))
 
     @property
     def reasoning(self) -> str:
@@ -233,6 +262,85 @@ class StreamFolder:
             model=self.model,
             id=self.id,
         )
+
+
+def _opt_text(value: Any) -> str | None:
+    return encodable(value) if value is not None else None
+
+
+# What each field the folder reads must be, where present and not null. `type(v) is`:
+# a bool is not an int (JSON true), and nothing of a subclass is asked anything.
+_TOP = {"id": str, "model": str, "usage": dict, "choices": list}
+_CHOICE = {"index": int, "finish_reason": str, "usage": dict, "delta": dict}
+_DELTA = {"reasoning_content": str, "reasoning": str, "content": str, "tool_calls": list}
+_CALL = {"index": int, "id": str, "function": dict}
+_FUNCTION = {"name": str, "arguments": str}
+_KIND = {str: "text", int: "an integer", dict: "an object", list: "a list"}
+
+
+def _ok(obj: dict[str, Any], rules: dict[str, type]) -> bool:
+    for key, value in obj.items():
+        kind = rules.get(key)
+        if kind is not None and value is not None and type(value) is not kind:
+            return False
+    return True
+
+
+def check_chunk(chunk: Any) -> None:
+    """Raise `MalformedStream` unless every field the folder reads has its type.
+
+    Checked whole before any of it is folded, so a bad chunk leaves the folder as
+    it was: what arrived before stays intact for the partial reply. This runs on
+    every chunk of every stream, so the check itself is lean; the message, with the
+    path of the wrong field, is worked out only for a chunk that failed it.
+    """
+    if type(chunk) is not dict or not _ok(chunk, _TOP):
+        raise MalformedStream(_problem(chunk))
+    for choice in chunk.get("choices") or ():
+        if type(choice) is not dict or not _ok(choice, _CHOICE):
+            raise MalformedStream(_problem(chunk))
+        delta = choice.get("delta")
+        if delta:
+            if not _ok(delta, _DELTA):
+                raise MalformedStream(_problem(chunk))
+            for tc in delta.get("tool_calls") or ():
+                if type(tc) is not dict or not _ok(tc, _CALL):
+                    raise MalformedStream(_problem(chunk))
+                fn = tc.get("function")
+                if fn and not _ok(fn, _FUNCTION):
+                    raise MalformedStream(_problem(chunk))
+
+
+def _problem(chunk: Any) -> str:
+    """What is wrong with a chunk `check_chunk` refused, naming the field's path."""
+    if type(chunk) is not dict:
+        return f"a malformed chunk ({_describe(chunk)}, not an object)"
+    levels: list[tuple[Any, dict[str, type], str]] = [(chunk, _TOP, "")]
+    for i, choice in enumerate(chunk.get("choices") or ()):
+        levels.append((choice, _CHOICE, f"choices[{i}]"))
+        delta = choice.get("delta") if type(choice) is dict else None
+        if type(delta) is dict:
+            levels.append((delta, _DELTA, f"choices[{i}].delta"))
+            calls = delta.get("tool_calls")
+            for j, tc in enumerate(calls if type(calls) is list else ()):
+                levels.append((tc, _CALL, f"choices[{i}].delta.tool_calls[{j}]"))
+                fn = tc.get("function") if type(tc) is dict else None
+                if type(fn) is dict:
+                    levels.append((fn, _FUNCTION, f"choices[{i}].delta.tool_calls[{j}].function"))
+    for obj, rules, where in levels:
+        if type(obj) is not dict:
+            return f"a malformed chunk (`{where}` is {_describe(obj)}, not an object)"
+        for key, value in obj.items():
+            kind = rules.get(key)
+            if kind is not None and value is not None and type(value) is not kind:
+                path = f"{where}.{key}" if where else key
+                return f"a malformed chunk (`{path}` is {_describe(value)}, not {_KIND[kind]})"
+    return "a malformed chunk"
+
+
+def _describe(value: Any) -> str:
+    kinds = {bool: "a boolean", int: "a number", float: "a number", str: "text", list: "a list", dict: "an object"}
+    return kinds.get(type(value), "a " + type(value).__name__)
 
 
 def fold(chunks: Iterable[dict[str, Any]]) -> Turn:

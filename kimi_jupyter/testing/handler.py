@@ -321,6 +321,18 @@ class Handler(BaseHTTPRequestHandler):
             out.write(enc.error_event(fault.type, fault.message))
             out.end()  # the error is the last event: no finish chunk, no [DONE]
             return False
+        if fault.kind == "raw_event":
+            out.write(b"data: " + fault.payload.encode("utf-8", "surrogatepass") + b"\n\n")
+            return True
+        if fault.kind == "endless_line":
+            # Written piece by piece: the server holds 64 KB of it, never the whole line.
+            out.write(b'data: {"choices": [{"index": 0, "delta": {"content": "')
+            piece, left = b"x" * 65536, fault.size
+            while left > 0:
+                out.write(piece[:left])
+                left -= len(piece)
+            out.end()
+            return False
         out.flush()
         self._abort()  # "drop"
         return False

@@ -20,7 +20,8 @@ same server replays it again. A recorded answer the client would not retry
 (a 400, an interrupted stream) is left out when the same request also has a
 successful recording: that was the teacher's false start, not the lesson.
 A request with no match gets `NoMatch`, whose message names the nearest
-recorded prompt (difflib ratio on the last user message).
+recorded prompt (difflib ratio on the last user message). Model listings are
+served the same way: each recorded one in turn, then again.
 """
 
 from __future__ import annotations
@@ -120,6 +121,8 @@ class Player:
         self._lock = threading.Lock()
         self._queues: dict[str, list[Exchange]] = {}
         self._next: dict[str, int] = {}
+        self._listings = cassette.listings
+        self._next_listing = 0
         for ex in cassette.chats:
             self._queues.setdefault(match_key(ex.request or {}), []).append(ex)
         for key, queue in self._queues.items():
@@ -140,6 +143,15 @@ class Player:
             i = self._next.get(key, 0) % len(queue)
             self._next[key] = i + 1
             return queue[i]
+
+    def take_listing(self) -> Exchange | None:
+        """The next recorded model listing, in recorded order (then again); None if none was recorded."""
+        with self._lock:
+            if not self._listings:
+                return None
+            listing = self._listings[self._next_listing % len(self._listings)]
+            self._next_listing += 1
+            return listing
 
     def explain(self, body: Mapping[str, Any]) -> str:
         """Why nothing matched: the nearest recorded prompt, and where the conversation differs."""
@@ -179,13 +191,18 @@ def _common_prefix(a: list[Any], b: list[Any]) -> int:
 def chunk_chars(chunk: Mapping[str, Any]) -> int:
     """Characters of text a chunk shows (for pacing a replay in characters per second)."""
     n = 0
-    for choice in chunk.get("choices") or ():
-        delta = choice.get("delta") or {}
+    choices = chunk.get("choices")
+    for choice in choices if isinstance(choices, list) else ():  # a cassette can hold anything
+        delta = choice.get("delta") if isinstance(choice, dict) else None
+        if not isinstance(delta, dict):
+            continue
         for name in ("reasoning_content", "reasoning", "content"):
             if isinstance(delta.get(name), str):
                 n += len(delta[name])
-        for call in delta.get("tool_calls") or ():
-            args = (call.get("function") or {}).get("arguments")
+        calls = delta.get("tool_calls")
+        for call in calls if isinstance(calls, list) else ():
+            fn = call.get("function") if isinstance(call, dict) else None
+            args = fn.get("arguments") if isinstance(fn, dict) else None
             n += len(args) if isinstance(args, str) else 0
     return n
 

@@ -6,8 +6,10 @@ module only speaks HTTP. Every answer carries `X-Kimi-Replay`, which the client
 turns into "offline replay" in the footer. A request the cassette doesn't hold
 gets a 404 `resource_not_found_error` naming the nearest recorded prompt.
 Streams are paced as the server was told: the recorded timing, characters per
-second, or as fast as possible. Endpoints not recorded (the token estimate, the
-balance) fall through to the ordinary loopback handlers.
+second, or as fast as possible. Only checked headers are sent back
+(`cassette.replay_headers`), never a recorded header as written. Endpoints not
+recorded (the token estimate, the balance) fall through to the ordinary
+loopback handlers.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import json
 import time
 from typing import TYPE_CHECKING
 
-from ..cassette import REPLAY_HEADER, Exchange
+from ..cassette import REPLAY_HEADER, Exchange, replay_headers
 from .player import NoMatch, Pace, Player, chunk_chars
 from .chunked import ChunkedWriter
 from .wire import DONE, error_body
@@ -31,7 +33,7 @@ def serve(handler: "Handler", player: Player, pace: Pace, endpoint: str, raw: by
         return False
     handler._request_id = None  # the recorded Msh-Request-Id is sent instead of a fresh one
     if endpoint == "GET /models":
-        listing = player.cassette.listing
+        listing = player.take_listing()
         if listing is None:
             _send_json(handler, 404, error_body(404, "resource_not_found_error",
                                                 "This cassette holds no model listing."))
@@ -57,19 +59,20 @@ def _send_json(handler: "Handler", status: int, obj: object, headers: dict[str, 
 
 
 def _send(handler: "Handler", exchange: Exchange, pace: Pace) -> None:
-    handler._request_id = exchange.headers.get("msh-request-id")
-    extra = {name.title(): value for name, value in exchange.headers.items()
-             if name not in ("content-type", "msh-request-id")}
+    # Only the checked headers go out (`replay_headers`): never a recorded header as written.
+    headers = replay_headers(exchange.headers, exchange.streamed)
+    handler._request_id = headers.pop("Msh-Request-Id", None)  # sent by `Handler.send_response`
+    content_type = headers.pop("Content-Type")
     if not exchange.streamed:
-        _send_json(handler, exchange.status, exchange.body, extra)
+        _send_json(handler, exchange.status, exchange.body, headers)
         return
     started = time.monotonic()
     handler.send_response(exchange.status)
-    handler.send_header("Content-Type", exchange.headers.get("content-type", "text/event-stream; charset=utf-8"))
+    handler.send_header("Content-Type", content_type)
     handler.send_header("Cache-Control", "no-cache")
     handler.send_header("Transfer-Encoding", "chunked")
     handler.send_header(REPLAY_HEADER, "cassette")
-    for name, value in extra.items():
+    for name, value in headers.items():
         handler.send_header(name, value)
     handler.end_headers()
     out = ChunkedWriter(handler.wfile, pace.cps)

@@ -21,7 +21,7 @@ from typing import Any, Iterable
 
 from . import texts
 
-FAULT_KINDS = ("http_error", "drop", "no_finish", "stall", "refuse", "stream_error")
+FAULT_KINDS = ("http_error", "drop", "no_finish", "stall", "refuse", "stream_error", "raw_event", "endless_line")
 # The HTTP status a `stream_error` answers a non-streamed request with, by error type.
 STREAM_ERROR_STATUS = {"exceeded_current_quota_error": 429, "rate_limit_reached_error": 429,
                        "engine_overloaded_error": 429, "server_error": 500}
@@ -47,7 +47,11 @@ class Fault:
     (connection closed before any response byte), ``stream_error`` (inside the 200
     stream, after `after_chars` chars: ``data: {"error": {"type": type, "message":
     message}}``, then the body ends with no finish chunk and no [DONE]; a non-streamed
-    request gets it as an HTTP error, `status` or the type's usual one).
+    request gets it as an HTTP error, `status` or the type's usual one). Streams only:
+    ``raw_event`` (after `after_chars` chars, ``data: <payload>`` with `payload` sent
+    exactly as written, e.g. a malformed chunk or JSON escapes an encoder wouldn't write,
+    then the stream goes on), ``endless_line`` (after `after_chars` chars, a ``data:``
+    line of `size` bytes that never ends, then the body ends).
     """
 
     kind: str
@@ -58,6 +62,8 @@ class Fault:
     times: int = 1
     after_chars: int = 0
     seconds: float = 0.0
+    payload: str = ""
+    size: int = 0
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:

@@ -5,12 +5,25 @@ or polars frame's shape, dtypes, head and missing counts; a numpy array's shape,
 dtype and summary statistics; a function's signature and docstring; otherwise a
 capped repr. Only library methods of well-known types run, and a repr (user code)
 is wrapped: one that raises becomes a note, one that returns megabytes is cut.
+
+What runs no user code, and how (a user's object can define any dunder):
+- types are asked of `type(value)`, never `isinstance(value, …)`, which falls back to
+  the object's own `__class__` (a property can run anything);
+- a library type counts only when it is exactly the real class (`type(v) is
+  pandas.DataFrame`), and its methods are taken from that class
+  (`pandas.DataFrame.head(v, 5)`): a subclass, or an instance attribute that shadows a
+  method, is the user's code, so such an object gets a capped repr;
+- containers are walked only when they are exactly built-in ones, and in their own
+  order: reprlib would sort a dict's or set's items (the keys' `__lt__`) and picks its
+  container code by the type's *name*, so a user class called `dict` would be walked.
 """
 
 from __future__ import annotations
 
+import builtins
 import functools
 import inspect
+import itertools
 import os
 import reprlib
 import sys
@@ -29,6 +42,16 @@ _SIZED_BUILTINS = (str, bytes, bytearray, list, tuple, dict, set, frozenset, ran
 _SCALARS = (int, float, complex, bool, str, bytes, bytearray)
 
 
+# Code, not data (list_variables leaves these out); checked on `type(value)`.
+_CODE_TYPES = (types.ModuleType, type, types.FunctionType, types.BuiltinFunctionType,
+               types.MethodType, types.BuiltinMethodType, functools.partial)
+
+
+def _is_a(value: Any, classes: type | tuple[type, ...]) -> bool:
+    """`isinstance` without asking the object: its real type's MRO only, never `__class__`."""
+    return issubclass(type(value), classes)
+
+
 def describe(value: Any) -> str:
     """What `inspect_variable` says about a value (after its name and type)."""
     kind = _library_kind(value)
@@ -40,11 +63,9 @@ def describe(value: Any) -> str:
         "polars.Series": _describe_polars_series,
     }.get(kind or "")
     if describe is None:
-        if isinstance(value, types.ModuleType):
+        if _is_a(value, types.ModuleType):
             describe = _describe_module
-        elif callable(value) and isinstance(value, (type, types.FunctionType, types.BuiltinFunctionType,
-                                                    types.MethodType, types.BuiltinMethodType,
-                                                    functools.partial)):
+        elif _is_a(value, _CODE_TYPES):
             describe = _describe_callable
         else:
             describe = _describe_object
@@ -53,8 +74,7 @@ def describe(value: Any) -> str:
 
 def is_code(value: Any) -> bool:
     """Modules, functions, classes and typing constructs: code, not data."""
-    if isinstance(value, (types.ModuleType, type, types.FunctionType, types.BuiltinFunctionType,
-                          types.MethodType, types.BuiltinMethodType, functools.partial)):
+    if _is_a(value, _CODE_TYPES):
         return True
     module = _type_module(value)
     return module in ("typing", "typing_extensions") or (module == "numpy" and type(value).__name__ == "ufunc")
@@ -66,6 +86,8 @@ def summary_line(name: str, value: Any) -> str:
         parts = [type_name(value)]
         kind = _library_kind(value)
         suffix = ""
+        # `kind` is set only for exactly the library's class (see `_library_kind`), whose
+        # properties (data descriptors) can't be shadowed by the instance; `len` uses the type.
         if kind in ("pandas.DataFrame", "polars.DataFrame"):
             rows, cols = value.shape
             parts.append(f"{rows:,} rows x {cols:,} columns")
@@ -90,19 +112,22 @@ def summary_line(name: str, value: Any) -> str:
 
 
 def _describe_pandas_frame(df: Any) -> str:
+    # Methods from the class, not the object: an instance attribute can shadow a method.
+    # What they return is pandas' own new object, safe to use as usual.
+    DataFrame = type(df)
     rows, cols = df.shape
     lines = [f"shape: ({rows:,}, {cols:,}) - {rows:,} rows x {cols:,} columns",
-             f"memory: {format_bytes(int(df.memory_usage(index=True, deep=False).sum()))} (shallow)",
+             f"memory: {format_bytes(int(DataFrame.memory_usage(df, index=True, deep=False).sum()))} (shallow)",
              "index: " + _one_line(capped_repr(df.index, 200), 200)]
     scan = rows * cols <= MAX_SCAN_CELLS
-    missing = df.isna().sum() if scan else None
+    missing = DataFrame.isna(df).sum() if scan else None
     lines.append("columns (name: dtype, missing):" if scan else
                  f"columns (name: dtype; missing counts skipped: more than {MAX_SCAN_CELLS:,} cells):")
     lines += _column_lines(list(df.dtypes.items()), None if missing is None else list(missing))
     lines.append("head(5):")
-    lines.append(cap_output(df.head(5).to_string(max_cols=20, max_colwidth=50), 3000))
+    lines.append(cap_output(DataFrame.head(df, 5).to_string(max_cols=20, max_colwidth=50), 3000))
     if scan:
-        numeric = df.select_dtypes("number")
+        numeric = DataFrame.select_dtypes(df, "number")
         if numeric.shape[1]:
             summary = numeric.iloc[:, :20].describe().T
             lines.append("numeric summary:")
@@ -111,17 +136,18 @@ def _describe_pandas_frame(df: Any) -> str:
 
 
 def _describe_pandas_series(s: Any) -> str:
+    Series = type(s)  # methods from the class (see `_describe_pandas_frame`)
     lines = [f"length: {len(s):,}", f"dtype: {s.dtype}", f"name: {_one_line(str(s.name), 80)}",
-             f"memory: {format_bytes(int(s.memory_usage(index=True, deep=False)))} (shallow)"]
+             f"memory: {format_bytes(int(Series.memory_usage(s, index=True, deep=False)))} (shallow)"]
     if len(s) <= MAX_SCAN_CELLS:
-        lines.append(f"missing: {int(s.isna().sum()):,}")
+        lines.append(f"missing: {int(Series.isna(s).sum()):,}")
         import pandas as pd
 
-        if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype) and s.notna().any():
+        if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype) and Series.notna(s).any():
             lines.append("min: {} max: {} mean: {} std: {}".format(
-                *(_fmt_float(float(v)) for v in (s.min(), s.max(), s.mean(), s.std()))))
+                *(_fmt_float(float(v)) for v in (Series.min(s), Series.max(s), Series.mean(s), Series.std(s)))))
     lines.append("head(5):")
-    lines.append(cap_output(s.head(5).to_string(max_rows=5), 2000))
+    lines.append(cap_output(Series.head(s, 5).to_string(max_rows=5), 2000))
     return "\n".join(lines)
 
 
@@ -170,20 +196,22 @@ def _column_lines(columns: list[tuple[Any, Any]], missing: list[Any] | None) -> 
 
 
 def _describe_polars_frame(df: Any) -> str:
+    DataFrame = type(df)  # methods from the class (see `_describe_pandas_frame`)
     rows, cols = df.shape
     lines = [f"shape: ({rows:,}, {cols:,}) - {rows:,} rows x {cols:,} columns",
-             f"memory: {format_bytes(int(df.estimated_size()))} (estimated)"]
-    nulls = df.null_count().row(0) if rows * cols <= MAX_SCAN_CELLS else None
+             f"memory: {format_bytes(int(DataFrame.estimated_size(df)))} (estimated)"]
+    nulls = DataFrame.null_count(df).row(0) if rows * cols <= MAX_SCAN_CELLS else None
     lines.append("columns (name: dtype, missing):")
     lines += _column_lines(list(df.schema.items()), None if nulls is None else list(nulls))
     lines.append("head(5):")
-    lines.append(cap_output(str(df.head(5)), 3000))
+    lines.append(cap_output(str(DataFrame.head(df, 5)), 3000))
     return "\n".join(lines)
 
 
 def _describe_polars_series(s: Any) -> str:
+    Series = type(s)  # methods from the class (see `_describe_pandas_frame`)
     lines = [f"length: {len(s):,}", f"dtype: {s.dtype}", f"name: {_one_line(str(s.name), 80)}",
-             f"missing: {int(s.null_count()):,}", "head(5):", cap_output(str(s.head(5)), 2000)]
+             f"missing: {int(Series.null_count(s)):,}", "head(5):", cap_output(str(Series.head(s, 5)), 2000)]
     return "\n".join(lines)
 
 
@@ -215,7 +243,7 @@ def _defined_at(fn: Any) -> str:
 
 def _source(fn: Any) -> str:
     """The source of a function or class the user defined (a notebook cell or their own file)."""
-    if not isinstance(fn, (types.FunctionType, type)):
+    if not _is_a(fn, (types.FunctionType, type)):
         return ""
     try:
         path = inspect.getsourcefile(fn) or ""
@@ -231,10 +259,10 @@ def _describe_module(module: Any) -> str:
     lines = [f"module: {attrs.get('__name__', '?')}"]
     if attrs.get("__file__"):
         lines.append(f"file: {attrs['__file__']}")
-    if isinstance(attrs.get("__version__"), str):
+    if type(attrs.get("__version__")) is str:
         lines.append(f"version: {attrs['__version__']}")
     doc = attrs.get("__doc__")
-    if isinstance(doc, str) and doc.strip():
+    if type(doc) is str and doc.strip():
         lines.append("docstring:\n" + cap_output(inspect.cleandoc(doc), 600))
     return "\n".join(lines)
 
@@ -246,7 +274,7 @@ def _describe_object(value: Any) -> str:
     size = size_in_bytes(value)
     if size is not None:
         lines.append(f"memory: {format_bytes(size)}")
-    if isinstance(value, dict) and type(value) is dict:
+    if type(value) is dict:
         lines.append("keys: " + _one_line(capped_repr(list(value)[:50], 1000), 1000))
     lines.append("repr:\n" + capped_repr(value, 2000, items=50))
     return "\n".join(lines)
@@ -280,26 +308,30 @@ def _library_kind(value: Any) -> str | None:
     lib = sys.modules.get(top)
     if lib is None:
         return None
-    names = {"numpy": ("ndarray",), "pandas": ("DataFrame", "Series"), "polars": ("DataFrame", "Series")}[top]
-    for cls_name in names:
-        cls = getattr(lib, cls_name, None)
-        if isinstance(cls, type) and isinstance(value, cls):
-            return f"{top}.{cls_name}"
+    # Exactly the real classes: a subclass can override any method we would call. numpy's
+    # own memmap (a file-backed ndarray) is numpy's code, so it counts as an ndarray.
+    names = {"numpy": (("ndarray", "ndarray"), ("memmap", "ndarray")),
+             "pandas": (("DataFrame", "DataFrame"), ("Series", "Series")),
+             "polars": (("DataFrame", "DataFrame"), ("Series", "Series"))}[top]
+    for cls_name, kind in names:
+        if type(value) is vars(lib).get(cls_name):
+            return f"{top}.{kind}"
     return None
 
 
 def size_in_bytes(value: Any) -> int | None:
     """Memory used, where it is cheap and means something; None otherwise."""
     kind = _library_kind(value)
+    cls = type(value)  # the library's own class when `kind` is set: methods come from it
     try:
         if kind == "numpy.ndarray":
             return int(value.nbytes)
         if kind == "pandas.DataFrame":
-            return int(value.memory_usage(index=True, deep=False).sum())
+            return int(cls.memory_usage(value, index=True, deep=False).sum())
         if kind == "pandas.Series":
-            return int(value.memory_usage(index=True, deep=False))
+            return int(cls.memory_usage(value, index=True, deep=False))
         if kind in ("polars.DataFrame", "polars.Series"):
-            return int(value.estimated_size())
+            return int(cls.estimated_size(value))
     except Exception:  # noqa: BLE001 - a size is a nicety
         return None
     if type(value) in _SCALARS:
@@ -316,21 +348,71 @@ def format_bytes(n: int) -> str:
     return f"{n} B"
 
 
+class _Repr(reprlib.Repr):
+    """reprlib that walks only exact built-in containers, in their own order.
+
+    reprlib picks its container code by the type's *name* (a user class named
+    `dict` would be walked, its `__len__` and `__getitem__` called), sorts dict keys
+    and set items (their `__lt__`), looks a dict's values up by key (`__hash__`,
+    `__eq__`), and names a failed repr by `x.__class__`. Here none of that runs:
+    only a user object's own `__repr__` does, and its text is cut.
+    """
+
+    def repr1(self, x: Any, level: int) -> str:
+        kind = type(x)
+        if kind is dict:
+            return self._dict(x, level)
+        if kind is list:
+            return self._repr_iterable(x, level, "[", "]", self.maxlist)
+        if kind is tuple:
+            return self._repr_iterable(x, level, "(", ")", self.maxtuple, ",")
+        if kind is set:
+            return self._repr_iterable(x, level, "{", "}", self.maxset) if x else "set()"
+        if kind is frozenset:
+            return self._repr_iterable(x, level, "frozenset({", "})", self.maxfrozenset) if x else "frozenset()"
+        if kind is str:
+            return self.repr_str(x, level)
+        if kind is int:
+            return self.repr_int(x, level)
+        return self.repr_instance(x, level)
+
+    def _dict(self, x: dict, level: int) -> str:
+        if not x:
+            return "{}"
+        if level <= 0:
+            return "{" + self.fillvalue + "}"
+        pieces = [f"{self.repr1(k, level - 1)}: {self.repr1(v, level - 1)}"
+                  for k, v in itertools.islice(x.items(), self.maxdict)]
+        if len(x) > self.maxdict:
+            pieces.append(self.fillvalue)
+        return "{" + ", ".join(pieces) + "}"
+
+    def repr_instance(self, x: Any, level: int) -> str:
+        try:
+            text = builtins.repr(x)
+        except Exception:  # noqa: BLE001 - a user's __repr__ that raises is a note
+            return f"<{type_name(x)} object; repr failed>"
+        if type(text) is not str:
+            return f"<{type_name(x)} object; repr failed>"
+        if len(text) > self.maxother:
+            i = max(0, (self.maxother - 3) // 2)
+            j = max(0, self.maxother - 3 - i)
+            text = text[:i] + self.fillvalue + text[len(text) - j:]
+        return text
+
+
 def capped_repr(value: Any, limit: int, items: int = 20) -> str:
     """A repr that cannot flood or fail: containers are shortened as they are walked
-    (reprlib), a user's ``__repr__`` that returns megabytes is cut, one that raises is a note."""
-    r = reprlib.Repr()
+    (`_Repr`), a user's ``__repr__`` that returns megabytes is cut, one that raises is a note."""
+    r = _Repr()
     r.maxlevel = 3
     r.maxlist = r.maxtuple = r.maxset = r.maxfrozenset = r.maxdeque = r.maxarray = items
     r.maxdict = items
     r.maxstring = r.maxother = r.maxlong = max(limit, 20)
     try:
         text = r.repr(value)
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:  # noqa: BLE001 - e.g. RecursionError on a deeply nested value
         return f"<{type_name(value)} object; repr failed: {type(e).__name__}>"
-    if text.startswith("<") and " instance at 0x" in text and r.maxother:
-        # reprlib's stand-in when the object's own __repr__ raised.
-        return f"<{type_name(value)} object; repr failed>"
     return text if len(text) <= limit else text[:limit] + "…"
 
 

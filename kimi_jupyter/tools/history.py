@@ -1,7 +1,10 @@
 """`notebook_history(n)`: the last cells' source, their text outputs, and the last error.
 
-Read from IPython's own records (`In`, `Out`, the history manager's outputs and the
+Read from IPython's own records (the history manager's inputs and outputs, and the
 last traceback), never by running anything; the `%%kimi` cell that asks is left out.
+The user's `In` and `Out` are read only when they are still IPython's own list and
+dict (a user can rebind either name to an object of theirs), and an output value is
+shown by a capped repr.
 """
 
 from __future__ import annotations
@@ -9,10 +12,11 @@ from __future__ import annotations
 import os
 import re
 import sys
+import traceback
 from typing import Any
 
 from .describe import capped_repr, first_line, is_default_repr
-from .output import cap_output, format_error
+from .output import cap_output
 
 # Per-cell caps: source and outputs.
 MAX_SOURCE = 2000
@@ -25,7 +29,7 @@ def history_report(shell: Any, n: int = 5) -> str:
     """``notebook_history`` for a given shell."""
     n = max(1, min(int(n), MAX_HISTORY))
     manager = getattr(shell, "history_manager", None)
-    sources = list(getattr(manager, "input_hist_raw", None) or shell.user_ns.get("In") or [""])
+    sources = _own(getattr(manager, "input_hist_raw", None), list) or _own(shell.user_ns.get("In"), list) or [""]
     last = len(sources) - 1
     if last >= 1 and _running_cell(shell) == last:
         last -= 1  # the %%kimi cell asking is running: the model already has its prompt
@@ -77,13 +81,18 @@ def _cell_output(shell: Any, manager: Any, i: int) -> str:
             else:
                 parts.append(f"[{', '.join(sorted(bundle)) or 'empty'} output]\n")
         return _ANSI.sub("", "".join(parts)).rstrip("\n")
-    reprs = getattr(manager, "output_hist_reprs", None)
-    if isinstance(reprs, dict) and isinstance(reprs.get(i), str):
+    reprs = _own(getattr(manager, "output_hist_reprs", None), dict)
+    if reprs is not None and type(reprs.get(i)) is str:
         return reprs[i]  # already formatted by IPython: no repr is run again
-    out = shell.user_ns.get("Out")
-    if isinstance(out, dict) and i in out:
+    out = _own(getattr(manager, "output_hist", None), dict) or _own(shell.user_ns.get("Out"), dict)
+    if out is not None and i in out:
         return capped_repr(out[i], MAX_CELL_OUTPUT)
     return ""
+
+
+def _own(value: Any, kind: type) -> Any:
+    """`value` if it is exactly a `kind` (IPython's own record), else None; asks only `type()`."""
+    return value if type(value) is kind else None
 
 
 def _last_error(shell: Any, manager: Any) -> str:
@@ -96,9 +105,11 @@ def _last_error(shell: Any, manager: Any) -> str:
     stored = getattr(manager, "exceptions", None) if manager is not None else None
     cell = max(stored) if isinstance(stored, dict) and stored else None
     where = f" (In [{cell}])" if cell is not None else ""
-    exc = getattr(sys, "last_exc", None) or getattr(sys, "last_value", None)
-    if isinstance(exc, BaseException):
-        return f"Last error{where}:\n" + cap_output(format_error(exc, limit=5, skip=_is_ipython_frame), 3000)
+    exc = getattr(sys, "last_exc", None)
+    if exc is None:
+        exc = getattr(sys, "last_value", None)
+    if issubclass(type(exc), BaseException):  # `type`: a user exception's `__class__` is theirs
+        return f"Last error{where}:\n" + cap_output(_format_user_error(exc, limit=5), 3000)
     lines: list[str] = []
     if cell is not None:
         lines = [str(x) for x in stored[cell].get("traceback", [])]
@@ -108,6 +119,30 @@ def _last_error(shell: Any, manager: Any) -> str:
         return ""
     text = _ANSI.sub("", "\n".join(lines)).strip("\n")
     return f"Last error{where}:\n" + cap_output(text, 3000)
+
+
+def _format_user_error(exc: BaseException, limit: int) -> str:
+    """A short traceback of the user's exception, read through the built-in exception
+    classes only: `traceback` would test the exception's truth (its `__bool__`) while
+    walking the chain, and call its `__str__`; both can be the user's code.
+
+    The same text as `output.format_error`: at most `limit` frames (IPython's own left
+    out), then ``Type: message`` with the message of the nearest built-in class.
+    """
+    frames = list(traceback.StackSummary.extract(traceback.walk_tb(BaseException.__traceback__.__get__(exc))))
+    while frames and _is_ipython_frame(frames[0]):
+        frames.pop(0)
+    shown = traceback.StackSummary.from_list(frames[-limit:] if limit > 0 else [])
+    cls = type(exc)
+    builtin = next(c for c in cls.__mro__ if c.__module__ == "builtins")
+    message = builtin.__str__(exc)
+    name = cls.__qualname__ if cls.__module__ in ("builtins", "__main__") else f"{cls.__module__}.{cls.__qualname__}"
+    text = f"{name}: {message}" if message else name
+    if not shown:
+        return text
+    head = ("Traceback (most recent call last):\n" if len(frames) <= limit else
+            f"Traceback (most recent call last, {limit} of {len(frames)} frames):\n")
+    return head + "".join(shown.format()) + text
 
 
 def _ipython_dir() -> str:

@@ -167,19 +167,22 @@ def user_variables(shell: Any) -> list[tuple[str, Any]]:
 
 
 def _visible_names(shell: Any) -> list[tuple[str, Any]]:
+    """The names both tools may show: the one rule for `list_variables` and `inspect_variable`."""
     namespace = shell.user_ns
     hidden = getattr(shell, "user_ns_hidden", None) or {}
-    missing = object()
-    out = []
-    for name, value in list(namespace.items()):
-        if not isinstance(name, str) or name.startswith("_"):
-            continue
-        if hidden.get(name, missing) is value:
-            continue
-        if not hidden and name in _IPYTHON_NAMES:
-            continue
-        out.append((name, value))
-    return out
+    return [(name, value) for name, value in list(namespace.items()) if _is_visible(name, value, hidden)]
+
+
+_MISSING = object()
+
+
+def _is_visible(name: Any, value: Any, hidden: Any) -> bool:
+    """Not private (`_x`, `__x`, IPython's `_i3`, `_oh`), not what IPython put there itself."""
+    if type(name) is not str or name.startswith("_"):  # `type`: a key is the user's object too
+        return False
+    if hidden.get(name, _MISSING) is value:
+        return False
+    return bool(hidden) or name not in _IPYTHON_NAMES
 
 
 def variables_report(shell: Any) -> str:
@@ -203,9 +206,12 @@ def describe_variable(shell: Any, name: str) -> str:
     """``inspect_variable`` for a given shell."""
     name = (name or "").strip()
     namespace = shell.user_ns
-    if not name or name not in namespace:
+    value = namespace.get(name, _MISSING) if name else _MISSING
+    hidden = getattr(shell, "user_ns_hidden", None) or {}
+    if value is _MISSING or not _is_visible(name, value, hidden):
+        # A private or IPython name is not the user's data: the same rule as list_variables,
+        # so the model can't read what the listing hides (e.g. `_secret`, `_oh`).
         raise KernelToolError(_unknown_name(shell, name))
-    value = namespace[name]
     return f"{name}: {type_name(value)}\n" + describe(value)
 
 
@@ -213,6 +219,8 @@ def _unknown_name(shell: Any, name: str) -> str:
     names = [k for k, _ in _visible_names(shell)]
     close = difflib.get_close_matches(name, names, n=5, cutoff=0.6)
     text = f"no variable named {name!r} in the kernel."
+    if name.startswith("_"):
+        text = f"{name!r} is a private name; the tools show only the user's public variables."
     if close:
         text += " Close names: " + ", ".join(close) + "."
     elif names:
