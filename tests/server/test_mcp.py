@@ -284,7 +284,10 @@ def test_a_streamable_http_server_with_headers(closing):
         assert notices == [] and session.mcp.statuses()[0].transport == "http"
         out = default_registry.call("faulty__read_note", "{}", ctx)
         # A header value is a secret: it never reaches the model, even when a server echoes it.
-        assert out.ok and out.text == "The note says: the header is [redacted], the token [redacted]"
+        # (" sk-…" is also the end of "Bearer sk-…", so the redactor takes the space with it.)
+        assert out.ok and out.text.replace(" [redacted]", "[redacted]") == \
+            "The note says: the header is[redacted], the token[redacted]"
+        assert "sk-header" not in out.text and "0123456789" not in out.text
         out = default_registry.call("faulty__picture", "{}", ctx)
         assert out.ok and len(out.images) == 1 and "Embedded readme text." in out.text
     finally:
