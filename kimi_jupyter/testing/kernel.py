@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,22 @@ def _poll_in_slices(channel: Any, step: float = 0.5) -> None:
     channel.get_msg = get_msg
 
 
+IPC = os.name == "posix"  # zmq has no ipc:// transport on Windows: TCP there
+
+
+def _ipc_endpoint() -> str:
+    """A fresh path prefix for a kernel's sockets.
+
+    Test kernels talk over Unix sockets, not TCP: jupyter_client picks TCP ports by
+    binding and releasing them, and on a busy machine another kernel can take a port
+    in between ("Address already in use", a kernel that dies before it starts). A
+    private temporary folder per kernel also keeps the socket files out of the cwd.
+    """
+    import tempfile
+
+    return os.path.join(tempfile.mkdtemp(prefix="kimi-kernel-"), "k")
+
+
 def notebook_client(
     nb: Any,
     cwd: Path,
@@ -64,6 +81,12 @@ def notebook_client(
     from nbclient import NotebookClient
 
     class HeadlessClient(NotebookClient):
+        def create_kernel_manager(self) -> Any:
+            km = super().create_kernel_manager()
+            if IPC:
+                km.transport, km.ip = "ipc", _ipc_endpoint()
+            return km
+
         async def async_start_new_kernel_client(self) -> Any:
             kc = await super().async_start_new_kernel_client()
             _poll_in_slices(kc.shell_channel)
@@ -124,11 +147,18 @@ class Kernel:
 
     def __init__(self, env: dict[str, str] | None = None) -> None:
         """`env`: the kernel's whole environment (default: this process's)."""
-        import os
+        from jupyter_client.manager import KernelManager
 
-        from jupyter_client.manager import start_new_kernel
-
-        self.km, self.kc = start_new_kernel(kernel_name="python3", env=dict(os.environ) if env is None else env)
+        self.km = (KernelManager(kernel_name="python3", transport="ipc", ip=_ipc_endpoint()) if IPC
+                   else KernelManager(kernel_name="python3"))
+        self.km.start_kernel(env=dict(os.environ) if env is None else env)
+        self.kc = self.km.client()
+        self.kc.start_channels()
+        try:
+            self.kc.wait_for_ready(timeout=60)
+        except RuntimeError:
+            self.close()
+            raise
 
     def execute(self, code: str, *, answers: Iterable[str] = (), timeout: float = 60) -> Execution:
         """Run `code`; each `input()` it calls gets the next of `answers` (none left: EOF-like empty)."""
@@ -158,6 +188,11 @@ class Kernel:
     def close(self) -> None:
         self.kc.stop_channels()
         self.km.shutdown_kernel(now=True)
+        if IPC:
+            try:
+                os.rmdir(os.path.dirname(self.km.ip))  # emptied by the shutdown
+            except OSError:
+                pass
 
     def __enter__(self) -> "Kernel":
         return self
