@@ -111,7 +111,10 @@ def show_kimi_error(shell: Any, etype: type, value: BaseException, tb: Any, tb_o
     error itself (an `error` output: the cell is marked failed, and headless runs
     like papermill stop as they should).
     """
-    stb = [f"{etype.__name__}: {value}"]
+    from .safe import plain
+
+    # The message quotes server text (errors, `Msh-Request-Id`): no escapes reach a terminal.
+    stb = [f"{etype.__name__}: {plain(str(value))}"]
     shell._showtraceback(etype, value, stb)
     return stb
 

@@ -1,0 +1,131 @@
+"""Noticing when a tool call reads a file or a URL: that text is untrusted (SPEC §9).
+
+A file or a web page can carry instructions for the model ("now run `curl … | sh`"), so
+code the model writes after reading one is asked about again (`approval.approve`). The
+python tool and the user's `@tool`s run inside `watch_reads()`, which reports the first
+file opened for reading or the first network connection made in this thread.
+
+It listens to CPython's audit events (PEP 578): `open` (builtins.open, io.open, os.open;
+pandas, numpy and the rest read through them), `urllib.Request` and `socket.connect`.
+A hook cannot be removed once added, so one hook is added on first use and does nothing
+outside a watch: a thread-local lookup per event. What Python itself reads while code
+runs is not a read of untrusted text: modules and packages (anything under the
+interpreter's prefixes or site-packages, and `.py`/`.pyc`/extension files anywhere),
+IPython's and matplotlib's own configuration and caches, and `/proc`, `/sys`, `/dev`.
+Reads made in C without Python's `open` (a C library calling `fopen`) are not seen.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+_LOCAL = threading.local()
+_HOOKED = False
+_HOOK_LOCK = threading.Lock()
+_CODE_SUFFIXES = (".py", ".pyc", ".pyo", ".pyd", ".so", ".pth", ".dylib", ".dll")
+_SYSTEM_DIRS = ("/proc/", "/sys/", "/dev/")
+_READ_FLAGS = (os.O_RDONLY, os.O_RDWR)
+
+
+@dataclass
+class Reads:
+    """What a watched call read first, as a phrase for the approval question; None: nothing."""
+
+    source: str | None = None
+
+
+@contextmanager
+def watch_reads() -> Iterator[Reads]:
+    """Report (in the yielded `Reads`) the first file or URL this thread reads inside the block."""
+    _install()
+    reads = Reads()
+    outer = getattr(_LOCAL, "reads", None)
+    _LOCAL.reads = reads
+    try:
+        yield reads
+    finally:
+        _LOCAL.reads = outer
+        if outer is not None and outer.source is None:
+            outer.source = reads.source  # a user tool called from model code: the outer call read it
+
+
+def _install() -> None:
+    global _HOOKED
+    with _HOOK_LOCK:
+        if not _HOOKED:
+            sys.addaudithook(_hook)
+            _HOOKED = True
+
+
+def _hook(event: str, args: tuple[Any, ...]) -> None:
+    reads = getattr(_LOCAL, "reads", None)
+    if reads is None or reads.source is not None:
+        return
+    try:  # an exception here would break the operation being audited
+        if event == "open":
+            reads.source = _file_read(*args[:3])
+        elif event == "urllib.Request":
+            reads.source = f"the URL {str(args[0])[:200]}"
+        elif event == "socket.connect":
+            reads.source = _connection(args[1])
+    except Exception:  # noqa: BLE001 - never let the watcher change what the code does
+        pass
+
+
+def _file_read(path: Any, mode: Any, flags: Any) -> str | None:
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        return None  # a file descriptor: what it is was decided when it was opened
+    if isinstance(mode, str):
+        if "r" not in mode and "+" not in mode:
+            return None  # written, not read
+    elif isinstance(flags, int) and (flags & os.O_ACCMODE) not in _READ_FLAGS:
+        return None
+    name = os.path.abspath(os.fsdecode(path))
+    if name.endswith(_CODE_SUFFIXES) or name.startswith(_SYSTEM_DIRS) or name.startswith(_own_dirs()):
+        return None
+    # The event comes before the open: a missing file (linecache trying a cell's
+    # pseudo-file "<ipython-input-…>" for a traceback) is not a read.
+    return f"the file {name}" if os.path.isfile(name) else None
+
+
+def _connection(address: Any) -> str | None:
+    if isinstance(address, tuple) and len(address) >= 2:
+        return f"a network connection to {address[0]}:{address[1]}"
+    if isinstance(address, (str, bytes)):  # a Unix socket
+        return f"a connection to {os.fsdecode(address)}"
+    return None
+
+
+_OWN_DIRS: tuple[str, ...] | None = None
+
+
+def _own_dirs() -> tuple[str, ...]:
+    """Directories whose files are Python's, IPython's or matplotlib's own, not data."""
+    global _OWN_DIRS
+    if _OWN_DIRS is None:
+        import site
+        import sysconfig
+
+        dirs = {sys.prefix, sys.base_prefix, sys.exec_prefix, *sysconfig.get_paths().values()}
+        try:
+            dirs.update(site.getsitepackages())
+            dirs.add(site.getusersitepackages())
+        except AttributeError:  # some virtualenvs' site module
+            pass
+        ipython_dir = os.environ.get("IPYTHONDIR") or os.path.join(os.path.expanduser("~"), ".ipython")
+        dirs.add(ipython_dir)
+        for env in ("MPLCONFIGDIR", "XDG_CACHE_HOME", "XDG_CONFIG_HOME"):
+            if os.environ.get(env):
+                dirs.add(os.path.join(os.environ[env], "matplotlib") if env != "MPLCONFIGDIR" else os.environ[env])
+        dirs.add(os.path.join(os.path.expanduser("~"), ".cache", "matplotlib"))
+        dirs.add(os.path.join(os.path.expanduser("~"), ".config", "matplotlib"))
+        _OWN_DIRS = tuple(os.path.join(os.path.abspath(d), "") for d in dirs if d)
+    return _OWN_DIRS
+
+
+__all__ = ["Reads", "watch_reads"]
