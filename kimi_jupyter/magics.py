@@ -114,8 +114,9 @@ def show_kimi_error(shell: Any, etype: type, value: BaseException, tb: Any, tb_o
     from .safe import plain
 
     # The message quotes server text (errors, `Msh-Request-Id`): no escapes reach a terminal.
-    stb = [f"{etype.__name__}: {plain(str(value))}"]
-    shell._showtraceback(etype, value, stb)
+    message = plain(str(value))
+    stb = [f"{etype.__name__}: {message}"]
+    shell._showtraceback(etype, message, stb)  # the error output's `evalue` is this text too
     return stb
 
 
