@@ -9,6 +9,11 @@ VS Code while a cell runs). The answers (SPEC §4):
   ("use the sample file instead"), the way kimi-cli's "Reject, tell the model
   what to do instead" works.
 
+`-y`, `Kimi.auto_run` and earlier `a`/`s` answers skip the question, except for a call
+made after untrusted text entered the cell (a web search, a non-read-only MCP result, a
+file or URL a tool read: `ToolContext.untrusted`): that is asked again, naming the
+source, unless `Kimi.trust_tool_output` is on; headless it is refused.
+
 A caller that cannot ask a person (the chat panel's widget callback, a script
 with a policy) passes an `ask` that returns a `Decision` directly, so no magic
 strings travel through the answer parser.

@@ -11,8 +11,9 @@ A hook cannot be removed once added, so one hook is added on first use and does 
 outside a watch: a thread-local lookup per event. What Python itself reads while code
 runs is not a read of untrusted text: modules and packages (anything under the
 interpreter's prefixes or site-packages, and `.py`/`.pyc`/extension files anywhere),
-IPython's and matplotlib's own configuration and caches, and `/proc`, `/sys`, `/dev`.
-Reads made in C without Python's `open` (a C library calling `fopen`) are not seen.
+IPython's and matplotlib's own configuration and caches, `/proc`, `/sys`, `/dev`, and the
+system's fonts, time zones, MIME types and certificates. Reads made in C without Python's
+`open` (a C library calling `fopen`) or by a subprocess (`!cat file`) are not seen.
 """
 
 from __future__ import annotations
@@ -28,7 +29,10 @@ _LOCAL = threading.local()
 _HOOKED = False
 _HOOK_LOCK = threading.Lock()
 _CODE_SUFFIXES = (".py", ".pyc", ".pyo", ".pyd", ".so", ".pth", ".dylib", ".dll")
-_SYSTEM_DIRS = ("/proc/", "/sys/", "/dev/")
+# The system's own data that libraries read on their own: fonts (matplotlib), time zones
+# (pandas, dateutil), MIME types (mimetypes), certificates (ssl).
+_SYSTEM_DIRS = ("/proc/", "/sys/", "/dev/", "/usr/share/fonts/", "/usr/share/zoneinfo/", "/usr/share/mime/",
+                "/etc/fonts/", "/etc/ssl/", "/etc/mime.types", "/etc/localtime", "/etc/matplotlibrc")
 _READ_FLAGS = (os.O_RDONLY, os.O_RDWR)
 
 

@@ -190,3 +190,47 @@ def test_a_decision_from_the_caller_is_kept():
     ctx.read_untrusted("a `$web_search` result")
     out = approve(ctx)
     assert out is not None and "the panel cannot ask" in out.text
+
+
+# ------------------------------------------------------------------ which reads count
+
+
+def test_a_file_read_is_seen_and_a_write_or_an_import_is_not(tmp_path):
+    import importlib
+    import socket
+    import threading
+
+    from kimi_jupyter.tools.reads import watch_reads
+
+    data = tmp_path / "data.csv"
+    with watch_reads() as reads:
+        data.write_text("a,b\n1,2\n")  # written, not read
+        (tmp_path / "missing.txt").exists()
+        try:
+            open(tmp_path / "missing.txt")  # noqa: SIM115 - a failed open reads nothing
+        except FileNotFoundError:
+            pass
+        importlib.reload(json)  # Python reading its own modules
+    assert reads.source is None
+    with watch_reads() as reads:
+        with open(data) as f:
+            f.read()
+    assert reads.source == f"the file {data}"
+
+    seen: list = []
+    thread = threading.Thread(target=lambda: seen.append(open(data).read()))  # noqa: SIM115
+    with watch_reads() as reads:
+        thread.start()
+        thread.join()
+    assert seen and reads.source is None  # only the watched thread counts
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    port = server.getsockname()[1]
+    try:
+        with watch_reads() as reads, socket.create_connection(("127.0.0.1", port)):
+            pass
+    finally:
+        server.close()
+    assert reads.source == f"a network connection to 127.0.0.1:{port}"
