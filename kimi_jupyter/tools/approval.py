@@ -133,8 +133,8 @@ def after_untrusted(ctx: ToolContext) -> str | None:
 
 def written_after(source: str, what: str = "this code") -> str:
     """The line put before the approval question (and into refusals) after untrusted text."""
-    subject = "This code" if what == "this code" else f"{what[0].upper()}{what[1:]}"
-    return (f"{subject} was written after reading {plain(source)}: text that can carry instructions "
+    subject = "This code was written" if what == "this code" else f"This call of {what} was made"
+    return (f"{subject} after reading {plain(source)}: text that can carry instructions "
             "for the model, so it needs your approval again.")
 
 
@@ -142,7 +142,8 @@ def _no_stdin_to_model(what: str, source: str | None = None) -> str:
     """The model's copy of the no-stdin refusal, naming what was not run (code or a tool)."""
     if source is not None:
         subject = "The code" if what == "this code" else f"{what[0].upper()}{what[1:]}"
-        return (f"{subject} was NOT run: it was written after reading {plain(source)} in this cell. "
+        made = "it was written" if what == "this code" else "the call was made"
+        return (f"{subject} was NOT run: {made} after reading {plain(source)} in this cell. "
                 "Text like that can carry instructions, so the user must approve such a call "
                 "even when automatic approval is on, and this session has no way to ask the user "
                 "(no stdin, e.g. a headless notebook run). Do not call it again in this reply; "
@@ -159,7 +160,8 @@ def _no_stdin_to_model(what: str, source: str | None = None) -> str:
 def _no_stdin_to_user(what: str, source: str | None) -> str:
     if source is not None:
         subject = "the model's code" if what == "this code" else what
-        return (f"kimi-jupyter: {plain(subject)} was not run: it was written after reading "
+        made = "it was written" if what == "this code" else "the call was made"
+        return (f"kimi-jupyter: {plain(subject)} was not run: {made} after reading "
                 f"{plain(source)}, which needs your approval even with `-y`, and this kernel "
                 "cannot ask (no stdin). To let such code run without asking, use "
                 "`%config Kimi.trust_tool_output = True` together with `-y`.\n")

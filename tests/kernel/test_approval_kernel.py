@@ -16,6 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import nbformat
 from conftest import output_text, run_notebook
 
 from kimi_jupyter.testing import Scenario, ScriptedTurn, ToolCallSpec
@@ -77,6 +78,7 @@ def test_repeated_keys_are_refused_for_every_tool_and_the_model_is_told(kimi_ker
         "    noted.append(text)\n    return 'noted'",
         "%%kimi -y\n[[scenario:dup_keys]] go",
         "print('RAN', 'dup_ran' in globals(), noted)",
+        f"%kimi export {tmp_path / 'conversation.ipynb'}",
     ], tmp_path, timeout=180)
     replies = _cell_replies(kimi_kernel_env, "[[scenario:dup_keys]]")
     assert len(replies) == 4
@@ -88,6 +90,8 @@ def test_repeated_keys_are_refused_for_every_tool_and_the_model_is_told(kimi_ker
     assert shown.count("was not run: its arguments give the key") == 4  # the user is told, per call
     # Both values of the repeated key were on screen, the long one whole.
     assert '"text": "/home/user/.bashrc"' in shown and LONG in shown
+    exported = nbformat.read(tmp_path / "conversation.ipynb", as_version=4)
+    assert not [c for c in exported.cells if c.cell_type == "code" and "dup_ran" in c.source]  # never ran
 
 
 def test_mcp_arguments_are_shown_in_full_before_the_question(kimi_server, tmp_path):
@@ -284,7 +288,8 @@ def test_headless_code_after_untrusted_text_is_refused_even_with_y(kimi_kernel_e
     (wrote, code, wrote_again) = _cell_replies(kimi_kernel_env, "[[scenario:mcp_then_code]]")
     assert wrote == "Saved 2 characters."
     assert "written after reading the result of the MCP tool `faulty__write_note`" in code
-    assert wrote_again.startswith("The MCP tool `faulty__write_note` was NOT run: it was written after reading")
+    assert wrote_again.startswith("The MCP tool `faulty__write_note` was NOT run: the call was made after reading "
+                                  "the result of the MCP tool `faulty__write_note`")
     assert log.read_text() == "hi\n"  # the second write did not happen
 
     (read, code) = _cell_replies(kimi_kernel_env, "[[scenario:file_then_code]]")

@@ -179,7 +179,7 @@ def test_headless_refuses_and_tells_the_model_why():
     ctx.read_untrusted("the result of the MCP tool `web__fetch`")
     out = approve(ctx, what="the MCP tool `files__write`")
     assert out is not None and out.declined
-    assert out.text.startswith("The MCP tool `files__write` was NOT run: it was written after reading "
+    assert out.text.startswith("The MCP tool `files__write` was NOT run: the call was made after reading "
                                "the result of the MCP tool `web__fetch`")
     assert "Kimi.trust_tool_output" in out.text
     assert approve(ctx).text.startswith("The code was NOT run: it was written after reading")  # no second try
