@@ -34,7 +34,7 @@ DIM, RESET = "\x1b[2m", "\x1b[0m"
 
 
 def calling(tool: str) -> str:
-    return f"Calling {tool}"
+    return f"Calling {safe.plain(tool)}"  # the name is the model's: it shows in text/plain status lines
 
 
 def tool_call_label(step: int) -> str:

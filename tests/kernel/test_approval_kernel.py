@@ -138,7 +138,8 @@ def escapes_scenario() -> Scenario:
     return Scenario("escapes", [
         ScriptedTurn(reasoning=HOSTILE, tool_calls=[
             _py("escaped_ran = True\nprint('printed by the code')\n# \x1b[2K\x1b[1A"),
-            ToolCallSpec("list_variables", "{}")]),
+            ToolCallSpec("list_variables", "{}"),
+            ToolCallSpec("no_such\x1b[2J\u202etool", json.dumps({"note": HOSTILE}))]),
         ScriptedTurn(reasoning=HOSTILE, content="The answer: " + HOSTILE),
     ])
 

@@ -72,7 +72,7 @@ def test_every_text_plain_a_console_prints_is_free_of_controls():
     ]
     for bundle in bundles:
         assert no_controls(bundle["text/plain"]), bundle["text/plain"]
-    assert no_controls(render.placeholder(HOSTILE))
+    assert no_controls(render.placeholder(HOSTILE)) and no_controls(render.calling(HOSTILE))
     assert no_controls(render.tool_call_html(1, HOSTILE, HOSTILE))
 
 
