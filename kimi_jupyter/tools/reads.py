@@ -58,6 +58,25 @@ def watch_reads() -> Iterator[Reads]:
             outer.source = reads.source  # a user tool called from model code: the outer call read it
 
 
+def watching() -> Reads | None:
+    """The watch of this thread, if any: a worker thread running a call for it reports into it."""
+    return getattr(_LOCAL, "reads", None)
+
+
+@contextmanager
+def reporting_to(reads: Reads | None) -> Iterator[None]:
+    """Watch this (worker) thread on behalf of `reads`, the caller thread's watch."""
+    if reads is None:
+        yield
+        return
+    with watch_reads() as mine:
+        try:
+            yield
+        finally:
+            if reads.source is None:
+                reads.source = mine.source
+
+
 def _install() -> None:
     global _HOOKED
     with _HOOK_LOCK:
@@ -132,4 +151,4 @@ def _own_dirs() -> tuple[str, ...]:
     return _OWN_DIRS
 
 
-__all__ = ["Reads", "watch_reads"]
+__all__ = ["Reads", "reporting_to", "watch_reads", "watching"]

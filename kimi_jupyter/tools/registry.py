@@ -25,7 +25,7 @@ from ..stream import CODE_TOOL
 from .context import ToolContext
 from .kernel import READ_ONLY_TOOLS as _READ_ONLY
 from .output import NO_OUTPUT, ToolOutput, cap_output, format_error
-from .reads import watch_reads
+from .reads import reporting_to, watch_reads, watching
 from .schema import ArgumentError, ToolSpec, bind_arguments, build_spec
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -272,10 +272,12 @@ def _run_awaitable(aw: Any) -> Any:
     except RuntimeError:
         return asyncio.run(main())
     box: dict[str, Any] = {}
+    reads = watching()  # what the tool reads in the worker thread counts as read by this call
 
     def worker() -> None:
         try:
-            box["value"] = asyncio.run(main())
+            with reporting_to(reads):
+                box["value"] = asyncio.run(main())
         except BaseException as e:  # re-raised in the caller's thread
             box["error"] = e
 
