@@ -178,7 +178,9 @@ def code_bundle(code: str, label: str = CODE_LABEL) -> Bundle:
     shown = safe.plain(code, visible=True)
     return {
         "text/markdown": f"**{label}**\n\n{safe.fence(shown, 'python')}",
-        "text/plain": f"{label}:\n{shown}",
+        # RESET first: output printed before (model code echoing a file) may have left the
+        # terminal in a mode that hides text (SGR 8, foreground = background).
+        "text/plain": f"{RESET}{label}:\n{shown}",
     }
 
 

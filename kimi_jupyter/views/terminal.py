@@ -60,7 +60,11 @@ class TerminalView(BaseView):
 
     def show_code(self, code: str) -> None:
         # All of it, made visible: a trailing `# \x1b[2K\x1b[1A` must not erase the line above.
-        self._write(f"\n--- {render.CODE_LABEL} ---\n{safe.plain(code, visible=True)}\n------------------------\n")
+        # On a terminal, reset its text attributes first: earlier output (model code printing a
+        # file) may have left it hiding text (SGR 8 conceal, foreground = background).
+        reset = RESET if self.color else ""
+        self._write(f"{reset}\n--- {render.CODE_LABEL} ---\n{safe.plain(code, visible=True)}\n"
+                    "------------------------\n")
 
     def on_tool_start(self, call: "ToolCall", step: int) -> None:
         if not call.is_code:

@@ -80,6 +80,8 @@ def test_code_is_shown_whole_with_its_last_line_made_visible():
     code = "print('a harmless line')\nimport os; os.system('touch pwned')\n# \x1b[2K\x1b[1A"
     bundle = render.code_bundle(code)
     assert bundle["text/plain"].endswith("import os; os.system('touch pwned')\n# ␛[2K␛[1A")
+    # A terminal left concealing text (`\x1b[8m` printed by earlier output) is reset first.
+    assert bundle["text/plain"].startswith(render.RESET + render.CODE_LABEL)
     assert "# ␛[2K␛[1A\n```" in bundle["text/markdown"]
 
 
