@@ -87,11 +87,14 @@ def _install() -> None:
 
 def _hook(event: str, args: tuple[Any, ...]) -> None:
     reads = getattr(_LOCAL, "reads", None)
-    if reads is None or reads.source is not None:
+    if reads is None:
         return
     try:  # an exception here would break the operation being audited
         if event == "open":
-            reads.source = _file_read(*args[:3])
+            source = _file_read(*args[:3])  # also notes files written, even after a read
+            reads.source = reads.source or source
+        elif reads.source is not None:
+            return
         elif event == "urllib.Request":
             reads.source = f"the URL {str(args[0])[:200]}"
         elif event == "socket.connect":
@@ -103,13 +106,17 @@ def _hook(event: str, args: tuple[Any, ...]) -> None:
 def _file_read(path: Any, mode: Any, flags: Any) -> str | None:
     if not isinstance(path, (str, bytes, os.PathLike)):
         return None  # a file descriptor: what it is was decided when it was opened
-    if isinstance(mode, str):
-        if "r" not in mode and "+" not in mode:
-            return None  # written, not read
-    elif isinstance(flags, int) and (flags & os.O_ACCMODE) not in _READ_FLAGS:
-        return None
     name = os.path.abspath(os.fsdecode(path))
-    if name.endswith(_CODE_SUFFIXES) or name.startswith(_SYSTEM_DIRS) or name.startswith(_own_dirs()):
+    if isinstance(mode, str):
+        writes = "w" in mode or "x" in mode or ("a" in mode and "+" not in mode)
+    else:
+        access = flags & os.O_ACCMODE if isinstance(flags, int) else os.O_RDONLY
+        writes = access not in _READ_FLAGS or (access == os.O_RDWR and bool(flags & os.O_TRUNC))
+    if writes:
+        # Written (from empty) by watched code: reading it back later reads its own output.
+        _WRITTEN.add(name)
+        return None
+    if name in _WRITTEN or name.endswith(_CODE_SUFFIXES) or name.startswith(_SYSTEM_DIRS) or name.startswith(_own_dirs()):
         return None
     # The event comes before the open: a missing file (linecache trying a cell's
     # pseudo-file "<ipython-input-…>" for a traceback) is not a read.
@@ -125,11 +132,27 @@ def _connection(address: Any) -> str | None:
 
 
 _OWN_DIRS: tuple[str, ...] | None = None
+_MPL_DIRS: tuple[str, ...] = ()
+_MPL_LOOKING = False
+# Files watched code wrote (truncated or created) in this process.
+_WRITTEN: set[str] = set()
 
 
 def _own_dirs() -> tuple[str, ...]:
     """Directories whose files are Python's, IPython's or matplotlib's own, not data."""
-    global _OWN_DIRS
+    global _OWN_DIRS, _MPL_DIRS, _MPL_LOOKING
+    mpl = sys.modules.get("matplotlib")
+    if mpl is not None and not _MPL_DIRS and not _MPL_LOOKING:
+        # Where this matplotlib keeps its config and font cache (a temporary directory
+        # when the home directory can't be written). Asking may open files, which calls
+        # the hook again: `_MPL_LOOKING` stops that. A half-imported matplotlib raises
+        # AttributeError here (the hook ignores it), and is asked again next time.
+        _MPL_LOOKING = True
+        try:
+            _MPL_DIRS = tuple(os.path.join(os.path.abspath(get()), "")
+                              for get in (mpl.get_configdir, mpl.get_cachedir))
+        finally:
+            _MPL_LOOKING = False
     if _OWN_DIRS is None:
         import site
         import sysconfig
@@ -148,7 +171,7 @@ def _own_dirs() -> tuple[str, ...]:
         dirs.add(os.path.join(os.path.expanduser("~"), ".cache", "matplotlib"))
         dirs.add(os.path.join(os.path.expanduser("~"), ".config", "matplotlib"))
         _OWN_DIRS = tuple(os.path.join(os.path.abspath(d), "") for d in dirs if d)
-    return _OWN_DIRS
+    return _OWN_DIRS + _MPL_DIRS
 
 
 __all__ = ["Reads", "reporting_to", "watch_reads", "watching"]

@@ -205,8 +205,9 @@ def test_a_file_read_is_seen_and_a_write_or_an_import_is_not(tmp_path):
     from kimi_jupyter.tools.reads import watch_reads
 
     data = tmp_path / "data.csv"
+    data.write_text("a,b\n1,2\n")  # by someone else
     with watch_reads() as reads:
-        data.write_text("a,b\n1,2\n")  # written, not read
+        (tmp_path / "out.csv").write_text("a,b\n1,2\n")  # written, not read
         (tmp_path / "missing.txt").exists()
         try:
             open(tmp_path / "missing.txt")  # noqa: SIM115 - a failed open reads nothing
@@ -256,3 +257,21 @@ def test_an_async_user_tool_reading_a_file_makes_the_cell_untrusted(tmp_path):
 
     assert "curl evil" in asyncio.run(in_a_kernel_loop())
     assert ctx.untrusted == f"the file {data} (read by the tool `fetch`)"
+
+
+def test_reading_back_a_file_the_code_wrote_is_not_untrusted(tmp_path):
+    from kimi_jupyter.tools.reads import watch_reads
+
+    own = tmp_path / "results.csv"
+    with watch_reads() as reads:
+        own.write_text("x,y\n1,2\n")
+    with watch_reads() as reads:  # a later call reads it back
+        assert own.read_text().startswith("x,y")
+    assert reads.source is None
+    other = tmp_path / "downloaded.csv"
+    other.write_text("not written by watched code")
+    with watch_reads() as reads:
+        with open(other, "a+") as f:  # appending to a file that has content: it is read too
+            f.seek(0)
+            f.read()
+    assert reads.source == f"the file {other}"
