@@ -71,12 +71,16 @@ class Agent:
         registry: "ToolRegistry | None" = None,
         shell: Any = None,
         ask: Callable[[str], str] | None = None,
+        session_allow: bool = True,
     ) -> None:
         self.session = session
         self.view = view
         self.registry = registry
         self.shell = shell
         self.ask = ask  # answers the code tool's approval prompt; None means stdin
+        # Whether an earlier `s` answer applies. The chat panel passes False: its own
+        # "Let Kimi run code" box alone decides there, so a visible "off" means off.
+        self.session_allow = session_allow
 
     def run(self, request: Request) -> Result:
         """Run one cell's worth of conversation. Raises KimiError after showing what it can."""
@@ -275,7 +279,8 @@ class Agent:
 
         return ToolContext(
             shell=self.shell,
-            auto_run=settings.auto_run or self.session.auto_run,
+            auto_run=settings.auto_run or (self.session_allow and self.session.auto_run),
+            trust_tool_output=settings.trust_tool_output,
             allow_session=self._allow_session,
             max_output=settings.max_tool_output,
             ask=self.ask,
@@ -380,6 +385,8 @@ class Agent:
                     # Kimi runs the search itself; the reply echoes the arguments unchanged.
                     output = ToolOutput(text=wire.web_search_reply(call)["content"])
                     searches += 1
+                    # The model reads the results next: untrusted text (pages can carry instructions).
+                    ctx.read_untrusted("a `$web_search` result")
                 elif self.registry is None:
                     output = ToolOutput(text=f"Error: unknown tool '{call.name}'. No tools are available.", ok=False)
                 else:

@@ -28,12 +28,15 @@ def run(
     shell: Any = None,
     view: "View | None" = None,
     ask: "Callable[[str], str | Decision] | None" = None,
+    session_allow: bool = True,
 ) -> Result:
     """Send `prompt` with `options`, show it in `view` (default: the best for `shell`).
 
     `-o NAME` stores the Result in the shell's namespace, even a failed cell's
     partial one (raised errors carry it as `.result`). `-f code` puts the
     answer's code in a new cell below, where there is a notebook to put it in.
+    `session_allow=False`: an earlier `s` (allow for the session) does not apply (the
+    chat panel, whose own box decides).
     """
     from .agent import Agent, Request
     from .tools import default_registry
@@ -56,7 +59,7 @@ def run(
         fmt=options.format,
     )
     view = view if view is not None else pick_view(settings.view, shell, options.format)
-    agent = Agent(session, view, default_registry, shell, ask=ask)
+    agent = Agent(session, view, default_registry, shell, ask=ask, session_allow=session_allow)
     try:
         result = agent.run(request)
     except KimiError as exc:

@@ -14,7 +14,7 @@ by the `send_gate.SendGate`.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import ipywidgets as w
 from IPython.core.error import UsageError
@@ -29,14 +29,26 @@ if TYPE_CHECKING:
     from .result import Result
     from .tools.approval import Decision
 
-# A widget callback cannot ask through stdin, so with auto-run off the panel answers for the user.
+# A widget callback cannot ask through stdin, so the panel answers for the user: with its box
+# unticked, or (box ticked) for code written after untrusted text, which needs a person's yes.
 _DECLINE = "auto-run is off in the chat panel; the user can tick 'Let Kimi run code' to allow it."
+_DECLINE_UNTRUSTED = (
+    "the chat panel cannot ask the user, and code written after reading untrusted text in this "
+    "reply needs their approval even with 'Let Kimi run code' ticked; the user can run the request "
+    "in a %%kimi cell, where they are asked, or set `%config Kimi.trust_tool_output = True`."
+)
 
 
-def _decline(prompt: str) -> "Decision":
+def _decliner(auto_run: bool) -> "Callable[[str], Decision]":
+    """The panel's answer to an approval question, for a send made with the box at `auto_run`.
+
+    With the box ticked, a question is asked only for code written after untrusted text
+    (`approval.approve`); with it unticked, for any code.
+    """
     from .tools.approval import Decision
 
-    return Decision.refuse(_DECLINE)
+    reason = _DECLINE_UNTRUSTED if auto_run else _DECLINE
+    return lambda prompt: Decision.refuse(reason)
 
 
 class ChatPanel(w.VBox):
@@ -74,8 +86,11 @@ class ChatPanel(w.VBox):
 
         self._model = w.Dropdown(options=options, value=current, description="Model", layout=w.Layout(width="auto"))
         self._model.add_class("kimi-chat-model")
+        # The box alone decides whether the panel's replies run model code (`s` answered in a
+        # cell does not reach past it). It starts ticked where code already runs unasked:
+        # `Kimi.auto_run`, or an `s` given earlier in this session.
         self._auto = w.Checkbox(
-            value=settings.auto_run if auto_run is None else auto_run,
+            value=(settings.auto_run or self.session.auto_run) if auto_run is None else auto_run,
             description="Let Kimi run code",
             indent=False,
             layout=w.Layout(width="auto"),
@@ -109,6 +124,7 @@ class ChatPanel(w.VBox):
         self._prompt.on_msg(self._on_prompt_msg)  # Enter sends {"event": "submit"}
         self._prompt.observe(self._on_typing, "value")
         self._new.on_click(lambda _: self._on_new())
+        self._auto.observe(self._on_auto, "value")
 
         header = w.HBox(
             [w.HTML("<b>Kimi chat</b>"), self._model, self._auto, self._new],
@@ -180,6 +196,16 @@ class ChatPanel(w.VBox):
             options = Options(model=chosen, yes=bool(self._auto.value))
             result = run(text, options, session=self.session, shell=self._get_shell(), view=view, ask=_decline)
             self._show_model(result.model)
+
+            auto_run = bool(self._auto.value)
+            if auto_run:
+                view.declined_note = (
+                    "Kimi wanted to run code it wrote after reading untrusted text (a web search, "
+                    "an MCP tool's result, a file or URL), and the panel cannot ask you about it. "
+                    "Ask in a `%%kimi` cell to be asked, or set `Kimi.trust_tool_output = True`.")
+            options = Options(model=self._model.value, yes=auto_run)
+            result = run(text, options, session=self.session, shell=self._get_shell(), view=view,
+                         ask=_decliner(auto_run), session_allow=False)
         except (KimiError, UsageError) as exc:  # one short message, never a traceback
             view.close()
             self._add_note(str(exc), "error")
@@ -205,6 +231,15 @@ class ChatPanel(w.VBox):
             self._model.options = (answered, *self._model.options)
         self._default_model = answered
         self._model.value = answered
+
+    def _on_auto(self, change: dict[str, Any]) -> None:
+        """Unticking "Let Kimi run code" also ends an `s` (allow for the session) given in a
+        cell: the user said no to code running unasked, and cells ask again from now on."""
+        if not change["new"] and self.session.auto_run:
+            self.session.auto_run = False
+            self._add_note("Model code will not run from this panel, and `%%kimi` cells ask before "
+                           "running code again (the earlier 'all in this session' answer is withdrawn).",
+                           "info")
 
     def _on_new(self) -> None:
         reason = self._gate.refusal(parent_sent_time())

@@ -26,7 +26,10 @@ class Context:
 def _show(markdown: str) -> None:
     from IPython.display import display
 
-    display({"text/markdown": markdown, "text/plain": markdown}, raw=True)
+    from .safe import plain
+
+    # text/plain is what jupyter console prints: server text in it must not drive the terminal.
+    display({"text/markdown": markdown, "text/plain": plain(markdown)}, raw=True)
 
 
 # How many words may follow each subcommand's name. A `%kimi` line is a command only
@@ -152,6 +155,8 @@ def _reset(ctx: Context, args: list[str]) -> None:
 
 
 def _history(ctx: Context, args: list[str]) -> None:
+    from .safe import plain
+
     messages = ctx.session.conversation.messages
     if not messages:
         print("The conversation is empty.")
@@ -167,7 +172,7 @@ def _history(ctx: Context, args: list[str]) -> None:
             text = (text + " " if text else "") + f"[calls {names}]"
         if len(text) > 120:
             text = text[:117] + "…"
-        print(f"{i:>3} {role:<9} {text}")
+        print(plain(f"{i:>3} {role:<9} {text}"))  # model text: no escapes reach a terminal
     print(f"{len(messages)} messages, about {ctx.session.conversation.estimate_tokens():,} tokens.")
 
 

@@ -63,6 +63,14 @@ class Kimi(Configurable):
         True, help="Ask the server to use the reasoning kept in the history (`thinking.keep: \"all\"`)."
     ).tag(config=True)
     auto_run = Bool(False, help="Run model-written code without asking.").tag(config=True)
+    trust_tool_output = Bool(
+        False,
+        help="Let `-y`, `Kimi.auto_run` and the answers `a`/`s` also cover code the model writes after "
+        "reading untrusted text in the same cell (a `$web_search` result, a result of an MCP tool "
+        "that is not read-only, a file or URL that a tool read). Off (the default): such code is "
+        "asked about again, and refused where nobody can be asked, since that text can carry "
+        "instructions for the model (prompt injection).",
+    ).tag(config=True)
     max_steps = Int(50, help="At most this many tool calls per cell.").tag(config=True)
     max_retries = Int(5, help="Retries for rate limits, overloads and 5xx answers.").tag(config=True)
     max_tool_output = Int(8000, help="Characters of tool output sent back to the model.").tag(config=True)
@@ -275,6 +283,7 @@ class Settings:
     max_cost_usd: float | None
     tool_timeout: float
     cache_ttl: str | None
+    trust_tool_output: bool = False
     # The model came from `-m`, `Kimi.model` or KIMI_MODEL. One the user named is never
     # swapped; the default moves to its successor when the server stops listing it.
     model_given: bool = True

@@ -24,8 +24,10 @@ from .result import Result, ToolCallRecord
 def _code_of(call: ToolCallRecord) -> str | None:
     if not call.is_code:
         return None
+    from .tools.registry import loads_arguments
+
     try:
-        args = json.loads(call.arguments)
+        args = loads_arguments(call.arguments)  # a repeated key was refused, not run: no code cell
     except ValueError:
         return None
     code = args.get("code") if isinstance(args, dict) else None

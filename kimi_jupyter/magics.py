@@ -210,8 +210,12 @@ def show_kimi_error(shell: Any, etype: type, value: BaseException, tb: Any, tb_o
     error itself (an `error` output: the cell is marked failed, and headless runs
     like papermill stop as they should).
     """
-    stb = [f"{etype.__name__}: {value}"]
-    shell._showtraceback(etype, value, stb)
+    from .safe import plain
+
+    # The message quotes server text (errors, `Msh-Request-Id`): no escapes reach a terminal.
+    message = plain(str(value))
+    stb = [f"{etype.__name__}: {message}"]
+    shell._showtraceback(etype, message, stb)  # the error output's `evalue` is this text too
     return stb
 
 

@@ -136,21 +136,49 @@ _ESCAPES = re.compile(
     r"|\x1b[ -/]*[0-~]"
 )
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Unicode bidi embeddings, overrides and isolates (U+202A-202E, U+2066-2069): they reorder
+# what a terminal or a browser shows ("Trojan Source"), so text read in one order runs in
+# another. The marks U+200E/200F/061C only set a direction; they are left alone.
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
+# `visible=True`: every control character but \n and \t, and every bidi control.
+_UNSEEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
-def plain(text: str) -> str:
-    """Model text made safe for a terminal: no escape sequences, no control characters.
+def plain(text: str, *, visible: bool = False) -> str:
+    """Untrusted text made safe for a terminal: no escape sequences, no control characters.
 
-    Model text must not move the cursor, overwrite what was shown, set the title,
-    make hyperlinks or write the clipboard. Escape sequences are removed whole
-    (the text of an OSC 8 link is kept); an unterminated one loses only its
-    introducer, so no text is swallowed, and a sequence split across streamed
-    chunks is harmless (each ESC goes). ``\\r\\n`` and a lone ``\\r`` become ``\\n``
-    (a carriage return could hide text by overwriting the line); ``\\n`` and
-    ``\\t`` are kept, every other C0/C1 control character and DEL is dropped.
+    This is the one helper every text/plain path uses (terminal view, the text/plain
+    of static outputs that jupyter console prints, the approval prompt, errors).
+    Model and server text must not move the cursor, overwrite what was shown, set the
+    title, make hyperlinks, write the clipboard or reorder characters (bidi controls).
+
+    Prose (``visible=False``): escape sequences are removed whole (the text of an OSC 8
+    link is kept); an unterminated one loses only its introducer, so no text is
+    swallowed, and a sequence split across streamed chunks is harmless (each ESC goes).
+    ``\\r\\n`` and a lone ``\\r`` become ``\\n`` (a carriage return could hide text by
+    overwriting the line); ``\\n`` and ``\\t`` are kept, every other C0/C1 control
+    character, DEL and every bidi control is dropped.
+
+    Code and tool arguments shown for approval (``visible=True``): nothing is dropped,
+    so the user sees all of what will run. ``\\r\\n`` is a line ending; every other
+    control character but ``\\n`` and ``\\t`` becomes a visible stand-in: C0 as its
+    Control Picture (ESC is ``␛``, CR ``␍``), DEL as ``␡``, C1 and bidi controls as
+    ``<U+202E>``.
     """
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return _CONTROLS.sub("", _ESCAPES.sub("", text))
+    text = text.replace("\r\n", "\n")  # a line ending, in code too: it hides nothing
+    if visible:
+        return _UNSEEN.sub(_stand_in, text)
+    text = text.replace("\r", "\n")
+    return _BIDI.sub("", _CONTROLS.sub("", _ESCAPES.sub("", text)))
+
+
+def _stand_in(match: "re.Match[str]") -> str:
+    code = ord(match.group())
+    if code < 0x20:
+        return chr(0x2400 + code)  # the Unicode Control Pictures block: ␀ … ␟
+    if code == 0x7F:
+        return "\u2421"  # ␡
+    return f"<U+{code:04X}>"
 
 
 def escape(text: str) -> str:

@@ -54,3 +54,17 @@ class ToolContext:
     ``owns(name)`` and ``call(name, arguments, ctx) -> ToolOutput``."""
     notice: Callable[[str], None] | None = None
     """Shows the user a note that stays in the cell (a tool's server failed); None: stderr."""
+    trust_tool_output: bool = False
+    """`Kimi.trust_tool_output`: `auto_run` (and `a`/`s`) also cover code written after untrusted text."""
+    untrusted: str | None = None
+    """What untrusted text entered this cell's conversation most recently ("a `$web_search`
+    result", "the file data.csv"), or None. While set, model code (the python tool and MCP
+    tools that are not read-only) is asked about again, naming it (`approval.approve`)."""
+    untrusted_allowed: bool = False
+    """The user answered `a` or `s` to a question that named `untrusted`: the rest of the
+    cell runs without asking again, until new untrusted text arrives."""
+
+    def read_untrusted(self, source: str) -> None:
+        """Note that untrusted text (named by `source`) just entered the conversation."""
+        self.untrusted = source
+        self.untrusted_allowed = False

@@ -16,6 +16,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from ..errors import redact_all
+from ..safe import plain
 from .approval import approve
 from .context import ToolContext
 from .output import NO_OUTPUT, ToolOutput, cap_output, png_size
@@ -71,6 +72,10 @@ class McpTools:
             return _error(f"Error: {exc} Do not call tools of '{tool.server}' again in this reply.", ctx, secrets)
         except McpToolError as exc:
             return _error(f"Error: the MCP server '{tool.server}' refused the call: {exc}", ctx, secrets)
+        if not tool.read_only:
+            # What a tool that acts on the world returns (a page it fetched, a file it
+            # wrote back) is untrusted: model code after it is asked about again.
+            ctx.read_untrusted(f"the result of the MCP tool `{name}`")
         text, images, ok = result_text(result)
         return ToolOutput(text=cap_output(redact_all(text, secrets), ctx.max_output), ok=ok, images=images)
 
@@ -84,7 +89,7 @@ class McpTools:
         if ctx.notice is not None:
             ctx.notice(text)
         else:
-            sys.stderr.write(f"kimi-jupyter: {text}\n")
+            sys.stderr.write(f"kimi-jupyter: {plain(text)}\n")
 
 
 def tool_schema(tool: "McpTool") -> dict[str, Any]:

@@ -27,6 +27,7 @@ from .approval import approve
 from .capture import OutputTee
 from .context import ToolContext
 from .keep import KEEP_CHARS, keep_full_text, kept_note
+from .reads import watch_reads
 from .output import NO_OUTPUT, ToolOutput, cap_output, cap_parts, format_error, is_capped
 from .timeout import ToolTimeout, format_seconds, time_limit
 from . import timeout as _timeout_module
@@ -84,8 +85,9 @@ def run_python(code: str, ctx: ToolContext) -> ToolOutput:
         tee = OutputTee(shell, limit=ctx.max_output, max_echo=ctx.max_echo, secrets=ctx.secrets,
                         keep=KEEP_CHARS)
         # The time limit is innermost: it is disarmed before anything is restored.
+        # A file or URL the code reads makes what it prints untrusted (`reads`).
         with _preserve_shell_state(shell), _async_runner_for(shell, code), \
-                _semicolon_quiet(shell, code), tee, time_limit(ctx.timeout):
+                _semicolon_quiet(shell, code), tee, _noting_reads(ctx), time_limit(ctx.timeout):
             result = shell.run_cell(code, store_history=False, silent=False)
     except KeyboardInterrupt:
         return ToolOutput(text=INTERRUPTED, ok=False, interrupted=True)
@@ -100,6 +102,17 @@ def run_python(code: str, ctx: ToolContext) -> ToolOutput:
     if isinstance(error, KeyboardInterrupt):
         return ToolOutput(text=INTERRUPTED, ok=False, interrupted=True, images=tee.images)
     return _reply(ctx, shell, tee, result.result, error)
+
+
+@contextmanager
+def _noting_reads(ctx: ToolContext) -> Iterator[None]:
+    """Note in `ctx` when the code read a file or a URL, however the call ends."""
+    with watch_reads() as reads:
+        try:
+            yield
+        finally:
+            if reads.source is not None:
+                ctx.read_untrusted(reads.source)
 
 
 def _reply(ctx: ToolContext, shell: Any, tee: OutputTee, value: Any,

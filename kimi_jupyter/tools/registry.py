@@ -17,6 +17,7 @@ import dataclasses
 import inspect
 import json
 import os
+import sys
 import threading
 from typing import Any, Callable, TypeVar, overload
 
@@ -24,6 +25,7 @@ from ..stream import CODE_TOOL
 from .context import ToolContext
 from .kernel import READ_ONLY_TOOLS as _READ_ONLY
 from .output import NO_OUTPUT, ToolOutput, cap_output, format_error
+from .reads import reporting_to, watch_reads, watching
 from .schema import ArgumentError, ToolSpec, bind_arguments, build_spec
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -97,7 +99,7 @@ class ToolRegistry:
             if provider is None:
                 return _error(f"Error: unknown tool {name!r}. Available tools: "
                               + ", ".join(self.names()), ctx)
-        parsed = _parse_arguments(arguments)
+        parsed = _parse_arguments(arguments, name, ctx)
         if isinstance(parsed, ToolOutput):
             return parsed
         if provider is not None:
@@ -128,14 +130,20 @@ class ToolRegistry:
             args, kwargs = bind_arguments(spec, arguments)
         except ArgumentError as e:
             return _error(f"Error: {e}", ctx)
+        reads = None
         try:
-            value = _invoke(spec.fn, args, kwargs)
+            # A tool that reads a file or a URL returns untrusted text (`tools.reads`).
+            with watch_reads() as reads:
+                value = _invoke(spec.fn, args, kwargs)
         except KeyboardInterrupt:
             return ToolOutput(text="Interrupted by the user.", ok=False, interrupted=True)
         except Exception as e:
             tb = format_error(e, limit=3, skip=lambda f: os.path.abspath(f.filename) == _REGISTRY_FILE)
             summary = f"Error: {type(e).__name__}: {e}"
             return _error(summary + "\n" + tb, ctx)
+        finally:
+            if reads is not None and reads.source is not None:
+                ctx.read_untrusted(f"{reads.source} (read by the tool `{spec.name}`)")
         text = format_return(value)
         if len(text) > ctx.max_output:
             return ToolOutput(text=_cap_and_keep(text, ctx))
@@ -157,25 +165,88 @@ def _error(text: str, ctx: ToolContext) -> ToolOutput:
     return ToolOutput(text=cap_output(text, ctx.max_output), ok=False)
 
 
-def _parse_arguments(arguments: str | dict | None) -> dict[str, Any] | ToolOutput:
+class ArgumentsError(ValueError):
+    """Tool arguments that cannot be used as sent; the message says why, for the model."""
+
+    def __init__(self, message: str, duplicate: str | None = None) -> None:
+        super().__init__(message)
+        self.duplicate = duplicate  # the repeated key, when that is the reason
+
+
+class _RepeatedKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """`object_pairs_hook` that refuses a key given twice in one object, at any depth.
+
+    `json.loads` would keep the last value silently, so the user could be shown
+    `"path": "notes.txt"` and the tool be handed the second `"path"`.
+    """
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _RepeatedKey(key)
+        out[key] = value
+    return out
+
+
+def loads_arguments(arguments: str) -> Any:
+    """Parse a tool call's JSON arguments; raises `ArgumentsError` with a message for the model.
+
+    ``strict=False`` accepts raw newlines/tabs inside strings, which models emit in code.
+    A repeated key in any object is refused: what the user approves must be all of what runs.
+    """
+    try:
+        return json.loads(arguments, strict=False, object_pairs_hook=_unique_keys)
+    except _RepeatedKey as e:
+        key = e.key if len(e.key) <= 80 else e.key[:80] + "…"
+        raise ArgumentsError(
+            f"Error: the arguments give the key {key!r} more than once. The call was NOT run: a "
+            "repeated key is ambiguous (the user is shown one value while the tool could get "
+            "another). Send the call again with each key once.", duplicate=e.key) from None
+    except json.JSONDecodeError as e:
+        shown = arguments if len(arguments) <= 200 else arguments[:200] + "..."
+        raise ArgumentsError(f"Error: arguments are not valid JSON: {e}. Received: {shown}\n"
+                             "Send the arguments as one JSON object.") from None
+    except RecursionError:  # nested thousands deep
+        raise ArgumentsError("Error: the arguments are nested too deeply. "
+                             "Send the arguments as one flat JSON object.") from None
+
+
+def _parse_arguments(arguments: str | dict | None, name: str, ctx: ToolContext) -> dict[str, Any] | ToolOutput:
+    """The arguments as a dict, or the ToolOutput telling the model why the call was not run.
+
+    Used for every tool (python, the read-only tools, user tools, MCP tools), so no tool
+    sees arguments that were not all shown.
+    """
     if isinstance(arguments, dict):  # tolerate callers that already parsed them
         return arguments
     if arguments is None or not arguments.strip():
         return {}  # some servers send "" for a call without arguments
     try:
-        # strict=False accepts raw newlines/tabs inside strings, which models emit in code.
-        value = json.loads(arguments, strict=False)
-    except json.JSONDecodeError as e:
-        shown = arguments if len(arguments) <= 200 else arguments[:200] + "..."
-        return ToolOutput(
-            text=f"Error: arguments are not valid JSON: {e}. Received: {shown}\n"
-                 "Send the arguments as one JSON object.",
-            ok=False,
-        )
+        value = loads_arguments(arguments)
+    except ArgumentsError as e:
+        if e.duplicate is not None:
+            _tell_user(ctx, f"Kimi's call to `{name}` was not run: its arguments give the key "
+                            f"{e.duplicate[:80]!r} more than once, so what was shown may not be "
+                            "what would run. The model was told to send it again.")
+        return ToolOutput(text=str(e), ok=False)
     if not isinstance(value, dict):
         return ToolOutput(text="Error: arguments must be a JSON object, got "
                                f"{type(value).__name__}.", ok=False)
     return value
+
+
+def _tell_user(ctx: ToolContext, text: str) -> None:
+    from ..safe import plain
+
+    if ctx.notice is not None:
+        ctx.notice(text)
+    else:
+        sys.stderr.write(f"kimi-jupyter: {plain(text)}\n")
 
 
 def _invoke(fn: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> Any:
@@ -201,10 +272,12 @@ def _run_awaitable(aw: Any) -> Any:
     except RuntimeError:
         return asyncio.run(main())
     box: dict[str, Any] = {}
+    reads = watching()  # what the tool reads in the worker thread counts as read by this call
 
     def worker() -> None:
         try:
-            box["value"] = asyncio.run(main())
+            with reporting_to(reads):
+                box["value"] = asyncio.run(main())
         except BaseException as e:  # re-raised in the caller's thread
             box["error"] = e
 

@@ -24,6 +24,7 @@ import sys
 import time
 from typing import Any
 
+from .. import safe
 from . import render
 from .notebook import flush_pending, publish
 
@@ -243,7 +244,8 @@ class LiveReply:
         """
         if self._pending:
             stream = sys.stdout
-            type(stream).write(stream, "".join(self._pending))
+            # Text-only frontends print this stream to a terminal: no escapes from the model.
+            type(stream).write(stream, safe.plain("".join(self._pending)))
             self._pending.clear()
             self._pending_chars = 0
         flush_pending()  # a wait on ipykernel's IO thread, worth it only with text to send

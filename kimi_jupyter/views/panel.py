@@ -35,6 +35,11 @@ note_html = render.note_html  # the panel's own notes look like the view's
 class PanelView(BaseView):
     """A View whose screen is a transcript: `add(widget)` appends one item to it."""
 
+    # The note for code the panel did not run; `ChatPanel` sets the right one per send
+    # (with "Let Kimi run code" ticked, only code written after untrusted text is refused).
+    declined_note = ("Kimi wanted to run this code, but auto-run is off in this panel. "
+                     "Tick “Let Kimi run code” to allow it.")
+
     def __init__(self, add: Callable[[Any], None], fmt: str = "markdown") -> None:
         self.add = add
         self.fmt = fmt
@@ -155,11 +160,7 @@ class PanelView(BaseView):
         self._leave()
         if output.declined:
             self.declined += 1
-            self._note(
-                "Kimi wanted to run this code, but auto-run is off in this panel. "
-                "Tick “Let Kimi run code” to allow it.",
-                "warning",
-            )
+            self._note(self.declined_note, "warning")
             return
         item = w.HTML(render.tool_result_html(call.name, output.text, output.ok))
         item.add_class("kimi-chat-tool-result")

@@ -17,6 +17,7 @@ by hand is escaped.
 from __future__ import annotations
 
 import html
+import json
 from typing import Any
 
 from .. import safe
@@ -33,7 +34,7 @@ DIM, RESET = "\x1b[2m", "\x1b[0m"
 
 
 def calling(tool: str) -> str:
-    return f"Calling {tool}"
+    return f"Calling {safe.plain(tool)}"  # the name is the model's: it shows in text/plain status lines
 
 
 def tool_call_label(step: int) -> str:
@@ -54,7 +55,7 @@ def reasoning_summary(elapsed_s: float, tokens: int) -> str:
 
 def placeholder(first_delta: str = "") -> str:
     """The live output's first form: one line of text, before any widget."""
-    return f"{THINKING}… {first_delta}" if first_delta else f"{THINKING}…"
+    return f"{THINKING}… {safe.plain(first_delta)}" if first_delta else f"{THINKING}…"
 
 
 # -- HTML pieces (ours; any text in them is escaped) -------------------------
@@ -91,8 +92,10 @@ def footer_html(footer: str) -> str:
 
 
 def tool_call_html(step: int, name: str, arguments: str) -> str:
-    return (f"<b>{tool_call_label(step)}</b> <code>{html.escape(name)}</code> "
-            f"<code>{html.escape(arguments[:300])}</code>")
+    """A tool call in the chat panel: every argument, in a box that scrolls, never cut."""
+    return (f"<b>{tool_call_label(step)}</b> <code>{html.escape(safe.plain(name, visible=True))}</code>"
+            f"<pre class='kimi-tool-arguments' style='{_ARGS_STYLE}'>"
+            f"{html.escape(arguments_text(arguments))}</pre>")
 
 
 def tool_result_html(name: str, text: str, ok: bool, limit: int = 2000) -> str:
@@ -104,6 +107,36 @@ def tool_result_html(name: str, text: str, ok: bool, limit: int = 2000) -> str:
 
 
 # -- static bundles ----------------------------------------------------------
+
+# Long arguments scroll inside their box: all of them are on the page, none cut.
+_ONE_LINE = 120  # characters of arguments shown inline as they came
+_ARGS_STYLE = "white-space: pre-wrap; overflow-wrap: anywhere; max-height: 20em; overflow: auto; margin: 2px 0"
+
+
+def arguments_text(arguments: str) -> str:
+    """A tool call's arguments as the user sees them before it runs: all of them, legibly.
+
+    Short one-line arguments stay as they came (`{"name": "df"}`). A longer JSON object
+    is shown indented, one key a line, so a key far along one long line (`{"path":
+    "notes.txt", "content": "<675 chars>", "path": ".bashrc"}`) cannot sit off-screen;
+    no value is shortened. Anything else (not JSON, or a repeated key, for which the call
+    is refused) is shown exactly as it came. Control and bidi characters are made
+    visible (`safe.plain(visible=True)`): the user sees all of what will run.
+    """
+    from ..tools.registry import ArgumentsError, loads_arguments
+
+    text = arguments
+    if len(arguments) > _ONE_LINE or "\n" in arguments:
+        try:
+            value = loads_arguments(arguments)
+        except ArgumentsError:
+            pass
+        else:
+            if isinstance(value, dict) and value:
+                # Strings keep their characters; json escapes only C0 controls (as \u001b).
+                text = json.dumps(value, indent=2, ensure_ascii=False)
+    return safe.plain(text, visible=True)
+
 
 _REASONING_STYLE = "white-space: pre-wrap; opacity: 0.75; font-size: 0.9em; border-left: 3px solid #ccc; padding-left: 0.6em"
 
@@ -128,31 +161,41 @@ def reasoning_bundle(reasoning: str, elapsed_s: float, tokens: int, streamed: bo
     }
 
 
+# Every text/plain below goes through `safe.plain`: jupyter console and qtconsole print
+# text/plain to a terminal, and model or server text must not drive it (SPEC §3).
+
 def answer_bundle(content: str, fmt: str = "markdown") -> Bundle:
     if fmt == "text":
-        return {"text/plain": content}
+        return {"text/plain": safe.plain(content)}
     if fmt == "json":
-        return {"text/markdown": safe.fence(content, "json"), "text/plain": content}
-    return {"text/markdown": safe.markdown_block(content), "text/plain": content}
+        return {"text/markdown": safe.fence(content, "json"), "text/plain": safe.plain(content)}
+    return {"text/markdown": safe.markdown_block(content), "text/plain": safe.plain(content)}
 
 
 def code_bundle(code: str, label: str = CODE_LABEL) -> Bundle:
+    """Model code as shown before the approval question: all of it, its last line included,
+    with any control or bidi character made visible rather than acted on."""
+    shown = safe.plain(code, visible=True)
     return {
-        "text/markdown": f"**{label}**\n\n{safe.fence(code, 'python')}",
-        "text/plain": f"{label}:\n{code}",
+        "text/markdown": f"**{label}**\n\n{safe.fence(shown, 'python')}",
+        # RESET first: output printed before (model code echoing a file) may have left the
+        # terminal in a mode that hides text (SGR 8, foreground = background).
+        "text/plain": f"{RESET}{label}:\n{shown}",
     }
 
 
 def tool_call_bundle(name: str, arguments: str, step: int) -> Bundle:
+    """A tool call, shown before it is approved and run: every argument, never cut."""
     label = tool_call_label(step)
-    args = arguments if len(arguments) <= 500 else arguments[:500] + " …"
-    if args.strip() in ("", "{}"):  # list_variables(): one compact line
+    name = safe.plain(name, visible=True)
+    if arguments.strip() in ("", "{}"):  # list_variables(): one compact line
         return {"text/markdown": f"**{label}** {safe.inline_code(name + '()')}", "text/plain": f"{label} {name}()"}
-    if len(args) <= 120 and "\n" not in args:  # inspect_variable {"name": "df"}: still one line
+    args = arguments_text(arguments)
+    if len(args) <= _ONE_LINE and "\n" not in args:  # inspect_variable {"name": "df"}: one line
         markdown = f"**{label}** {safe.inline_code(name)} {safe.inline_code(args)}"
-    else:
-        markdown = f"**{label}** {safe.inline_code(name)}\n\n{safe.fence(args, 'json')}"
-    return {"text/markdown": markdown, "text/plain": f"{label} {name}({args})"}
+        return {"text/markdown": markdown, "text/plain": f"{label} {name}({args})"}
+    markdown = f"**{label}** {safe.inline_code(name)}\n\n{safe.fence(args, 'json')}"
+    return {"text/markdown": markdown, "text/plain": f"{label} {name}(\n{args}\n)"}
 
 
 def tool_output_bundle(name: str, text: str, ok: bool) -> Bundle:
@@ -160,25 +203,25 @@ def tool_output_bundle(name: str, text: str, ok: bool) -> Bundle:
     title = f"{name} returned" if ok else f"{name} failed"
     return {
         "text/html": details(title, f"<pre>{html.escape(shown)}</pre>"),
-        "text/plain": f"{title}:\n{shown}",
+        "text/plain": safe.plain(f"{title}:\n{shown}"),
     }
 
 
 def tool_image_bundle(name: str, png_b64: str, index: int) -> Bundle:
     """An image a tool returned (an MCP server's; checked to be a PNG in `tools.mcp`)."""
-    return {"image/png": png_b64, "text/plain": f"[image {index} returned by {name}]"}
+    return {"image/png": png_b64, "text/plain": safe.plain(f"[image {index} returned by {name}]")}
 
 
 def notice_bundle(text: str, level: str = "warning") -> Bundle:
     # Notices quote server text (error messages), so they are rendered like model text.
     icon = _ICONS.get(level, "")
-    return {"text/markdown": safe.markdown_block(f"> {icon} {text}"), "text/plain": f"[{level}] {text}"}
+    return {"text/markdown": safe.markdown_block(f"> {icon} {text}"), "text/plain": safe.plain(f"[{level}] {text}")}
 
 
 def footer_bundle(footer: str) -> Bundle:
     return {
         "text/markdown": f"<sub>{html.escape(footer)}</sub>",
-        "text/plain": footer,
+        "text/plain": safe.plain(footer),
     }
 
 

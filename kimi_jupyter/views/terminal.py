@@ -32,8 +32,9 @@ class TerminalView(BaseView):
         return f"{DIM}{text}{RESET}" if self.color else text
 
     def _write(self, text: str) -> None:
-        # Model text can carry escape sequences (cursor moves, OSC 52 clipboard writes):
-        # `safe.plain` drops them; our own dimming is added by `_dim` after it.
+        # Model and server text can carry escape sequences (cursor moves, OSC 52 clipboard
+        # writes, clear-screen): every caller passes it through `safe.plain` first (prose
+        # drops them, code and arguments show them); our own dimming is added after it.
         self.out.write(text)
         self.out.flush()
 
@@ -58,18 +59,25 @@ class TerminalView(BaseView):
             self._write("\n")
 
     def show_code(self, code: str) -> None:
-        self._write(f"\n--- {render.CODE_LABEL} ---\n{safe.plain(code)}\n------------------------\n")
+        # All of it, made visible: a trailing `# \x1b[2K\x1b[1A` must not erase the line above.
+        # On a terminal, reset its text attributes first: earlier output (model code printing a
+        # file) may have left it hiding text (SGR 8 conceal, foreground = background).
+        reset = RESET if self.color else ""
+        self._write(f"{reset}\n--- {render.CODE_LABEL} ---\n{safe.plain(code, visible=True)}\n"
+                    "------------------------\n")
 
     def on_tool_start(self, call: "ToolCall", step: int) -> None:
         if not call.is_code:
-            self._write(safe.plain(f"\n{render.tool_call_label(step)} {call.name}({call.arguments})\n"))
+            name = safe.plain(call.name, visible=True)
+            args = render.arguments_text(call.arguments)  # every argument, never cut
+            self._write(f"\n{render.tool_call_label(step)} {name}({args})\n")
 
     def on_tool_output(self, call: "ToolCall", output: "ToolOutput") -> None:
         if not call.is_code:
             self._write(self._dim(safe.plain(output.text[:2000])) + "\n")
 
     def on_retry(self, seconds: float, reason: str) -> None:
-        self.err.write(render.retrying(seconds, reason) + "\n")
+        self.err.write(safe.plain(render.retrying(seconds, reason)) + "\n")
         self.err.flush()
 
     def on_notice(self, text: str, level: str = "warning") -> None:
