@@ -177,7 +177,8 @@ def notice_bundle(text: str, level: str = "warning") -> Bundle:
 
 def footer_bundle(footer: str) -> Bundle:
     return {
-        "text/markdown": f"<sub>{html.escape(footer)}</sub>",
+        # The model id comes from the server: markdown syntax in it must stay text.
+        "text/markdown": f"<sub>{safe.markdown_text(footer)}</sub>",
         "text/plain": footer,
     }
 
