@@ -6,7 +6,8 @@ host is a loopback listener the test controls: it must receive no request, neith
 cell runs nor when the saved (trusted) notebook is reopened, and the page must show a link
 naming the host instead. Every other way of asking a browser to load a URL from model text
 (raw `<img>`, srcset, `<video poster>`, SVG `<image>`, CSS `url()`, a reference-style image)
-is in the answer too, and in the reasoning and a tool's output.
+is in the answer too, and in the reasoning and a tool's output, and so are TeX commands that
+could name a URL (`\\style{background: url(…)}`, `\\require{URL}`), which reach MathJax as written.
 
 A user's own `<img>` (a cell of theirs) is the control: the listener must see *it*, which
 shows the browser could reach the host, and when it arrives, the model's images, which come
@@ -82,6 +83,8 @@ Here is the chart: ![chart]({base}/md.png?d=secret-rows)
 
 <p style="background: url({base}/css.png)">styled</p>
 
+Math: $\\style{{background-image: url({base}/mathjax-style.png)}}{{x}}$ and $\\require{{{base}/mathjax-require.js}}$ and $$\\href{{{base}/href}}{{\\style{{background: url({base}/mathjax-block.png)}}{{y}}}}$$
+
 [![linked]({base}/linked.png)](https://example.org/)
 
 [r]: {base}/ref.png?d=secret-ref
@@ -113,6 +116,8 @@ def _check(page: Any, out: Any, host: str, listener: Any, seen: list[str], contr
     expect(out.get_by_text("[image: linked]")).to_be_visible()
     expect(out.locator("img, video, image, picture, source")).to_have_count(0)
     expect(out.locator("[style*='url(']")).to_have_count(0)
+    # The math is typeset (MathJax's own filters drop `\\style` urls and refuse a URL in `\\require`).
+    expect(out.locator("mjx-container")).to_have_count(3, timeout=30_000)
     # The control loaded: the listener is reachable, and had anything from the model
     # asked for it (earlier on the page), it would have arrived first.
     _wait_hits(listener, control, n)
