@@ -250,6 +250,15 @@ def run_and_wait(page: Any, index: int, timeout: float = 60_000) -> None:
     wait_cell_done(page, index, timeout)
 
 
+def expect(target: Any, *args: Any, **kwargs: Any) -> Any:
+    """playwright's `expect` (assertions that retry until the page reaches the state),
+    imported late so that a missing playwright skips the browser tests instead of
+    breaking their collection."""
+    from playwright.sync_api import expect as _expect
+
+    return _expect(target, *args, **kwargs)
+
+
 def save_notebook(page: Any, server: JupyterServer, name: str, saved: Any, timeout: float = 30) -> dict[str, Any]:
     """Press Ctrl+S and wait until the file on disk passes `saved(notebook_json)`.
 

@@ -26,6 +26,7 @@ import pytest
 
 from .harness import (
     cell,
+    expect,
     open_notebook,
     run_and_wait,
     save_notebook,
@@ -106,8 +107,6 @@ def _wait_hits(listener: Any, path: str, n: int, timeout: float = 30) -> None:
 
 
 def _check(page: Any, out: Any, host: str, listener: Any, seen: list[str], control: str, n: int) -> None:
-    from playwright.sync_api import expect
-
     # What the user sees instead of the images: links naming the host.
     link = out.get_by_role("link", name=f"[image: chart — {host}]")
     expect(link).to_be_visible()
