@@ -11,8 +11,9 @@ metadata (SPEC §3), and nothing depends on widget state.
 
 Text-only frontends (jupyter console, qtconsole, Emacs) print new outputs' text/plain
 and ignore updates, so they would miss what replaced the live output. Its text/plain
-is carried instead at the head of the next new output's text/plain (`_unseen`):
-they read the reasoning, then the answer, each once and in order.
+is carried instead at the head of the next new output's text/plain (`_unseen`), and
+that output's metadata says how many characters of its text/plain are such a lead
+(`kimi_jupyter.lead`): they read the reasoning, then the answer, each once and in order.
 
 `NotebookView` does the static part and composes a live part:
 `TextLive` here (one status line, for `Kimi.view = "static"`), or
@@ -87,6 +88,20 @@ def lead_text(lead: str, text: str) -> str:
     return f"{lead}\n{text}" if lead and text else lead or text
 
 
+def with_lead(metadata: dict[str, Any], chars: int) -> dict[str, Any]:
+    """`metadata` noting that the first `chars` characters of text/plain belong to an earlier output."""
+    info = dict(metadata.get("kimi_jupyter", {}))
+    info["lead"] = chars
+    return {**metadata, "kimi_jupyter": info}
+
+
+def live_start(lead: str) -> tuple[render.Bundle, dict[str, Any]]:
+    """A live output's first form, and its metadata (`lead`: see `lead_text`)."""
+    bundle = {"text/plain": lead_text(lead, render.placeholder())}
+    meta = render.provenance("live")
+    return bundle, with_lead(meta, len(bundle["text/plain"]) - len(render.placeholder())) if lead else meta
+
+
 class Live(Protocol):
     """The part of a notebook view that shows a reply while it streams."""
 
@@ -131,8 +146,8 @@ class TextLive:
 
     def start(self, status: StepStatus, lead: str = "") -> None:
         self._status = status
-        self._handle = publish({"text/plain": lead_text(lead, render.placeholder())},
-                               metadata=render.provenance("live"), display_id=True)
+        bundle, meta = live_start(lead)
+        self._handle = publish(bundle, metadata=meta, display_id=True)
 
     def reasoning(self, delta: str) -> None:
         pass
@@ -183,7 +198,9 @@ class NotebookView(BaseView):
             return
         lead, self._unseen = self._unseen, ""
         if lead:
-            bundle = {**bundle, "text/plain": lead_text(lead, str(bundle.get("text/plain", "")))}
+            text = str(bundle.get("text/plain", ""))
+            bundle = {**bundle, "text/plain": lead_text(lead, text)}
+            metadata = with_lead(metadata, len(bundle["text/plain"]) - len(text))
         publish(bundle, metadata=metadata)
 
     def _fill(self, handle: Any, bundle: render.Bundle, metadata: dict[str, Any]) -> None:

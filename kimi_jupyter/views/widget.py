@@ -24,7 +24,7 @@ from typing import Any
 
 from . import render
 from .live import LiveReply, split_paragraphs
-from .notebook import NotebookView, lead_text, publish, update
+from .notebook import NotebookView, live_start, publish, update
 from .status import StepStatus
 
 # A reply that ends within this time of its first token never gets a live widget. Until
@@ -77,8 +77,8 @@ class WidgetLive:
 
     def start(self, status: StepStatus, lead: str = "") -> None:
         self._status = status
-        self._handle = publish({"text/plain": lead_text(lead, render.placeholder())},
-                               metadata=render.provenance("live"), display_id=True)
+        bundle, meta = live_start(lead)
+        self._handle = publish(bundle, metadata=meta, display_id=True)
         self._shown = False
         self._early = []
 

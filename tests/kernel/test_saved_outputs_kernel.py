@@ -71,6 +71,15 @@ def test_a_six_step_loop_saves_no_empty_output(kimi_kernel_env, tmp_path, view):
     answer = cell["outputs"][-2]
     assert "**n** is 5" in answer["data"]["text/plain"] and "<strong>n</strong> is 5" in answer["data"]["text/markdown"]
     assert "Reply · " in json.dumps(cell["outputs"], ensure_ascii=False)
+    # Read as text only (jupyter console, a text/plain reader of the file): each reasoning that
+    # did not stream live once, in order, though the outputs that replaced the live ones were updates.
+    plain = "".join(out["text"] if out["output_type"] == "stream" else out["data"].get("text/plain", "") + "\n"
+                    for out in cell["outputs"])
+    # (A reply slowed by a busy machine may get the widget and stream instead: then it's not here.)
+    assert plain.count("All done.") == 1, plain
+    for earlier, later in [("Step one.", "Step six."), ("Step six.", "All done.")]:
+        assert plain.count(earlier) <= 1, plain
+        assert earlier not in plain or plain.index(earlier) < plain.index(later), plain
 
 
 @pytest.mark.parametrize("view", ["widget", "static"])

@@ -107,9 +107,11 @@ def test_second_cell_reuses_the_widgets_and_long_reasoning_is_chunked(kimi_serve
         # The answer (~100 characters in a few ms) showed its first token at once, as the tail
         # Output's state (text-only frontends, which print streams, don't get it twice); the rest
         # was still batching when the reply ended: the static answer carries it.
-        answer = next(m["content"]["data"]["text/plain"] for m in msgs
-                      if m["content"].get("metadata", {}).get("kimi_jupyter", {}).get("part") == "answer")
-        answer = answer.rsplit("\x1b[0m\n", 1)[-1]  # after the reasoning's summary line, its lead for text-only frontends
+        (meta, answer), = [(m["content"]["metadata"]["kimi_jupyter"], m["content"]["data"]["text/plain"]) for m in msgs
+                           if m["content"].get("metadata", {}).get("kimi_jupyter", {}).get("part") == "answer"]
+        # Its text/plain leads with the reasoning's summary line, for text-only frontends.
+        assert answer[:meta["lead"]].startswith("\x1b[2mReasoning · ")
+        answer = answer[meta["lead"]:]
         tails = [(m["content"]["comm_id"], o["text"]) for m in msgs if m["msg_type"] == "comm_msg"
                  for o in m["content"]["data"].get("state", {}).get("outputs") or []]
         assert len(tails) == 1 and answer.startswith(tails[0][1]) and len(tails[0][1]) < len(answer), tails
