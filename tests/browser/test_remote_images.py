@@ -153,3 +153,34 @@ def test_remote_image_in_answer_is_never_fetched_live_or_after_reopen(lab_page, 
     out = cell(page, 2).locator(".jp-Cell-outputArea")
     _check(page, out, host, listener, seen, control, 2)
     screenshot(page, "lab-remote-image-reopened", out)
+
+
+def test_remote_image_in_a_chat_panel_reply_is_never_fetched(lab_page, lab_server, browser_kimi, listener):
+    """The chat panel renders replies through the same live widgets: a link naming the host there too."""
+    page, server = lab_page, lab_server
+    port = listener.server_address[1]
+    host = f"127.0.0.1:{port}"
+    base = f"http://{host}"
+    control = "/panel-control.png"
+    browser_kimi.add_scenario(Scenario("remote_image_panel", [ScriptedTurn(
+        reasoning=f"Draw ![r]({base}/panel-reasoning.png)",
+        content=f"Your chart: ![chart]({base}/panel.png?d=secret)\n\n<img src=\"{base}/panel-img.png\">\n",
+    )]))
+    seen: list[str] = []
+    page.on("request", lambda r: seen.append(r.url) if r.url.startswith(base) else None)
+    name = write_notebook(server.root, "remote-image-panel.ipynb", [
+        "%load_ext kimi_jupyter",
+        "from kimi_jupyter.chat_panel import ChatPanel\npanel = ChatPanel()\npanel",
+        "r = panel.ask('[[scenario:remote_image_panel]] chart it')",
+        f"from IPython.display import HTML\nHTML('<img src=\"{base}{control}\" alt=\"control\">')",
+    ])
+    open_notebook(page, server, name)
+    for i in range(4):
+        run_and_wait(page, i, timeout=90_000)
+    answer = cell(page, 1).locator(".kimi-chat-answer")
+    expect(answer.get_by_role("link", name=f"[image: chart — {host}]")).to_be_visible()
+    expect(answer).to_contain_text('<img src="')  # the raw tag, as text
+    expect(cell(page, 1).locator(".kimi-chat img")).to_have_count(0)
+    _wait_hits(listener, control, 1)
+    assert [h for h in listener.hits if h != control] == [], listener.hits
+    assert [u for u in seen if not u.endswith(control)] == [], seen
