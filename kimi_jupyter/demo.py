@@ -87,6 +87,15 @@ def _part(content: Any) -> str | None:
     return info.get("part") if isinstance(info, dict) else None
 
 
+def _lead(content: Any, plain: str) -> tuple[str, str]:
+    """(text/plain without its lead, the lead): text of an earlier output, for text-only frontends."""
+    meta = content.get("metadata") if isinstance(content, dict) else None
+    info = (meta or {}).get("kimi_jupyter")
+    n = info.get("lead", 0) if isinstance(info, dict) else 0
+    n = n if isinstance(n, int) and 0 < n <= len(plain) else 0
+    return plain[n:], plain[:n]
+
+
 @dataclass
 class Echo:
     """Prints a headless run as it happens: reasoning dimmed, model code, outputs, answers.
@@ -132,7 +141,14 @@ class Echo:
         kind, content = msg.get("msg_type"), msg.get("content", {})
         data = content.get("data", {}) if isinstance(content, dict) else {}
         part = _part(content)
-        plain = _ANSI.sub("", str(data.get("text/plain", "")))
+        raw, lead = _lead(content, str(data.get("text/plain", "")))
+        if lead and kind == "display_data":
+            # The text of a step's finished reasoning (which replaced the live output) leads
+            # this output's text/plain: summary line, then the text. Echoed if it didn't stream.
+            if not self.streamed:
+                self.line(_ANSI.sub("", lead).split("\n", 1)[-1].strip(), DIM)
+            self.streamed = False
+        plain = _ANSI.sub("", raw)
         if kind == "display_data" and part == "live":
             self.state, self.streamed = "reasoning", False
             self.line()
@@ -140,10 +156,7 @@ class Echo:
             # None folds the reasoning (the answer starts); 0 opens it for the next step.
             self.state = "answer" if data["state"]["selected_index"] is None else "reasoning"
         elif kind in ("display_data", "update_display_data") and part == "reasoning":
-            # A step's finished reasoning (summary line, then the text). Printed if it didn't stream.
-            if not self.streamed:
-                self.line(plain.split("\n", 1)[-1].strip(), DIM)
-            self.streamed = False
+            pass  # its text comes as the lead of the next output (above)
         elif kind == "display_data" and part == "code":
             self.state = "code"
             self.line(f"{render.CODE_LABEL}:", BOLD)
@@ -167,7 +180,7 @@ class Echo:
     def cell_done(self, cell: Any) -> None:
         for out in cell.get("outputs", []):
             part = _part(out)
-            plain = str(out.get("data", {}).get("text/plain", ""))
+            plain = _lead(out, str(out.get("data", {}).get("text/plain", "")))[0]
             if part == "footer":  # a cassette replay's footer says so already
                 self.line(plain if plain.endswith(REPLAY_LABEL) else f"{plain} · {REPLAY_LABEL}", DIM)
             elif part in ("answer", "notice"):

@@ -10,8 +10,6 @@ and validated.
 
 from __future__ import annotations
 
-import html
-
 import json
 from pathlib import Path
 from typing import Any
@@ -96,11 +94,11 @@ def conversation_notebook(entries: list[dict[str, Any]]) -> Any:
                 )
                 cell.metadata["kimi_jupyter"] = {**provenance, "part": "tool_call"}
                 cells.append(cell)
-        answer = f"**Kimi** ({html.escape(result.model)}):\n\n"
+        answer = f"**Kimi** ({safe.markdown_text(result.model)}):\n\n"
         answer += safe.markdown_block(result.content) if result.content else "*(no answer)*"
         if result.reasoning:
             answer += f"\n\n<details><summary>Reasoning</summary>{safe.markdown_block(result.reasoning)}</details>"
-        answer += f"\n\n<sub>{html.escape(result.footer())}</sub>"
+        answer += f"\n\n<sub>{safe.markdown_text(result.footer())}</sub>"
         cell = v4.new_markdown_cell(answer)
         cell.metadata["kimi_jupyter"] = {**result.metadata(), "part": "answer"}
         cells.append(cell)

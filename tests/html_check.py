@@ -12,11 +12,12 @@ from html.parser import HTMLParser
 
 TAGS = set(
     "p h1 h2 h3 h4 h5 h6 em strong del s code pre blockquote ul ol li "
-    "table thead tbody tr th td a img hr br span div".split()
+    "table thead tbody tr th td a hr br span div".split()
 )
+# No tag that loads anything by itself (img, video, audio, source, picture, svg image, link,
+# input type=image...): model text must never make the frontend fetch a URL (a zero-click leak).
 ATTRS = {
     "a": {"href", "title", "rel"},
-    "img": {"src", "alt", "title"},
     "code": {"class"},
     "pre": {"class"},
     "span": {"class"},

@@ -12,10 +12,18 @@ entering/leaving an `Output` per chunk ~40× (each is a comm message). So:
 - long reasoning moves to a fresh `Output` every CHUNK_CHARS characters: the
   browser re-renders an Output's whole stream text on each message;
 - the answer is rendered paragraph by paragraph: a finished paragraph is sent
-  once as Markdown, the unfinished tail streams as plain text into a small
-  `Output` that is emptied when its paragraph completes;
+  once as Markdown, the unfinished tail is shown as plain text in a small
+  `Output` whose `outputs` are set (one comm message per batch, like a stream
+  message), and emptied when its paragraph completes;
 - an Output is emptied by setting its `outputs` (one comm message, together
   with leaving it when it can), never with `clear_output()` (three).
+
+Text-only frontends (jupyter console, qtconsole) have no widgets: they print every
+`stream` message and every `display_data` that has `text/plain`, captured or not,
+and ignore comm messages. So the reasoning (a stream) reaches them live, ended with
+a newline, while the answer's live parts don't: the tail is widget state, and the
+rendered paragraphs carry no `text/plain`. They get the answer once, from the
+static output that follows the reply.
 """
 
 from __future__ import annotations
@@ -41,6 +49,10 @@ BATCH_MAX_S = 1.5
 # Output every CHUNK_CHARS characters (at a line break), which keeps late updates
 # as cheap as early ones.
 CHUNK_CHARS = 20_000
+# The answer's unfinished paragraph is resent whole with each batch (it is the
+# Output's state, not a stream), so only its last TAIL_CHARS are shown: a long code
+# block that streams for a while costs each batch at most this much.
+TAIL_CHARS = 4_000
 # JupyterLab and Notebook 7 break stream text anywhere (`.jp-OutputArea-output pre
 # { word-break: break-all }`), which splits words mid-way ("ph / rase") in a narrow
 # box. This rule, scoped to our reasoning box, wraps at word boundaries like the saved
@@ -175,6 +187,8 @@ class LiveReply:
         self._last_send = 0.0
         self._chunk_chars = 0
         self.tail = ""
+        self._tail_shown = 0  # len(self.tail) when the tail was last sent
+        self._reasoning_nl = True  # the reasoning sent so far ends a line
         self.seen_reasoning = self.seen_content = False
         state: dict[str, Any] = {}
         if self.accordion.titles != (title,):
@@ -214,19 +228,15 @@ class LiveReply:
         self._dirty.add(out)
 
     def leave(self, clear: bool = False) -> None:
-        """Stop capturing (`clear`: empty that Output in the same message; an answer's unsent tail is dropped)."""
+        """Stop capturing (`clear`: empty that Output in the same message).
+
+        Pending reasoning still goes out: text-only frontends (jupyter console,
+        qtconsole) print the stream, and the static reasoning's text/plain leaves out
+        what streamed (`render.reasoning_bundle`).
+        """
         if self._inside is not None:
             out, self._inside = self._inside, None
-            if clear and out is self.tail_out:
-                # The answer's unsent tail was never shown, and the static answer that
-                # replaces the widget carries it: a stream message now would be emptied at
-                # once. Reasoning still goes out: text-only frontends (jupyter console,
-                # qtconsole) print the stream, and the static reasoning's text/plain leaves
-                # out what streamed (`render.reasoning_bundle`).
-                self._pending.clear()
-                self._pending_chars = 0
-            else:
-                self._send()
+            self._send()
             if clear:
                 with out.hold_sync():
                     out.__exit__(None, None, None)
@@ -261,6 +271,12 @@ class LiveReply:
         if first or waited >= BATCH_MAX_S or (waited >= BATCH_S and self._pending_chars >= BATCH_CHARS):
             self._send()
 
+    def end_reasoning(self) -> None:
+        """End the streamed reasoning with a newline, so what a text-only frontend prints next starts a line."""
+        if self.seen_reasoning and not self._reasoning_nl:
+            self._write(self.reasoning_out, "\n", False)
+            self._reasoning_nl = True
+
     def replay(self, deltas: list[tuple[str, str]]) -> None:
         """Stream deltas that arrived before the box was shown, as one batch.
 
@@ -275,6 +291,8 @@ class LiveReply:
             self._holding = False
         if self._inside is not None:
             self._send()
+        if len(self.tail) != self._tail_shown:
+            self._show_tail()
 
     def _next_chunk(self) -> None:
         """Move the reasoning to a fresh Output, below the full one."""
@@ -289,6 +307,8 @@ class LiveReply:
     def reasoning(self, delta: str) -> None:
         first = not self.seen_reasoning
         self.seen_reasoning = True
+        if delta:
+            self._reasoning_nl = delta.endswith("\n")
         if self._chunk_chars >= CHUNK_CHARS:
             # Split at a line break, so no line is cut in two (or anyway, past twice the size).
             cut = delta.rfind("\n") + 1
@@ -306,37 +326,53 @@ class LiveReply:
         first = not self.seen_content
         if first:
             self.seen_content = True
+            self.end_reasoning()
             self.leave()
             self.accordion.selected_index = None  # fold the reasoning away once the answer starts
         self.tail += delta
         if "\n" in delta:  # only a newline can finish a paragraph
             done, rest = split_paragraphs(self.tail)
             if done:
-                # The finished paragraph replaces its streamed text, rendered once as markdown.
-                self._pending.clear()
-                self._pending_chars = 0
+                # The finished paragraph replaces its streamed text, rendered once as markdown;
+                # the tail then shows what follows it (or nothing), in one message.
                 self._render(done)
                 self.tail = rest
-                if rest:
-                    self._write(self.tail_out, rest, True)
+                self._show_tail()
                 return
-        self._write(self.tail_out, delta, first)
+        if self._holding:
+            return
+        waited = time.monotonic() - self._last_send
+        unsent = len(self.tail) - self._tail_shown
+        if first or waited >= BATCH_MAX_S or (waited >= BATCH_S and unsent >= BATCH_CHARS):
+            self._show_tail()
+
+    def _show_tail(self) -> None:
+        """Show the unfinished paragraph: the tail Output's whole state, one comm message.
+
+        Not a stream message: text-only frontends would print it, and then the
+        static answer again.
+        """
+        text = self.tail if len(self.tail) <= TAIL_CHARS else "…" + self.tail[-TAIL_CHARS:]
+        if text:
+            sync(self.tail_out, outputs=({"output_type": "stream", "name": "stdout", "text": text},))
+            self._dirty.add(self.tail_out)
+        elif self.tail_out in self._dirty:
+            sync(self.tail_out, outputs=())  # one message (Output.clear_output() is three)
+            self._dirty.discard(self.tail_out)
+        self._tail_shown = len(self.tail)
+        self._last_send = time.monotonic()
 
     def finish_answer(self) -> None:
         """Render the last paragraph too, for a reply that stays on screen as it is."""
-        self._pending.clear()
-        self._pending_chars = 0
         if self.tail.strip():
             self._render(self.tail)
         self.tail = ""
+        self._show_tail()
 
     def _render(self, markdown: str) -> None:
         self.leave()
-        if self.tail_out in self._dirty:
-            sync(self.tail_out, outputs=())  # one message (Output.clear_output() is three)
-            self._dirty.discard(self.tail_out)
         with self.answer_out:
-            publish(render.answer_bundle(markdown, self.fmt))
+            publish(render.live_answer_bundle(markdown, self.fmt))
         self._dirty.add(self.answer_out)
 
     def close(self) -> None:

@@ -53,6 +53,11 @@ def reasoning_summary(elapsed_s: float, tokens: int) -> str:
     return f"Reasoning · {elapsed_s:.1f} s · {tokens:,} tokens"
 
 
+def reply_summary(elapsed_s: float, tokens: int) -> str:
+    """A reply with no reasoning (thinking off): what its live output becomes when it is done."""
+    return f"Reply · {elapsed_s:.1f} s · {tokens:,} tokens"
+
+
 def placeholder(first_delta: str = "") -> str:
     """The live output's first form: one line of text, before any widget."""
     return f"{THINKING}… {safe.plain(first_delta)}" if first_delta else f"{THINKING}…"
@@ -161,6 +166,20 @@ def reasoning_bundle(reasoning: str, elapsed_s: float, tokens: int, streamed: bo
     }
 
 
+def live_answer_bundle(content: str, fmt: str = "markdown") -> Bundle:
+    """A finished paragraph in the live widget: no text/plain, so text-only frontends
+    (which print every display's text/plain, captured by a widget or not) skip it and
+    print the answer once, from its static bundle."""
+    if fmt == "text":
+        return {"text/html": f"<pre style='white-space: pre-wrap; margin: 0'>{html.escape(content)}</pre>"}
+    return {mime: data for mime, data in answer_bundle(content, fmt).items() if mime != "text/plain"}
+
+
+def status_bundle(text: str) -> Bundle:
+    """A reply's one-line summary (a reply without reasoning leaves this where its live output was)."""
+    return {"text/html": footer_html(text), "text/plain": text}
+
+
 # Every text/plain below goes through `safe.plain`: jupyter console and qtconsole print
 # text/plain to a terminal, and model or server text must not drive it (SPEC §3).
 
@@ -220,7 +239,8 @@ def notice_bundle(text: str, level: str = "warning") -> Bundle:
 
 def footer_bundle(footer: str) -> Bundle:
     return {
-        "text/markdown": f"<sub>{html.escape(footer)}</sub>",
+        # The model id comes from the server: markdown syntax in it must stay text.
+        "text/markdown": f"<sub>{safe.markdown_text(footer)}</sub>",
         "text/plain": safe.plain(footer),
     }
 

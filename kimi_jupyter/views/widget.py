@@ -9,8 +9,8 @@ never pay for the widget's comm messages. The same widgets serve every step of
 a cell and, through a pool kept in this module, every later cell: a `LiveReply`
 is eleven comms, and opening and closing them would be ~22 messages (~18 kB) per
 cell, more than the text of a short reply. When a reply is complete, the widget's output
-is emptied (so no cell shows the widgets any more), then its Outputs are emptied for
-the next reply, and `NotebookView` publishes the static bundles.
+is replaced by the reply's first static bundle (so no cell shows the widgets any more),
+then its Outputs are emptied for the next reply, and `NotebookView` publishes the rest.
 
 The pool lives as long as the kernel (a restart starts a fresh one). Only a
 `LiveReply` whose display was emptied returns to it, so no two cells ever show
@@ -24,7 +24,7 @@ from typing import Any
 
 from . import render
 from .live import LiveReply, split_paragraphs
-from .notebook import NotebookView, publish, update
+from .notebook import NotebookView, live_start, publish, update
 from .status import StepStatus
 
 # A reply that ends within this time of its first token never gets a live widget. Until
@@ -75,10 +75,10 @@ class WidgetLive:
         self._early: list[tuple[str, str]] = []  # deltas that arrived before the widget was shown
         self._first_at = 0.0
 
-    def start(self, status: StepStatus) -> None:
+    def start(self, status: StepStatus, lead: str = "") -> None:
         self._status = status
-        self._handle = publish({"text/plain": render.placeholder()}, metadata=render.provenance("live"),
-                               display_id=True)
+        bundle, meta = live_start(lead)
+        self._handle = publish(bundle, metadata=meta, display_id=True)
         self._shown = False
         self._early = []
 
@@ -138,24 +138,34 @@ class WidgetLive:
         if self._reply is not None:
             self._reply.leave()
 
-    def end(self) -> None:
+    def end(self, fill: render.Bundle | None, metadata: dict[str, Any] | None = None) -> Any:
         self._early = []  # never shown live: the static outputs carry the text
         shown = self._reply is not None and self._shown
         if shown:
-            # The Output still capturing is left and emptied in one message, just before the
-            # widget leaves the screen; the others are emptied once it is gone.
+            # The reasoning that streamed ends its line (text-only frontends print what comes
+            # next after it); the Output still capturing is left and emptied in one message,
+            # just before the widget leaves the screen; the others are emptied once it is gone.
+            self._reply.end_reasoning()
             self._reply.leave(clear=True)
         else:
             self.pause()
-        if self._handle is not None:
-            update(self._handle, render.EMPTY, metadata=render.provenance("live"))
-            self._handle = None
+        handle, self._handle = self._handle, None
+        if handle is not None and fill is not None:
+            update(handle, fill, metadata=metadata)
+            handle = None
+        elif handle is not None and shown:
+            # Nothing to show in its place yet: the widget leaves the screen all the same,
+            # since its Outputs are emptied now and may serve another cell.
+            update(handle, {"text/plain": render.placeholder()}, metadata=render.provenance("live"))
         if shown:
             self._reply.recycle()  # ready for the next reply, in this cell or a later one
         self._shown = False
+        return handle
 
     def close(self) -> None:
-        self.end()  # a cell cut short: its widget must not stay on screen while another cell reuses it
+        handle = self.end(None)
+        if handle is not None:  # a cell cut short mid-reply: its live output must not stay behind
+            update(handle, render.EMPTY, metadata=render.provenance("live"))
         if self._reply is not None:
             _give_back(self._reply)
             self._reply = None

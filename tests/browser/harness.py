@@ -250,6 +250,36 @@ def run_and_wait(page: Any, index: int, timeout: float = 60_000) -> None:
     wait_cell_done(page, index, timeout)
 
 
+def expect(target: Any, *args: Any, **kwargs: Any) -> Any:
+    """playwright's `expect` (assertions that retry until the page reaches the state),
+    imported late so that a missing playwright skips the browser tests instead of
+    breaking their collection."""
+    from playwright.sync_api import expect as _expect
+
+    return _expect(target, *args, **kwargs)
+
+
+def save_notebook(page: Any, server: JupyterServer, name: str, saved: Any, timeout: float = 30) -> dict[str, Any]:
+    """Press Ctrl+S and wait until the file on disk passes `saved(notebook_json)`.
+
+    The save is asynchronous (the page sends the model, the server writes it), so
+    wait for the state the test needs rather than for a fixed time.
+    """
+    page.keyboard.press("Control+s")
+    path = server.root / name
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            nb = json.loads(path.read_text(encoding="utf-8"))
+            if saved(nb):
+                return nb
+        except (OSError, ValueError):  # not there yet, or caught mid-write
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{name} was not saved as expected within {timeout:.0f} s")
+        time.sleep(0.1)
+
+
 def output_html(page: Any, index: int) -> str:
     return cell(page, index).locator(".jp-Cell-outputArea").inner_html()
 

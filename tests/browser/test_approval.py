@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from .harness import cell, open_notebook, run_and_wait, run_cell, screenshot, wait_cell_done, write_notebook
+from .harness import cell, expect, open_notebook, run_and_wait, run_cell, screenshot, wait_cell_done, write_notebook
 from kimi_jupyter.testing import RequestState
 from kimi_jupyter.tools.approval import APPROVAL_PROMPT
 
@@ -90,13 +90,8 @@ def _check_shown_before_answer(page: Any, index: int) -> None:
     # The code's display reaches the page before the input request, but JupyterLab renders
     # markdown asynchronously while it shows the input box at once: wait for the render.
     out = _visible_output(page, index)
-    try:
-        out.get_by_text("Kimi runs Python").first.wait_for(state="visible", timeout=10_000)
-    except Exception:  # noqa: BLE001 - fail with what the page shows
-        pass
-    out_text = out.inner_text()
-    assert "Kimi runs Python" in out_text, f"the model's code is not shown before the question: {out_text[-800:]!r}"
-    assert "history.append(x)" in out_text, "the code block does not show the model's code"
+    expect(out).to_contain_text("Kimi runs Python", timeout=10_000)  # the model's code, before the question
+    expect(out).to_contain_text("history.append(x)")  # the code block shows the model's code
     assert _code_is_above_prompt(page, index), "the code is not above the approval box"
     assert _visible_output(page, index).locator("img").count() == 0, "a plot appeared before the user answered"
 
@@ -134,19 +129,20 @@ def test_lab_approval_feedback_refuses_and_reaches_the_model(lab_page, lab_serve
     out = _visible_output(page, 1)
     # JupyterLab hides the answered box and removes it 0.5 s later.
     out.locator(STDIN).wait_for(state="detached", timeout=10_000)
-    assert out.locator("img").count() == 0, "a plot is in the cell: the refused code ran"
-    text = out.inner_text()
-    assert "Kimi runs Python" in text  # the code the user refused is still on the page
-    assert not RAN.search(text), "the refused code printed its result"
+    # Markdown renders asynchronously after the cell is done: wait for what is checked,
+    # and look for what must be absent only once the last output (the footer) is there.
+    expect(out).to_contain_text("Kimi runs Python")  # the code the user refused is still on the page
     # The echoed answer stays in the cell (JupyterLab keeps "prompt answer" as stdin text).
-    assert FEEDBACK in text
-    assert "Gradient descent converged" in text, "the final answer is not shown"
-    assert FOOTER in text, "the footer is not shown"
-    assert out.locator(".jupyter-widgets").count() == 0, "the live widget is still in the output"
+    expect(out).to_contain_text(FEEDBACK)
+    expect(out).to_contain_text("Gradient descent converged")  # the final answer
+    expect(out).to_contain_text(FOOTER)
+    assert out.locator("img").count() == 0, "a plot is in the cell: the refused code ran"
+    assert not RAN.search(out.inner_text()), "the refused code printed its result"
+    expect(out.locator(".jupyter-widgets")).to_have_count(0)  # the live widget is gone
 
     # The kernel still works, and the refused code left nothing behind.
     run_and_wait(page, 2)
-    assert _visible_output(page, 2).inner_text().strip() == "False"
+    expect(_visible_output(page, 2)).to_have_text(re.compile(r"^\s*False\s*$"))
     assert not page.kimi_errors, page.kimi_errors
 
 
@@ -171,7 +167,7 @@ def test_lab_approval_session_runs_this_and_later_cells(lab_page, lab_server, br
     img = out.locator("img").first
     img.wait_for(state="visible")
     assert img.get_attribute("src").startswith("data:image/png;base64,")
-    assert RAN.search(out.inner_text()), "the approved code printed nothing"
+    expect(out).to_contain_text(RAN)  # the approved code printed its result
     tools = _tool_messages(browser_kimi.requests[-1])
     assert tools and RAN.search(tools[-1]), tools
 
@@ -199,11 +195,11 @@ def test_lab_approval_session_runs_this_and_later_cells(lab_page, lab_server, br
     )
     out2 = _visible_output(page, 2)
     out2.locator("img").first.wait_for(state="visible")
-    text2 = out2.inner_text()
-    assert "Kimi runs Python" in text2 and RAN.search(text2)
-    assert FOOTER in text2
-    assert APPROVAL_PROMPT.strip() not in text2
+    expect(out2).to_contain_text("Kimi runs Python")
+    expect(out2).to_contain_text(RAN)
+    expect(out2).to_contain_text(FOOTER)
+    assert APPROVAL_PROMPT.strip() not in out2.inner_text()
 
     run_and_wait(page, 3)
-    assert _visible_output(page, 3).inner_text().strip() == "26"
+    expect(_visible_output(page, 3)).to_have_text(re.compile(r"^\s*26\s*$"))
     assert not page.kimi_errors, page.kimi_errors

@@ -4,12 +4,13 @@ replying is refused visibly rather than queued."""
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
 
 from .checks import record_metric
-from .harness import cell, open_notebook, run_and_wait, run_cell, screenshot, wait_cell_done, write_notebook
+from .harness import cell, expect, open_notebook, run_and_wait, run_cell, screenshot, wait_cell_done, write_notebook
 from kimi_jupyter.testing import RequestState, Scenario, ScriptedTurn
 from kimi_jupyter.testing.texts import long_text
 
@@ -90,15 +91,14 @@ def test_chat_panel_streams_and_follows_up(lab_page, lab_server, browser_kimi):
         assert abs(top) <= 2, f"the reasoning box does not follow the newest text: {overflowing}"
 
     answer = root.locator(".kimi-chat-answer").first
-    answer.locator("h2").wait_for()
-    assert answer.locator("h2").inner_text().strip().startswith("Tides")
+    # Rendered output is read through `expect`, which waits for the state it checks.
+    expect(answer.locator("h2")).to_have_text(re.compile(r"^\s*Tides"))
     page.wait_for_function("(b) => !b.disabled", arg=root.locator(".kimi-chat-send").element_handle())
     refused = root.locator(".kimi-chat-refused")
-    refused.wait_for()
-    assert "nothing was sent" in refused.inner_text() or "not sent" in refused.inner_text()
+    expect(refused).to_contain_text(re.compile("nothing was sent|not sent"))
     assert _first_questions(browser_kimi, QUESTION) == 1, "the second press was sent too"
-    assert root.locator(".kimi-chat-reasoning").first.locator(".jupyter-widget-Collapse-header").inner_text().startswith(
-        "Reasoning ·"
+    expect(root.locator(".kimi-chat-reasoning").first.locator(".jupyter-widget-Collapse-header")).to_have_text(
+        re.compile(r"^Reasoning ·")
     )
 
     # The follow-up depends on the first question; Enter sends it.
@@ -111,17 +111,16 @@ def test_chat_panel_streams_and_follows_up(lab_page, lab_server, browser_kimi):
         "r.querySelectorAll('.kimi-chat-answer')[1].textContent.includes('Your first question was')",
         arg=handle,
     )
-    assert QUESTION in root.locator(".kimi-chat-answer").nth(1).inner_text()
+    expect(root.locator(".kimi-chat-answer").nth(1)).to_contain_text(QUESTION)
     page.wait_for_function("(b) => !b.disabled", arg=root.locator(".kimi-chat-send").element_handle())
-    assert "Session: 2 replies" in root.locator(".kimi-chat-usage").inner_text()
-    assert root.locator(".kimi-chat-footer").count() == 2
+    expect(root.locator(".kimi-chat-usage")).to_contain_text("Session: 2 replies")
+    expect(root.locator(".kimi-chat-footer")).to_have_count(2)
     assert root.locator(".kimi-chat-error").count() == 0
-    time.sleep(0.5)  # let the last markdown paint before the picture
     screenshot(page, "chat-panel", root)
 
     # The panel and %%kimi share one conversation.
     run_and_wait(page, 2)
-    assert f"Your first question was: {QUESTION}" in cell(page, 2).locator(".jp-Cell-outputArea").inner_text()
+    expect(cell(page, 2).locator(".jp-Cell-outputArea")).to_contain_text(f"Your first question was: {QUESTION}")
 
     # Send while an ordinary cell runs: refused visibly (whether the kernel queued the
     # click until the cell ended, or handled it at once in a subshell), and the text stays.
@@ -134,7 +133,7 @@ def test_chat_panel_streams_and_follows_up(lab_page, lab_server, browser_kimi):
     root.locator(".kimi-chat-send").click()
     wait_cell_done(page, 3)
     page.wait_for_function("([r, n]) => r.querySelectorAll('.kimi-chat-refused').length > n", arg=[handle, n_refused])
-    assert "cell was running" in refused.last.inner_text() or "A cell is running" in refused.last.inner_text()
+    expect(refused.last).to_contain_text(re.compile("cell was running|A cell is running"))
     assert prompt.input_value() == "Not while a cell runs"
     assert not any("Not while a cell runs" in str(body) for body in browser_kimi.requests)
     record_metric("chat_panel", {"refusals": refused.all_inner_texts(),

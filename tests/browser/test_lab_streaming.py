@@ -13,7 +13,7 @@ import time
 import pytest
 
 from .checks import check_live_streaming, record_metric
-from .harness import cell, open_notebook, run_and_wait, run_cell, screenshot, wait_cell_done, write_notebook
+from .harness import cell, expect, open_notebook, run_and_wait, run_cell, screenshot, wait_cell_done, write_notebook
 from kimi_jupyter.testing import long_reasoning_scenario
 
 pytestmark = pytest.mark.browser
@@ -34,13 +34,16 @@ def test_lab_gradient_descent_plot(lab_page, lab_server):
     img = out.locator("img").first
     img.wait_for(state="visible")
     assert img.get_attribute("src").startswith("data:image/png;base64,")
+    # A decoded image has its natural size (visible can come first).
+    lab_page.wait_for_function("el => el.complete && el.naturalWidth > 0", arg=img.element_handle())
     size = img.evaluate("el => [el.naturalWidth, el.naturalHeight]")
     assert size[0] > 100 and size[1] > 100, f"the plot is too small to be a figure: {size}"
-    # Order as in the saved notebook: reasoning, the code, the figure, the answer, the footer.
-    text = out.inner_text()
-    assert "Kimi runs Python" in text
+    # Reasoning, the code, the figure, the answer, the footer: markdown renders asynchronously
+    # after the cell is done, so wait for the states checked (expect retries).
+    expect(out).to_contain_text("Kimi runs Python")
+    expect(out).to_contain_text("kimi-k2.6 ·")  # the footer, the last output
     assert out.locator("details.kimi-reasoning").count() >= 2  # one per model reply
-    assert out.locator(".jupyter-widgets").count() == 0
+    expect(out.locator(".jupyter-widgets")).to_have_count(0)
     img.scroll_into_view_if_needed()
     screenshot(lab_page, "lab-gradient-descent-plot")
 
@@ -124,7 +127,7 @@ def test_lab_stays_responsive_under_160k_reasoning(lab_page, lab_server, browser
     streamed_s = time.monotonic() - started
     perf = lab_page.evaluate("() => { window.__perf.running = false; return window.__perf; }")
     out = cell(lab_page, 1).locator(".jp-Cell-outputArea")
-    assert out.locator("details.kimi-reasoning").count() == 1
+    expect(out.locator("details.kimi-reasoning")).to_have_count(1)
     assert len(out.locator("details.kimi-reasoning").text_content()) >= chars
     assert perf["gaps"], "no animation frames were recorded"
 

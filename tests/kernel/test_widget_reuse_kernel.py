@@ -85,14 +85,16 @@ def test_second_cell_reuses_the_widgets_and_long_reasoning_is_chunked(kimi_serve
         bundles = forms[0]
         assert bundles[0] == {"text/plain": "Thinking…"}  # something at once, before any token
         assert bundles[1]["text/plain"].startswith("Thinking… ")  # then the first token, as text
-        assert bundles[-1] == {"text/plain": ""}, "the live output must end empty (the static outputs follow it)"
+        # It ends as the reply's reasoning, not emptied: the saved notebook keeps no empty output.
+        assert "<details" in bundles[-1]["text/html"] and bundles[-1]["text/plain"].startswith("\x1b[2mReasoning · ")
         models.append(next(b[WIDGET_VIEW]["model_id"] for b in bundles if WIDGET_VIEW in b))
         # The saved notebook keeps the reasoning in the static block.
         assert any("<details" in m["content"].get("data", {}).get("text/html", "") for m in msgs)
 
         runs, emptied = captured(msgs)
-        reasoning_runs = runs[:-1]  # the last run is the answer's tail
-        assert "".join(text for _, text in reasoning_runs) == reasoning
+        reasoning_runs = runs  # the answer's tail is the tail Output's state, never a stream
+        # The streamed reasoning ends its line, for the text-only frontends that print it.
+        assert "".join(text for _, text in reasoning_runs) == reasoning + ("" if reasoning.endswith("\n") else "\n")
         chunk_ids = [comm for comm, _ in reasoning_runs]
         assert len(chunk_ids) == len(set(chunk_ids)) >= CHARS // CHUNK_CHARS, chunk_ids
         for _, text in reasoning_runs[:-1]:
@@ -102,14 +104,20 @@ def test_second_cell_reuses_the_widgets_and_long_reasoning_is_chunked(kimi_serve
         first_stream = next(m["content"]["text"] for m in msgs if m["msg_type"] == "stream")
         token = bundles[1]["text/plain"].removeprefix("Thinking… ")
         assert first_stream.startswith(token) and len(first_stream) > len(token), first_stream[:80]
-        # The answer (~100 characters in a few ms) showed its first token at once; the rest was
-        # still batching when the reply ended, and is not streamed into the widget only to be
-        # emptied with it: the static answer carries it.
-        answer = next(m["content"]["data"]["text/plain"] for m in msgs
-                      if m["content"].get("metadata", {}).get("kimi_jupyter", {}).get("part") == "answer")
-        assert answer.startswith(runs[-1][1]) and len(runs[-1][1]) < len(answer), runs[-1]
+        # The answer (~100 characters in a few ms) showed its first token at once, as the tail
+        # Output's state (text-only frontends, which print streams, don't get it twice); the rest
+        # was still batching when the reply ended: the static answer carries it.
+        (meta, answer), = [(m["content"]["metadata"]["kimi_jupyter"], m["content"]["data"]["text/plain"]) for m in msgs
+                           if m["content"].get("metadata", {}).get("kimi_jupyter", {}).get("part") == "answer"]
+        # Its text/plain leads with the reasoning's summary line, for text-only frontends.
+        assert answer[:meta["lead"]].startswith("\x1b[2mReasoning · ")
+        answer = answer[meta["lead"]:]
+        tails = [(m["content"]["comm_id"], o["text"]) for m in msgs if m["msg_type"] == "comm_msg"
+                 for o in m["content"]["data"].get("state", {}).get("outputs") or []]
+        assert len(tails) == 1 and answer.startswith(tails[0][1]) and len(tails[0][1]) < len(answer), tails
+        assert not any(answer[:20] in m["content"]["text"] for m in msgs if m["msg_type"] == "stream")
         # Every Output written to is emptied before the cell ends, ready for the next reply.
-        assert {comm for comm, _ in runs} <= emptied
+        assert {comm for comm, _ in runs} | {tails[0][0]} <= emptied
     assert models[0] == models[1], "the second cell should show the same widget"
 
 
@@ -125,7 +133,7 @@ def test_a_short_reply_never_gets_the_widget(kimi_server):
     assert kinds["comm_open"] == kinds["comm_msg"] == 0, kinds
     (forms,) = live_displays(run.messages).values()
     assert forms[0] == {"text/plain": "Thinking…"} and forms[1]["text/plain"].startswith("Thinking… ")
-    assert forms[-1] == {"text/plain": ""}
+    assert "<details" in forms[-1]["text/html"]  # replaced by the reasoning, not left empty
 
 
 def test_outputs_synced_from_the_browser_are_not_echoed_back():
@@ -165,8 +173,8 @@ def test_a_step_that_ends_in_a_tool_call_streams_all_its_reasoning(kimi_server):
         assert run.ok, run.text
     assert any(WIDGET_VIEW in m["content"].get("data", {}) for m in run.messages), "the widget was not shown"
     runs, _ = captured(run.messages)
-    assert "".join(text for _, text in runs) == reasoning
-    statics = [m["content"]["data"] for m in run.messages if m["msg_type"] == "display_data"
+    assert "".join(text for _, text in runs) == reasoning + ("" if reasoning.endswith("\n") else "\n")
+    statics = [m["content"]["data"] for m in run.messages if m["msg_type"] in ("display_data", "update_display_data")
                and m["content"]["metadata"].get("kimi_jupyter", {}).get("part") == "reasoning"]
     (first,) = [data for data in statics if reasoning[-200:] in data["text/html"]]
     assert reasoning[:100] not in first["text/plain"]  # the summary line only: the stream carried the text

