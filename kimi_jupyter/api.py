@@ -43,6 +43,9 @@ def run(
         raise usage_error("The prompt is empty: write it below `%%kimi` (or pass it to `chat()`).")
     session = session or default_session()
     settings = session.settings(**options.settings_overrides())
+    view = view if view is not None else pick_view(settings.view, shell, options.format)
+    if session.lesson is not None and options.base_url is None:
+        settings = _lesson_route(session, prompt, options, settings, view)
     request = Request(
         prompt=prompt,
         settings=settings,
@@ -52,7 +55,6 @@ def run(
         web_search=options.web_search,
         fmt=options.format,
     )
-    view = view if view is not None else pick_view(settings.view, shell, options.format)
     agent = Agent(session, view, default_registry, shell, ask=ask)
     try:
         result = agent.run(request)
@@ -65,6 +67,22 @@ def run(
         if code and shell is not None and hasattr(shell, "set_next_input"):
             shell.set_next_input(code, replace=False)
     return result
+
+
+def _lesson_route(session: Session, prompt: str, options: Options, settings: Any, view: "View") -> Any:
+    """The settings for a cell while a lesson is replayed: the cassette's, or the live API's
+    (`--live-fallback`, for a cell the cassette doesn't hold). Raises `NotInLesson`."""
+    from .lesson import next_messages, route
+
+    lesson = session.lesson
+    assert lesson is not None
+    messages = next_messages(session.conversation, prompt, new=options.new, system=options.system)
+    live = route(lesson, messages, session.settings(live=True, **options.settings_overrides()))
+    if live is None:
+        return settings
+    view.on_notice(f"This cell is not in the lesson {lesson.path.name}, so it is answered live by "
+                   f"{live.base_url} (`--live-fallback`).", "info")
+    return live
 
 
 def chat(prompt: str, *, view: "View | None" = None, session: Session | None = None, **options: Any) -> Result:

@@ -47,8 +47,11 @@ class KimiMagics(Magics):
     @argument("--web-search", action="store_true", help="Offer Kimi's built-in $web_search.")
     @argument("--base-url", help="OpenAI-compatible endpoint for this cell.")
     @argument("--no-interpolate", action="store_true", help="Send {braces} exactly as written.")
+    @argument("--live-fallback", action="store_true",
+              help="With `%%kimi replay PATH`: cells the cassette doesn't hold go to the live API.")
     @argument("rest", nargs="*", help="With %%kimi (line magic): a subcommand (help, login, logout, config, "
-              "models, reset, history, usage, fix, export PATH, chat, mcp, record PATH|stop) or a one-line prompt.")
+              "models, reset, history, usage, fix, export PATH, chat, mcp, record PATH|stop, replay PATH|stop) "
+              "or a one-line prompt.")
     @no_var_expand
     @line_cell_magic
     def kimi(self, line: str, cell: str | None = None) -> Any:
@@ -61,7 +64,8 @@ class KimiMagics(Magics):
             Explain {topic} in two paragraphs.
 
         `%kimi SUBCOMMAND`: help, login, logout, config, models, reset, history, usage, fix,
-        export PATH.ipynb, chat, mcp (MCP servers and tools), record PATH.jsonl | record stop (a cassette).
+        export PATH.ipynb, chat, mcp (MCP servers and tools), record PATH.jsonl | record stop (a cassette),
+        replay PATH.jsonl [--live-fallback] | replay stop (a lesson's cassette answers, offline).
         `%kimi <question>` asks a one-line question.
         """
         try:
