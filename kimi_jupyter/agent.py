@@ -47,6 +47,12 @@ class Request:
     tools: bool = True
     web_search: bool = False
     fmt: str = "markdown"  # markdown | code | json | text
+    # Sent with every request of the cell, before the conversation and after it, but never
+    # kept in it: the model reads them, and no output, Result, export or history shows them
+    # (tutor mode's instructor notes and hint rung).
+    hidden_before: tuple[dict[str, Any], ...] = ()
+    hidden_after: tuple[dict[str, Any], ...] = ()
+    note: str = ""  # for the footer (`Result.note`)
 
 
 def _tool_schemas(request: Request, registry: "ToolRegistry | None", ctx: Any = None) -> list[dict[str, Any]] | None:
@@ -108,7 +114,7 @@ class Agent:
 
         client = KimiClient(settings, recorder=session.recorder)
 
-        result = Result(model=settings.model)
+        result = Result(model=settings.model, note=request.note)
         reasoning_parts: list[str] = []
         web_searches = 0
         started = time.monotonic()
@@ -137,15 +143,16 @@ class Agent:
                     if result.requests == 0:
                         conv.rollback(mark)  # nothing was sent: the next cell starts clean
                     break
+                messages, messages_json = _framed(request, conv)
                 body = wire.request_body(
-                    info, settings, plan, conv.messages, tools=tools, json_mode=request.fmt == "json",
+                    info, settings, plan, messages, tools=tools, json_mode=request.fmt == "json",
                     moonshot=info.moonshot, max_tokens=room.max_tokens,
                 )
                 view.on_step_start(result.requests, settings.model)
                 folder = StreamFolder(view.on_reasoning, view.on_content, view.on_tool_call)
                 result.requests += 1
                 step_started = time.monotonic()
-                failure = self._stream(client, body, folder, tools_size)
+                failure = self._stream(client, body, folder, tools_size, messages_json)
                 turn = folder.turn()
                 view.on_step_end(turn, time.monotonic() - step_started)
                 self._account(result, turn, reasoning_parts)
@@ -200,11 +207,11 @@ class Agent:
 
     # -- pieces of the loop -------------------------------------------------
 
-    def _stream(self, client: Any, body: dict[str, Any], folder: StreamFolder, tools_size: int) -> KimiError | None:
+    def _stream(self, client: Any, body: dict[str, Any], folder: StreamFolder, tools_size: int,
+                messages_json: tuple[bytes, ...]) -> KimiError | None:
         """Send one request, folding the reply as it streams. Returns the failure, if any."""
         try:
-            client.stream(body, folder.feed, on_retry=self.view.on_retry,
-                          messages_json=self.session.conversation.encoded())
+            client.stream(body, folder.feed, on_retry=self.view.on_retry, messages_json=messages_json)
         except KeyboardInterrupt:
             return Interrupted("Stopped by the user. What had arrived is kept above.")
         except ContextOverflowError as exc:
@@ -373,6 +380,22 @@ class Agent:
             # Long side <= 1024 px: the user's figure stays full size, the model's copy is smaller.
             images = [downscale_png(b64) for b64 in output.images[-room:]] if room > 0 else []
         return wire.tool_message(call, output.text, images)
+
+
+def _framed(request: Request, conv: "Conversation") -> tuple[list[dict[str, Any]], tuple[bytes, ...]]:
+    """The messages to send, and their JSON in parts: the conversation between the request's hidden ones."""
+    if not request.hidden_before and not request.hidden_after:
+        return conv.messages, conv.encoded()
+
+    def encoded(messages: tuple[dict[str, Any], ...]) -> bytes:
+        return b", ".join(json.dumps(m, ensure_ascii=False).encode() for m in messages)
+
+    parts = conv.encoded()  # never empty here: the prompt was appended
+    if request.hidden_before:
+        parts = (encoded(request.hidden_before) + b", ", *parts)
+    if request.hidden_after:
+        parts = (*parts, b", " + encoded(request.hidden_after))
+    return [*request.hidden_before, *conv.messages, *request.hidden_after], parts
 
 
 def _text_tokens(message: dict[str, Any]) -> int:

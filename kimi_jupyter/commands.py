@@ -160,6 +160,17 @@ def _fix(ctx: Context, args: list[str]) -> Any:
     run(prompt, Options.from_magic(ctx.options), session=ctx.session, shell=ctx.shell)
 
 
+def _hint(ctx: Context, args: list[str]) -> Any:
+    """`%kimi hint [what I tried]`: tutor mode's next rung for the exercise in progress."""
+    from dataclasses import replace
+
+    from .api import run
+    from .options import Options
+
+    prompt = " ".join(args).strip() or "I'm still stuck. Please give me the next hint."
+    run(prompt, replace(Options.from_magic(ctx.options), tutor=True), session=ctx.session, shell=ctx.shell)
+
+
 def _export(ctx: Context, args: list[str]) -> None:
     from .export import export
 
@@ -272,5 +283,6 @@ _HANDLERS: dict[str, Callable[[Context, list[str]], Any]] = {
     "mcp": _mcp,
     "record": _record,
     "replay": _replay,
+    "hint": _hint,
 }
 SUBCOMMANDS = tuple(_HANDLERS)

@@ -70,6 +70,10 @@ class Kimi(Configurable):
     secrets = List(
         Unicode(), help="Values (passwords, tokens) redacted from tool output before it is shown or sent."
     ).tag(config=True)
+    tutor = Bool(
+        False, help="Tutor mode for every cell: hints on a ladder, not answers; the code tool off unless "
+                    "the instructor's notes (TUTOR.md, or notebook metadata kimi_jupyter.tutor) allow it.",
+    ).tag(config=True)
     max_cost_usd = Float(
         None, allow_none=True,
         help="Spending cap per cell in USD: the loop stops before a request that could pass it (None: no cap).",
@@ -200,6 +204,7 @@ class Settings:
     keep_thinking: bool
     max_cost_usd: float | None
     tool_timeout: float
+    tutor: bool
     # Which of thinking/effort/temperature this cell asked for itself (`--no-thinking`,
     # `--effort`, `-t`): those are refused when the model can't take them, while a
     # session-wide `Kimi.thinking = False` just isn't sent to a model that always thinks.

@@ -47,10 +47,12 @@ class KimiMagics(Magics):
     @argument("--web-search", action="store_true", help="Offer Kimi's built-in $web_search.")
     @argument("--base-url", help="OpenAI-compatible endpoint for this cell.")
     @argument("--no-interpolate", action="store_true", help="Send {braces} exactly as written.")
+    @argument("--tutor", action="store_true",
+              help="Tutor mode: a hint on the next rung of a ladder, not the answer (see Kimi.tutor).")
     @argument("--live-fallback", action="store_true",
               help="With `%%kimi replay PATH`: cells the cassette doesn't hold go to the live API.")
     @argument("rest", nargs="*", help="With %%kimi (line magic): a subcommand (help, login, logout, config, "
-              "models, reset, history, usage, fix, export PATH, chat, mcp, record PATH|stop, replay PATH|stop) "
+              "models, reset, history, usage, fix, export PATH, chat, mcp, record PATH|stop, replay PATH|stop, hint) "
               "or a one-line prompt.")
     @no_var_expand
     @line_cell_magic
@@ -65,7 +67,8 @@ class KimiMagics(Magics):
 
         `%kimi SUBCOMMAND`: help, login, logout, config, models, reset, history, usage, fix,
         export PATH.ipynb, chat, mcp (MCP servers and tools), record PATH.jsonl | record stop (a cassette),
-        replay PATH.jsonl [--live-fallback] | replay stop (a lesson's cassette answers, offline).
+        replay PATH.jsonl [--live-fallback] | replay stop (a lesson's cassette answers, offline),
+        hint (tutor mode's next hint; `%%kimi --tutor` or `%config Kimi.tutor = True` for hints, not answers).
         `%kimi <question>` asks a one-line question.
         """
         try:

@@ -53,6 +53,7 @@ class Options:
     base_url: str | None = None
     max_cost: float | None = None  # USD for this cell's loop
     out: str | None = None  # store the Result in the user namespace under this name
+    tutor: bool | None = None  # hints, not answers (None: Kimi.tutor)
 
     def __post_init__(self) -> None:
         fmt = (self.format or "markdown").lower()
@@ -102,6 +103,7 @@ class Options:
             base_url=args.base_url,
             max_cost=args.max_cost,
             out=args.out,
+            tutor=True if getattr(args, "tutor", False) else None,
         )
 
     def settings_overrides(self) -> dict[str, Any]:
@@ -116,6 +118,7 @@ class Options:
             "thinking": self.thinking,
             "effort": self.effort,
             "max_cost_usd": self.max_cost,
+            "tutor": self.tutor,
         }
 
 

@@ -47,6 +47,8 @@ class Session:
     mcp: Any = field(default=None, repr=False, compare=False)
     # `%kimi replay PATH`: the lesson's cassette, served in-process, answers from then on.
     lesson: "Lesson | None" = field(default=None, repr=False, compare=False)
+    # Tutor mode: the hint rung last given in this exercise (0: none yet); `reset()` starts over.
+    tutor_rung: int = 0
 
     def settings(self, *, live: bool = False, **overrides: Any) -> Settings:
         """Effective settings: per-call overrides, then `Kimi.*`, env, defaults (SPEC §1).
@@ -143,6 +145,7 @@ class Session:
     def reset(self) -> None:
         self.conversation.reset()
         self.transcript.clear()
+        self.tutor_rung = 0
 
 
 _default: Session | None = None
