@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import sys
 import time
@@ -35,7 +36,8 @@ from .meter import Meter, price
 from .page import to_csv, to_html, usd
 from .store import Store
 
-_BEARER = "bearer "
+# The hub's own two schemes: `Bearer` (what OpenAI clients send) and `token`.
+_AUTH = re.compile(r"(?:bearer|token)\s+(\S+)\s*$", re.IGNORECASE)
 
 
 @dataclass
@@ -137,8 +139,8 @@ def make_app(gateway: Gateway) -> Any:
             await self._handle(path)
 
         async def _handle(self, path: str) -> None:
-            header = self.request.headers.get("Authorization", "")
-            token = header[len(_BEARER):].strip() if header.lower().startswith(_BEARER) else ""
+            match = _AUTH.match(self.request.headers.get("Authorization", ""))
+            token = match.group(1) if match else ""
             model = await gateway.hub_auth.user_for_token(token, sync=False) if token else None
             if not model or model.get("kind", "user") != "user":
                 self._error(401, "invalid_authentication_error",
@@ -256,6 +258,12 @@ def make_app(gateway: Gateway) -> Any:
         def initialize(self) -> None:
             self.hub_auth = gateway.hub_auth
 
+        def check_xsrf_cookie(self) -> None:
+            # Tornado checks before the user is known; knowing it first lets a request authenticated
+            # by a token (a script, the CSV for a spreadsheet) skip the form's xsrf field, as in the hub.
+            _ = self.current_user
+            super().check_xsrf_cookie()
+
     class PageHandler(PageBase):
         @web.authenticated
         def get(self) -> None:
@@ -329,8 +337,10 @@ def main(argv: list[str] | None = None) -> int:
 
         check()
 
-    signal.signal(signal.SIGTERM, lambda *_: loop.add_callback(drain))
-    signal.signal(signal.SIGINT, lambda *_: loop.add_callback(drain))
+    # asyncio's handlers wake the loop through its wakeup fd: a plain `signal.signal` handler can
+    # wait for the next event when the signal lands on another thread (the hub client's resolver).
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.asyncio_loop.add_signal_handler(signum, drain)  # type: ignore[attr-defined]
     print(f"kimi-jupyter gateway: {config.course} on http://{config.ip}:{config.port}{config.prefix} "
           f"→ {config.upstream}", file=sys.stderr, flush=True)
     loop.start()

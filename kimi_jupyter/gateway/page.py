@@ -28,7 +28,7 @@ def _when(at: float | None) -> str:
 
 def _row(s: StudentUsage) -> tuple[str, ...]:
     return (s.user, str(s.requests), str(s.prompt_tokens), str(s.completion_tokens), f"{s.cost_today:.6f}",
-            f"{s.cost_total:.6f}", f"{s.daily_usd:.2f}", _when(s.last_request))
+            f"{s.cost_total:.6f}", f"{s.daily_usd:g}", _when(s.last_request))
 
 
 def to_csv(rows: list[StudentUsage]) -> str:
@@ -48,7 +48,7 @@ def to_html(course: str, rows: list[StudentUsage], prefix: str, xsrf_form: str, 
                  usd(s.cost_today), usd(s.cost_total)]
         form = (f'<form method="post" action="{escape(prefix)}budget">{xsrf_form}'
                 f'<input type="hidden" name="user" value="{escape(s.user, quote=True)}">'
-                f'<input name="usd" size="6" value="{s.daily_usd:.2f}"> <button>set</button></form>')
+                f'<input name="usd" size="6" value="{s.daily_usd:g}"> <button>set</button></form>')
         cells += [form, escape(_when(s.last_request))]
         body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     table = "\n".join(body) or f'<tr><td colspan="{len(COLUMNS)}">No requests yet.</td></tr>'
