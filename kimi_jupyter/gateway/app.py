@@ -221,7 +221,14 @@ def make_app(gateway: Gateway) -> Any:
                         state["body"].append(data)
                 send(data)
 
-            ok = False
+            def settle(ok: bool) -> None:
+                """Complete the request's row (once: the store ignores a second call)."""
+                if meter is not None:
+                    if state["body"]:
+                        meter.feed_json(b"".join(state["body"]))
+                    cost = price(model or meter.model or "", meter.usage, meter.web_searches)
+                    gateway.store.close_request(request_id, meter.usage, cost, ok)
+
             try:
                 response = await AsyncHTTPClient().fetch(HTTPRequest(
                     url, method=self.request.method, headers=headers,
@@ -233,18 +240,15 @@ def make_app(gateway: Gateway) -> Any:
                     reason = str(response.error or "no answer")
                     self._error(502, "server_error", f"The class gateway could not reach the model API: {reason}.")
                     return
-                ok = state["status"] == 200
+                # Metered before the last byte goes out: the student's next request sees this cost.
+                settle(state["status"] == 200)
                 if not state["gone"]:
                     try:
                         self.finish()
                     except StreamClosedError:
                         pass
             finally:
-                if meter is not None:
-                    if state["body"]:
-                        meter.feed_json(b"".join(state["body"]))
-                    cost = price(model or meter.model or "", meter.usage, meter.web_searches)
-                    gateway.store.close_request(request_id, meter.usage, cost, ok)
+                settle(False)  # a no-op once settled; else (an error in here) the request still counts
 
     def instructor_only(model: dict[str, Any]) -> dict[str, Any]:
         if not gateway.is_instructor(model):
