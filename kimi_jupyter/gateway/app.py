@@ -36,6 +36,9 @@ from .meter import Meter, price
 from .page import to_csv, to_html, usd
 from .store import Store
 
+# What a student's kernel needs, and nothing more: the account's other endpoints (files, batches,
+# the balance) would show one student's data, or the account's, to every other.
+FORWARDED = {("GET", "models"), ("POST", "chat/completions"), ("POST", "tokenizers/estimate-token-count")}
 # The hub's own two schemes: `Bearer` (what OpenAI clients send) and `token`.
 _AUTH = re.compile(r"(?:bearer|token)\s+(\S+)\s*$", re.IGNORECASE)
 
@@ -152,7 +155,11 @@ def make_app(gateway: Gateway) -> Any:
                 self._error(503, "engine_overloaded_error", "The class gateway is restarting; try again.",
                             {"Retry-After": "2"})
                 return
-            metered = self.request.method == "POST" and path == "chat/completions"
+            if (self.request.method, path) not in FORWARDED:
+                self._error(404, "resource_not_found_error",
+                            "The class gateway forwards chat completions, the model listing and token counts only.")
+                return
+            metered = path == "chat/completions"
             if not metered:
                 await self._forward(path, None, user)
                 return
@@ -181,11 +188,9 @@ def make_app(gateway: Gateway) -> Any:
                     headers[name] = self.request.headers[name]
             request_id = uuid.uuid4().hex
             model = ""
+            body = self.request.body if self.request.method == "POST" else None
             if meter is not None:
-                try:
-                    model = str(json.loads(self.request.body or b"{}").get("model") or "")
-                except (ValueError, AttributeError):
-                    model = ""
+                model, body = _metered_body(body or b"")
                 gateway.store.open(request_id, user, config.course, model)
             state: dict[str, Any] = {"status": 502, "reason": "Bad Gateway", "headers": HTTPHeaders(),
                                      "started": False, "gone": False, "streamed": False, "body": []}
@@ -232,7 +237,7 @@ def make_app(gateway: Gateway) -> Any:
             try:
                 response = await AsyncHTTPClient().fetch(HTTPRequest(
                     url, method=self.request.method, headers=headers,
-                    body=self.request.body if self.request.method == "POST" else None,
+                    body=body,
                     header_callback=on_header, streaming_callback=on_chunk,
                     request_timeout=900, connect_timeout=30, decompress_response=False,
                 ), raise_error=False)
@@ -308,6 +313,27 @@ def make_app(gateway: Gateway) -> Any:
         cookie_secret=os.urandom(32),
         xsrf_cookies=True,
     )
+
+
+def _metered_body(raw: bytes) -> tuple[str, bytes]:
+    """The model a chat request names, and its body asking for usage in the stream.
+
+    Moonshot reports usage in every stream's finish chunk, but vLLM and SGLang only
+    when `stream_options.include_usage` is set: without it a student's answers would
+    cost nothing here. A body that isn't a JSON object goes on as it came (the
+    upstream refuses it).
+    """
+    try:
+        body = json.loads(raw or b"{}")
+    except ValueError:
+        return "", raw
+    if not isinstance(body, dict):
+        return "", raw
+    model = str(body.get("model") or "")
+    if body.get("stream") and not (body.get("stream_options") or {}).get("include_usage"):
+        body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
+        return model, json.dumps(body, ensure_ascii=False).encode()
+    return model, raw
 
 
 def _swallow(future: Any) -> None:

@@ -136,13 +136,34 @@ def test_no_token_is_401_and_a_spent_budget_is_one_line(gateway):
         response = running.post(_ask("hi"), token=token)
         assert response.status == 401 and "JupyterHub API token" in response.read().decode()
     running.gateway.store.set_budget("alice", "cs101", 0.0001)
-    assert running.post(_ask("hi")).status == 200  # under the budget when it starts
+    first = running.post(_ask("hi"))
+    assert first.status == 200 and first.read()  # under the budget when it starts; metered by its end
     response = running.post(_ask("hi again"))
     message = json.loads(response.read())["error"]["message"]
     assert response.status == 402
     assert message.startswith("your class budget for today is used up: $0.") and message.endswith(
         " of $0.0001; it resets at 00:00 UTC")
     assert running.post(_ask("hi"), token="tok-bob").status == 200  # bob is unaffected
+
+
+def test_only_what_a_kernel_needs_is_forwarded_and_usage_is_always_asked_for(gateway):
+    running, upstream = gateway
+    conn = http.client.HTTPConnection("127.0.0.1", running.port, timeout=60)
+    for method, path in (("GET", "files"), ("GET", "users/me/balance"), ("POST", "batches"), ("GET", "chat/completions")):
+        conn.request(method, f"/services/kimi/v1/{path}", body=b"{}" if method == "POST" else None,
+                     headers={"Authorization": "Bearer tok-alice"})
+        response = conn.getresponse()
+        assert response.status == 404 and b"forwards chat completions" in response.read(), path
+    conn.request("GET", "/services/kimi/v1/models", headers={"Authorization": "token tok-alice"})
+    response = conn.getresponse()
+    assert response.status == 200 and "kimi-k2.6" in {m["id"] for m in json.loads(response.read())["data"]}
+    body = _ask("hi")
+    del body["stream_options"]
+    response = running.post(body)
+    assert response.status == 200 and response.read()  # metered before its last byte
+    assert upstream.requests[-1]["stream_options"] == {"include_usage": True}
+    (row,) = running.gateway.store.report("cs101", 0.5)
+    assert row.prompt_tokens > 0
 
 
 def test_a_student_past_the_concurrency_limit_is_asked_to_retry(tmp_path):
