@@ -143,7 +143,7 @@ class Agent:
                     if result.requests == 0:
                         conv.rollback(mark)  # nothing was sent: the next cell starts clean
                     break
-                messages, messages_json = _framed(request, conv)
+                messages, messages_json = conv.framed(request.hidden_before, request.hidden_after)
                 body = wire.request_body(
                     info, settings, plan, messages, tools=tools, json_mode=request.fmt == "json",
                     moonshot=info.moonshot, max_tokens=room.max_tokens,
@@ -380,22 +380,6 @@ class Agent:
             # Long side <= 1024 px: the user's figure stays full size, the model's copy is smaller.
             images = [downscale_png(b64) for b64 in output.images[-room:]] if room > 0 else []
         return wire.tool_message(call, output.text, images)
-
-
-def _framed(request: Request, conv: "Conversation") -> tuple[list[dict[str, Any]], tuple[bytes, ...]]:
-    """The messages to send, and their JSON in parts: the conversation between the request's hidden ones."""
-    if not request.hidden_before and not request.hidden_after:
-        return conv.messages, conv.encoded()
-
-    def encoded(messages: tuple[dict[str, Any], ...]) -> bytes:
-        return b", ".join(json.dumps(m, ensure_ascii=False).encode() for m in messages)
-
-    parts = conv.encoded()  # never empty here: the prompt was appended
-    if request.hidden_before:
-        parts = (encoded(request.hidden_before) + b", ", *parts)
-    if request.hidden_after:
-        parts = (*parts, b", " + encoded(request.hidden_after))
-    return [*request.hidden_before, *conv.messages, *request.hidden_after], parts
 
 
 def _text_tokens(message: dict[str, Any]) -> int:

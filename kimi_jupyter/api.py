@@ -114,7 +114,7 @@ def chat(prompt: str, *, view: "View | None" = None, session: Session | None = N
 
     Takes the magic's options by their `Options` names: `model`, `new`, `yes`,
     `tools`, `max_steps`, `max_tokens`, `temperature`, `thinking`, `effort`,
-    `system`, `format`, `web_search`, `base_url`, `max_cost`, `out`.
+    `system`, `format`, `web_search`, `base_url`, `max_cost`, `out`, `tutor`.
     Works in a notebook (the same live view as the magic), in terminal IPython
     and in plain scripts (text to stdout). Pass `view=RecordingView()` to
     collect the events instead. Raises `KimiError` subclasses on failure, with

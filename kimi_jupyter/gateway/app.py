@@ -128,10 +128,10 @@ def make_app(gateway: Gateway) -> Any:
         def check_xsrf_cookie(self) -> None:
             pass  # a bearer token authenticates this API, never a cookie
 
-        def _error(self, status: int, type_: str, message: str, headers: Mapping[str, str] = {}) -> None:
+        def _error(self, status: int, type_: str, message: str, headers: Mapping[str, str] | None = None) -> None:
             self.set_status(status)
             self.set_header("Content-Type", "application/json")
-            for name, value in headers.items():
+            for name, value in (headers or {}).items():
                 self.set_header(name, value)
             self.finish(refusal(status, type_, message))
 

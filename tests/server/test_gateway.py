@@ -187,6 +187,15 @@ def test_a_student_past_the_concurrency_limit_is_asked_to_retry(tmp_path):
             running.stop()
 
 
+def test_the_gateway_never_imports_ipython():
+    import subprocess
+    import sys
+
+    code = "import sys, kimi_jupyter.gateway.app; print(sorted(m for m in sys.modules if m.startswith('IPython')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 def test_a_request_is_counted_once_and_survives_a_restart(tmp_path):
     url = f"sqlite:///{tmp_path / 'usage.sqlite'}"
     store = Store(url)

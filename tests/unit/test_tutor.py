@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 
 from kimi_jupyter import tutor
-from kimi_jupyter.agent import Request, _framed
-from kimi_jupyter.config import Kimi, resolve
 from kimi_jupyter.conversation import Conversation
 
 
@@ -16,12 +14,15 @@ def test_hidden_messages_frame_the_conversation_in_the_encoded_body():
     conv.append({"role": "assistant", "content": "Look at n.", "reasoning_content": ""})
     conv.append({"role": "user", "content": "Still stuck \u00e9"})
     before, after = tutor.messages(tutor.Notes("goals: loops", "TUTOR.md"), 2)
-    request = Request(prompt="x", settings=resolve(Kimi(), env={}), hidden_before=before, hidden_after=after)
-    messages, parts = _framed(request, conv)
+    messages, parts = conv.framed(before, after)
     assert json.loads(b"[" + b"".join(parts) + b"]") == messages
     assert messages == [*before, *conv.messages, *after]
     assert len(conv.messages) == 3  # never kept in the conversation
     assert "hint 2 of 4" in after[0]["content"] and "goals: loops" in before[0]["content"]
+    empty = Conversation()
+    for b, a in ((before, after), (before, ()), ((), after)):
+        messages, parts = empty.framed(b, a)
+        assert json.loads(b"[" + b"".join(parts) + b"]") == messages == [*b, *a]
 
 
 def test_notes_come_from_metadata_first_then_tutor_md(tmp_path, monkeypatch):
