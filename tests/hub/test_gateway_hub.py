@@ -233,7 +233,10 @@ class RemoteKernel:
                 return "".join(texts), errors
 
     def close(self) -> None:
-        self.ws.close()
+        async def close_ws() -> None:
+            self.ws.close()  # tornado writes the close frame on the running loop
+
+        self.loop.run_until_complete(close_ws())
         self.loop.close()
         self.hub.api("DELETE", f"/user/{self.user}/api/kernels/{self.kernel_id}")
 
