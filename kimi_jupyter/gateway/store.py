@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import (
-    Column, Float, Integer, MetaData, String, Table, create_engine, func, select, update,
+    Column, Float, Integer, MetaData, String, Table, case, create_engine, func, select, update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -137,7 +137,7 @@ class Store:
     def report(self, course: str, default_budget: float, day: str | None = None) -> list[StudentUsage]:
         day = day or utc_day()
         c = usage_table.c
-        today = func.sum(c.cost_usd).filter(c.day == day)
+        today = func.sum(case((c.day == day, c.cost_usd), else_=0.0))  # portable, unlike FILTER
         query = (
             select(c.user, func.count(), func.sum(c.prompt_tokens), func.sum(c.completion_tokens),
                    func.coalesce(today, 0.0), func.sum(c.cost_usd), func.max(c.started))

@@ -209,4 +209,10 @@ def test_a_request_is_counted_once_and_survives_a_restart(tmp_path):
     (row,) = again.report("cs101", 0.5)
     assert (row.requests, row.prompt_tokens, row.daily_usd) == (2, 1000, 0.25)
     assert again.spent("alice", "cs101") == pytest.approx(0.0014)
+    # Yesterday's spending is in the total, not in today's budget.
+    again.open("r0", "alice", "cs101", "kimi-k2.6", started=time.time() - 86400)
+    again.close_request("r0", Usage(prompt_tokens=10), 0.3, True)
+    (row,) = again.report("cs101", 0.5)
+    assert row.cost_today == pytest.approx(0.0014) and row.cost_total == pytest.approx(0.3014)
+    assert again.spent("alice", "cs101") == pytest.approx(0.0014)
     again.close()
