@@ -38,7 +38,7 @@ def _show(markdown: str) -> None:
 # (jupysql keeps commands out of the query text the same way, in their own `%sqlcmd`;
 # here they share one magic, so the grammar must leave no doubt.) The bare word is
 # always the command, and one that needs an argument then says how to give it.
-_ARGUMENTS: dict[str, tuple[int, ...]] = {"export": (0, 1), "record": (0, 1), "replay": (1,)}
+_ARGUMENTS: dict[str, tuple[int, ...]] = {"export": (0, 1), "record": (0, 1), "replay": (0, 1)}
 ASK = "ask"  # `%kimi ask WORDS…`: always a question, even `%kimi ask reset`
 
 
