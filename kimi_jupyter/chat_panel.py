@@ -192,20 +192,17 @@ class ChatPanel(w.VBox):
             # A widget callback cannot ask through stdin (the browser would never show
             # the prompt and the kernel would wait forever): with auto-run off the code
             # is not run, and the model is told why.
-            chosen = None if self._model.value == self._default_model else self._model.value
-            options = Options(model=chosen, yes=bool(self._auto.value))
-            result = run(text, options, session=self.session, shell=self._get_shell(), view=view, ask=_decline)
-            self._show_model(result.model)
-
             auto_run = bool(self._auto.value)
             if auto_run:
                 view.declined_note = (
                     "Kimi wanted to run code it wrote after reading untrusted text (a web search, "
                     "an MCP tool's result, a file or URL), and the panel cannot ask you about it. "
                     "Ask in a `%%kimi` cell to be asked, or set `Kimi.trust_tool_output = True`.")
-            options = Options(model=self._model.value, yes=auto_run)
+            chosen = None if self._model.value == self._default_model else self._model.value
+            options = Options(model=chosen, yes=auto_run)
             result = run(text, options, session=self.session, shell=self._get_shell(), view=view,
                          ask=_decliner(auto_run), session_allow=False)
+            self._show_model(result.model)
         except (KimiError, UsageError) as exc:  # one short message, never a traceback
             view.close()
             self._add_note(str(exc), "error")
