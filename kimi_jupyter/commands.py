@@ -269,8 +269,9 @@ def _record(ctx: Context, args: list[str]) -> None:
             print(f"Stopped recording. Nothing was written: the {recorder.skipped} answers came from a cassette "
                   f"replay, which is not recorded again ({recorder.path} is as it was).")
         else:
-            n = recorder.written
-            print(f"Stopped recording: {n} request{'s' if n != 1 else ''} written to {recorder.path}.")
+            n, listings = recorder.written - recorder.listings_written, recorder.listings_written
+            also = f" (and {listings} model listing{'s' if listings != 1 else ''})" if listings else ""
+            print(f"Stopped recording: {n} request{'s' if n != 1 else ''}{also} written to {recorder.path}.")
         return
     previous = session.recorder
     try:

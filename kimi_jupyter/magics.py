@@ -131,8 +131,13 @@ class KimiMagics(Magics):
         rest = args.rest
         if rest[0] not in commands.SUBCOMMANDS:
             return None, []
+        words = rest[1:]
+        # Options may also follow the subcommand's own words (`%kimi replay PATH --live-fallback`):
+        # the parser stops at the first word, so the options from there on go first.
+        first_option = next((i for i, w in enumerate(words) if w.startswith("-")), len(words))
+        words = words[first_option:] + words[:first_option]
         try:
-            tail = parse_argstring(self.kimi, " ".join(rest[1:]))
+            tail = parse_argstring(self.kimi, " ".join(words))
         except UsageError:
             return None, []
         name, words = commands.parse_line([rest[0], *tail.rest])

@@ -281,7 +281,7 @@ def test_07_mcp_server_and_cassette(executed):
 def test_09_teaching(executed):
     nb, work = run(executed, "09-teaching")
     recorded = output_text(cell_with(nb, "%kimi record stop"))
-    assert "2 requests written to" in recorded
+    assert "2 requests (and 1 model listing) written to" in recorded
     assert API_KEY not in (work / "lesson.jsonl").read_text(encoding="utf-8")
     assert "Replaying lesson.jsonl (2 recorded requests)" in output_text(cell_with(nb, "%kimi replay lesson.jsonl"))
     assert printed(cell_with(nb, 'print("same answer:"')).split() == ["same", "answer:", "True", "offline", "replay"]
