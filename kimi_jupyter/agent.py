@@ -48,6 +48,12 @@ class Request:
     tools: bool = True
     web_search: bool = False
     fmt: str = "markdown"  # markdown | code | json | text
+    # Sent with every request of the cell, before the conversation and after it, but never
+    # kept in it: the model reads them, and no output, Result, export or history shows them
+    # (tutor mode's instructor notes and hint rung).
+    hidden_before: tuple[dict[str, Any], ...] = ()
+    hidden_after: tuple[dict[str, Any], ...] = ()
+    note: str = ""  # for the footer (`Result.note`)
 
 
 def _cache_ttl(info: ModelInfo, settings: Settings) -> str | None:
@@ -147,7 +153,7 @@ class Agent:
 
         client = new_client()
 
-        result = Result(model=settings.model)
+        result = Result(model=settings.model, note=request.note)
         reasoning_parts: list[str] = []
         web_searches = 0
         started = time.monotonic()
@@ -176,15 +182,16 @@ class Agent:
                     if result.requests == 0:
                         conv.rollback(mark)  # nothing was sent: the next cell starts clean
                     break
+                messages, messages_json = conv.framed(request.hidden_before, request.hidden_after)
                 body = wire.request_body(
-                    info, settings, plan, conv.messages, tools=tools, json_mode=request.fmt == "json",
+                    info, settings, plan, messages, tools=tools, json_mode=request.fmt == "json",
                     moonshot=info.moonshot, max_tokens=room.max_tokens,
                 )
                 view.on_step_start(result.requests, settings.model)
                 folder = StreamFolder(view.on_reasoning, view.on_content, view.on_tool_call)
                 result.requests += 1
                 step_started = time.monotonic()
-                failure = self._stream(client, body, folder, tools_size)
+                failure = self._stream(client, body, folder, tools_size, messages_json)
                 turn = folder.turn()
                 view.on_step_end(turn, time.monotonic() - step_started)
                 moved = self._successor(request, turn, failure, result)
@@ -248,11 +255,11 @@ class Agent:
 
     # -- pieces of the loop -------------------------------------------------
 
-    def _stream(self, client: Any, body: dict[str, Any], folder: StreamFolder, tools_size: int) -> KimiError | None:
+    def _stream(self, client: Any, body: dict[str, Any], folder: StreamFolder, tools_size: int,
+                messages_json: tuple[bytes, ...]) -> KimiError | None:
         """Send one request, folding the reply as it streams. Returns the failure, if any."""
         try:
-            client.stream(body, folder.feed, on_retry=self.view.on_retry,
-                          messages_json=self.session.conversation.encoded())
+            client.stream(body, folder.feed, on_retry=self.view.on_retry, messages_json=messages_json)
         except KeyboardInterrupt:
             return Interrupted("Stopped by the user. What had arrived is kept above.")
         except ContextOverflowError as exc:

@@ -16,6 +16,7 @@ from .result import Result
 from .session import Session, default_session
 
 if TYPE_CHECKING:
+    from .agent import Request
     from .tools.approval import Decision
     from .views.base import View
 
@@ -49,6 +50,7 @@ def run(
     # Every prompt reaches the model through here (a cell, `{interpolation}`, `%kimi fix`'s
     # traceback, `chat()`, the panel): keys and `Kimi.secrets` in it are masked first.
     secrets = settings.all_secrets()
+    view = view if view is not None else pick_view(settings.view, shell, options.format)
     request = Request(
         prompt=redact_all(prompt, secrets),
         settings=settings,
@@ -58,13 +60,20 @@ def run(
         web_search=options.web_search,
         fmt=options.format,
     )
-    view = view if view is not None else pick_view(settings.view, shell, options.format)
-    agent = Agent(session, view, default_registry, shell, ask=ask, session_allow=session_allow)
+    registry: Any = default_registry
+    rung = 0
+    if settings.tutor:
+        registry, rung = _tutor(request, session, shell, registry)
+    if session.lesson is not None and options.base_url is None:
+        request.settings = _lesson_route(session, request, options, view)
+    agent = Agent(session, view, registry, shell, ask=ask, session_allow=session_allow)
     try:
         result = agent.run(request)
     except KimiError as exc:
         _store(shell, options.out, exc.result)  # nothing shown is lost: `-o` keeps the partial Result
         raise
+    if rung:
+        session.tutor_rung = rung  # a failed cell leaves the ladder where it was: the retry gets the same hint
     _store(shell, options.out, result)
     if options.format == "code":
         code = extract_code(result.content)
@@ -73,12 +82,45 @@ def run(
     return result
 
 
+def _tutor(request: "Request", session: Session, shell: Any, registry: Any) -> tuple[Any, int]:
+    """Tutor mode for this request: the notes and the next rung as hidden system messages, the
+    rung in the footer, and the registry without the code tool unless the notes allow it."""
+    from pathlib import Path
+
+    from . import tutor
+
+    notes = tutor.find_notes(getattr(shell, "user_ns", None) or {}, Path.cwd())
+    rung = tutor.next_rung(0 if request.new else session.tutor_rung)
+    request.hidden_before, request.hidden_after = tutor.messages(notes, rung)
+    request.note = tutor.label(rung)
+    if notes is None or not notes.code_tool:
+        registry = tutor.WithoutCode(registry)
+    return registry, rung
+
+
+def _lesson_route(session: Session, request: "Request", options: Options, view: "View") -> Any:
+    """The settings for a cell while a lesson is replayed: the cassette's, or the live API's
+    (`--live-fallback`, for a cell the cassette doesn't hold). Raises `NotInLesson`."""
+    from .lesson import next_messages, route
+
+    lesson = session.lesson
+    assert lesson is not None
+    messages = next_messages(session.conversation, request.prompt, new=request.new, system=request.system)
+    messages = [*request.hidden_before, *messages, *request.hidden_after]
+    live = route(lesson, messages, session.settings(live=True, **options.settings_overrides()))
+    if live is None:
+        return request.settings
+    view.on_notice(f"This cell is not in the lesson {lesson.path.name}, so it is answered live by "
+                   f"{live.base_url} (`--live-fallback`).", "info")
+    return live
+
+
 def chat(prompt: str, *, view: "View | None" = None, session: Session | None = None, **options: Any) -> Result:
     """Ask the model; continue the same conversation as `%%kimi` unless `new=True`.
 
     Takes the magic's options by their `Options` names: `model`, `new`, `yes`,
     `tools`, `max_steps`, `max_tokens`, `temperature`, `thinking`, `effort`,
-    `system`, `format`, `web_search`, `base_url`, `max_cost`, `out`.
+    `system`, `format`, `web_search`, `base_url`, `max_cost`, `out`, `tutor`.
     Works in a notebook (the same live view as the magic), in terminal IPython
     and in plain scripts (text to stdout). Pass `view=RecordingView()` to
     collect the events instead. Raises `KimiError` subclasses on failure, with

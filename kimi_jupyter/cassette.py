@@ -284,6 +284,7 @@ class Recorder:
 
         self.path = path
         self.written = 0  # exchanges written
+        self.listings_written = 0  # of which `GET /models` listings
         self.skipped = 0  # answers from a replay server, not recorded
         self._secrets = set(secrets)
         self._header = {"cassette": FORMAT, "version": VERSION, "recorded_with": __version__,
@@ -382,3 +383,5 @@ class Recorder:
                 self._closed = True
                 return
             self.written += 1
+            if exchange.path == "/models":
+                self.listings_written += 1

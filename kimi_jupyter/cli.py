@@ -11,6 +11,7 @@ commands:
            demo --cassette PATH NOTEBOOK.ipynb replays a recorded session to a notebook
   server   run the loopback Kimi server (python -m kimi_jupyter.testing.server);
            server --replay PATH [--pace original|CPS|0] serves a cassette (`%kimi record PATH`)
+  gateway  the JupyterHub service that holds a class's Moonshot key (see the README's classroom section)
 """
 
 
@@ -28,6 +29,10 @@ def main(argv: list[str] | None = None) -> int:
         from .testing.server import main as server_main
 
         return server_main(rest)
+    if command == "gateway":
+        from .gateway.app import main as gateway_main
+
+        return gateway_main(rest)
     print(f"kimi-jupyter: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
     return 2
 

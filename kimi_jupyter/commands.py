@@ -38,7 +38,7 @@ def _show(markdown: str) -> None:
 # (jupysql keeps commands out of the query text the same way, in their own `%sqlcmd`;
 # here they share one magic, so the grammar must leave no doubt.) The bare word is
 # always the command, and one that needs an argument then says how to give it.
-_ARGUMENTS: dict[str, tuple[int, ...]] = {"export": (0, 1), "record": (0, 1)}
+_ARGUMENTS: dict[str, tuple[int, ...]] = {"export": (0, 1), "record": (0, 1), "replay": (0, 1)}
 ASK = "ask"  # `%kimi ask WORDS…`: always a question, even `%kimi ask reset`
 
 
@@ -204,6 +204,17 @@ def _fix(ctx: Context, args: list[str]) -> Any:
     run(prompt, Options.from_magic(ctx.options), session=ctx.session, shell=ctx.shell)
 
 
+def _hint(ctx: Context, args: list[str]) -> Any:
+    """`%kimi hint [what I tried]`: tutor mode's next rung for the exercise in progress."""
+    from dataclasses import replace
+
+    from .api import run
+    from .options import Options
+
+    prompt = " ".join(args).strip() or "I'm still stuck. Please give me the next hint."
+    run(prompt, replace(Options.from_magic(ctx.options), tutor=True), session=ctx.session, shell=ctx.shell)
+
+
 def _export(ctx: Context, args: list[str]) -> None:
     from .export import export
 
@@ -258,8 +269,9 @@ def _record(ctx: Context, args: list[str]) -> None:
             print(f"Stopped recording. Nothing was written: the {recorder.skipped} answers came from a cassette "
                   f"replay, which is not recorded again ({recorder.path} is as it was).")
         else:
-            n = recorder.written
-            print(f"Stopped recording: {n} request{'s' if n != 1 else ''} written to {recorder.path}.")
+            n, listings = recorder.written - recorder.listings_written, recorder.listings_written
+            also = f" (and {listings} model listing{'s' if listings != 1 else ''})" if listings else ""
+            print(f"Stopped recording: {n} request{'s' if n != 1 else ''}{also} written to {recorder.path}.")
         return
     previous = session.recorder
     try:
@@ -271,7 +283,34 @@ def _record(ctx: Context, args: list[str]) -> None:
     replaced = " (the file there is replaced at the first request)" if recorder.path.exists() else ""
     print(f"Recording every request and streamed response to {recorder.path}{replaced} until `%kimi record stop`. "
           "The API key and the Authorization header are never written, and Kimi.secrets values are redacted. "
-          "Replay it with `kimi-jupyter server --replay PATH`.")
+          "Replay it in a notebook with `%kimi replay PATH` (or serve it with `kimi-jupyter server --replay PATH`).")
+
+
+def _replay(ctx: Context, args: list[str]) -> None:
+    """`%kimi replay PATH [--live-fallback]` / `%kimi replay stop`: a lesson's cassette answers (see `lesson`)."""
+    usage = "Usage: %kimi replay PATH.jsonl [--live-fallback] (answer from a cassette) or %kimi replay stop"
+    if len(args) != 1:
+        raise UsageError(usage)
+    session = ctx.session
+    if args[0] == "stop":
+        lesson = session.stop_replay()
+        if lesson is None:
+            print("No replay is running.")
+        else:
+            print(f"Stopped replaying {lesson.path.name}; `%%kimi` cells go to the API again.")
+        return
+    from .cassette import CassetteError
+
+    live_fallback = bool(getattr(ctx.options, "live_fallback", False))
+    try:
+        lesson = session.start_replay(args[0], live_fallback=live_fallback)
+    except CassetteError as exc:
+        raise UsageError(str(exc)) from None
+    n = lesson.recorded
+    fallback = (" A cell it doesn't hold goes to the live API (`--live-fallback`)." if live_fallback
+                else " A cell it doesn't hold shows the nearest recorded prompt.")
+    print(f"Replaying {lesson.path.name} ({n} recorded request{'s' if n != 1 else ''}): from here on `%%kimi` "
+          f"cells are answered from the cassette, offline, with no key.{fallback} Stop with `%kimi replay stop`.")
 
 
 _HANDLERS: dict[str, Callable[[Context, list[str]], Any]] = {
@@ -288,5 +327,7 @@ _HANDLERS: dict[str, Callable[[Context, list[str]], Any]] = {
     "chat": _chat,
     "mcp": _mcp,
     "record": _record,
+    "replay": _replay,
+    "hint": _hint,
 }
 SUBCOMMANDS = tuple(_HANDLERS)

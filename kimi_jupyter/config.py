@@ -94,6 +94,10 @@ class Kimi(Configurable):
         help='Prompt-cache TTL sent to the K3 family (`prompt_cache_options`): "1h" keeps a big shared '
              'context cached across long pauses, but writes cost twice the miss price. None: not sent (5m).',
     ).tag(config=True)
+    tutor = Bool(
+        False, help="Tutor mode for every cell: hints on a ladder, not answers; the code tool off unless "
+                    "the instructor's notes (TUTOR.md, or notebook metadata kimi_jupyter.tutor) allow it.",
+    ).tag(config=True)
     max_cost_usd = Float(
         None, allow_none=True,
         help="Spending cap per cell in USD: the loop stops before a request that could pass it (None: no cap).",
@@ -283,6 +287,7 @@ class Settings:
     max_cost_usd: float | None
     tool_timeout: float
     cache_ttl: str | None
+    tutor: bool
     trust_tool_output: bool = False
     # The model came from `-m`, `Kimi.model` or KIMI_MODEL. One the user named is never
     # swapped; the default moves to its successor when the server stops listing it.

@@ -243,6 +243,27 @@ class Conversation:
                 return m.get("content")
         return None
 
+    def framed(
+        self, before: Sequence[dict[str, Any]] = (), after: Sequence[dict[str, Any]] = ()
+    ) -> tuple[list[dict[str, Any]], tuple[bytes, ...]]:
+        """The messages to send with `before` and `after` around them, and their JSON in parts.
+
+        Nothing is appended: these are messages the model reads and the history never
+        keeps (tutor mode's instructor notes and hint rung), so no output shows them.
+        """
+        if not before and not after:
+            return self.messages, self.encoded()
+
+        def encoded(messages: Sequence[dict[str, Any]]) -> bytes:
+            return b", ".join(_encode(m).encode() for m in messages)
+
+        parts = self.encoded()
+        if before:
+            parts = (encoded(before) + (b", " if self.messages else b""), *parts)
+        if after:
+            parts = (*parts, (b", " if self.messages or before else b"") + encoded(after))
+        return [*before, *self.messages, *after], parts
+
     def snapshot(self) -> History:
         """The messages so far, as a read-only sequence that later cells don't change.
 

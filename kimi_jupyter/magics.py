@@ -49,6 +49,10 @@ class KimiMagics(Magics):
     @argument("--web-search", action="store_true", help="Offer Kimi's built-in $web_search.")
     @argument("--base-url", help="OpenAI-compatible endpoint for this cell.")
     @argument("--no-interpolate", action="store_true", help="Send {braces} exactly as written.")
+    @argument("--tutor", action="store_true",
+              help="Tutor mode: a hint on the next rung of a ladder, not the answer (see Kimi.tutor).")
+    @argument("--live-fallback", action="store_true",
+              help="With `%%kimi replay PATH`: cells the cassette doesn't hold go to the live API.")
     # REMAINDER: options come before the question. From its first word on, the line is the
     # question, verbatim, so `%kimi explain -n` asks about -n and starts nothing new.
     @argument("rest", nargs=argparse.REMAINDER, help="With %%kimi (line magic): a subcommand alone (help, login, logout, config, "
@@ -66,10 +70,12 @@ class KimiMagics(Magics):
             Explain {topic} in two paragraphs.
 
         `%kimi SUBCOMMAND`: help, login, logout, config, models, reset, history, usage, fix,
-        export PATH.ipynb, chat, mcp (MCP servers and tools), record PATH.jsonl | record stop (a cassette).
+        export PATH.ipynb, chat, mcp (MCP servers and tools), record PATH.jsonl | record stop (a cassette),
+        replay PATH.jsonl [--live-fallback] | replay stop (a lesson's cassette answers, offline),
+        hint (tutor mode's next hint; `%%kimi --tutor` or `%config Kimi.tutor = True` for hints, not answers).
 
         `%kimi <question>` asks a one-line question. A line is a subcommand only when the
-        whole line is one: the word alone, or `export`/`record` with exactly one argument
+        whole line is one: the word alone, or `export`/`record`/`replay` with exactly one argument
         (options may follow, as in `%kimi login --base-url URL`). Anything longer is a
         question, sent as typed, so `%kimi reset the index of a DataFrame: how` asks and
         keeps the conversation, and may end in `?` (only `%kimi?` is this help). Options for
@@ -125,8 +131,13 @@ class KimiMagics(Magics):
         rest = args.rest
         if rest[0] not in commands.SUBCOMMANDS:
             return None, []
+        words = rest[1:]
+        # Options may also follow the subcommand's own words (`%kimi replay PATH --live-fallback`):
+        # the parser stops at the first word, so the options from there on go first.
+        first_option = next((i for i, w in enumerate(words) if w.startswith("-")), len(words))
+        words = words[first_option:] + words[:first_option]
         try:
-            tail = parse_argstring(self.kimi, " ".join(rest[1:]))
+            tail = parse_argstring(self.kimi, " ".join(words))
         except UsageError:
             return None, []
         name, words = commands.parse_line([rest[0], *tail.rest])

@@ -32,6 +32,7 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "effort": ("--effort", "effort"),
     "base_url": ("--base-url", "base_url"),
     "max_cost": ("--max-cost", "max_cost_usd"),
+    "tutor": ("--tutor", "tutor"),
 }
 SEE_HELP = "See `%%kimi?` for the options."
 
@@ -67,6 +68,7 @@ class Options:
     base_url: str | None = None
     max_cost: float | None = None  # USD for this cell's loop
     out: str | None = None  # store the Result in the user namespace under this name
+    tutor: bool | None = None  # hints, not answers (None: Kimi.tutor)
 
     def __post_init__(self) -> None:
         fmt = (self.format or "markdown").lower()
@@ -118,6 +120,7 @@ class Options:
             base_url=args.base_url,
             max_cost=args.max_cost,
             out=args.out,
+            tutor=True if getattr(args, "tutor", False) else None,
         )
 
     def settings_overrides(self) -> dict[str, Any]:

@@ -45,6 +45,7 @@ class Result:
     request_ids: list[str] = field(default_factory=list)  # the server's Msh-Request-Id per request
     tool_result_tokens: int = 0  # about how many tokens of context this cell's tool results added
     replay: bool = False  # answered by a replay server (a cassette), not by the model
+    note: str = ""  # said at the end of the footer, e.g. tutor mode's "hint 2 of 4"
     # The conversation after this cell: a `Conversation.snapshot()`, O(1) to keep, so a
     # session of many cells doesn't hold one copy of the history per cell.
     _history: Sequence[dict[str, Any]] = field(default=(), init=False, repr=False)
@@ -87,6 +88,8 @@ class Result:
         if self.tool_result_tokens:
             steps += f" (~{self.tool_result_tokens:,} tokens of results)"
         footer = f"{self.model} · {tokens} · {cost} · {self.elapsed_s:.1f} s · {steps}"
+        if self.note:
+            footer += f" · {self.note}"
         return f"{footer} · {REPLAY_LABEL}" if self.replay else footer
 
     def metadata(self) -> dict[str, Any]:
@@ -112,6 +115,8 @@ class Result:
             "version": __version__,
             "request_ids": list(self.request_ids),
         }
+        if self.note:
+            meta["note"] = self.note
         if self.replay:
             meta["offline_replay"] = True  # the key `demo.label_replays` sets, so it doesn't label twice
         return meta

@@ -12,6 +12,7 @@ from .stream import Usage
 
 if TYPE_CHECKING:
     from .cassette import Recorder
+    from .lesson import Lesson
     from .models import ModelInfo
     from .result import Result
 
@@ -49,9 +50,19 @@ class Session:
     closed: set[tuple[str, str]] = field(default_factory=set, repr=False)
     # One-per-session notices already given (the default's successor, a closing date).
     told: set[tuple[str, ...]] = field(default_factory=set, repr=False)
+    # `%kimi replay PATH`: the lesson's cassette, served in-process, answers from then on.
+    lesson: "Lesson | None" = field(default=None, repr=False, compare=False)
+    # Tutor mode: the hint rung last given in this exercise (0: none yet); `reset()` starts over.
+    tutor_rung: int = 0
 
-    def settings(self, **overrides: Any) -> Settings:
-        """Effective settings: per-call overrides, then `Kimi.*`, env, defaults (SPEC §1)."""
+    def settings(self, *, live: bool = False, **overrides: Any) -> Settings:
+        """Effective settings: per-call overrides, then `Kimi.*`, env, defaults (SPEC §1).
+
+        While a lesson is replayed, requests go to its in-kernel replay server unless
+        the cell names a `--base-url`; `live=True` gives the settings without the lesson.
+        """
+        if self.lesson is not None and not live and overrides.get("base_url") is None:
+            overrides["base_url"] = self.lesson.base_url
         return resolve(self.config, logins=self.logins, **overrides)
 
     def listing(self, settings: Settings) -> dict[str, dict[str, Any]] | None:
@@ -166,9 +177,29 @@ class Session:
             recorder.close()
         return recorder
 
+    def start_replay(self, path: str, *, live_fallback: bool = False) -> "Lesson":
+        """Answer `%%kimi` cells from the cassette at `path` (replacing a running replay).
+
+        `cassette.CassetteError` (one line) if the file isn't a cassette.
+        """
+        from .lesson import start
+
+        lesson = start(path, live_fallback=live_fallback)
+        self.stop_replay()
+        self.lesson = lesson
+        return lesson
+
+    def stop_replay(self) -> "Lesson | None":
+        lesson, self.lesson = self.lesson, None
+        if lesson is not None:
+            lesson.stop()
+            self.listings.pop(lesson.base_url, None)
+        return lesson
+
     def reset(self) -> None:
         self.conversation.reset()
         self.transcript.clear()
+        self.tutor_rung = 0
 
 
 _default: Session | None = None

@@ -1,4 +1,4 @@
-"""Offline replies for the tutorial notebooks beside this file (01 … 06).
+"""Offline replies for the tutorial notebooks beside this file (01 … 09).
 
 With no API key, `kimi-jupyter demo` and the tests run each notebook against
 kimi-jupyter's loopback server, which answers from scripted scenarios. The
@@ -559,6 +559,54 @@ SKY_ANSWER = (
     "sun emits less of it and our eyes are less sensitive to it, which is why the sky is not violet."
 )
 
+# 09 teaching: a recorded lesson, and a tutor's hints
+COMPREHENSION_REASONING = (
+    "A list comprehension builds a list from an iterable in one expression: [expr for x in items if cond]. "
+    "A short example should show both the mapping and the filter, and say what it replaces: the usual "
+    "three-line loop with append. Squares of the even numbers below ten is small enough to check by eye: "
+    "0, 2, 4, 6, 8 give 0, 4, 16, 36, 64."
+)
+COMPREHENSION_ANSWER = """A **list comprehension** builds a new list from an iterable in a single expression:
+
+```python
+squares_of_evens = [n * n for n in range(10) if n % 2 == 0]
+print(squares_of_evens)  # [0, 4, 16, 36, 64]
+```
+
+Read it left to right: *the value* (`n * n`), *for each item* (`for n in range(10)`), *kept if*
+(`if n % 2 == 0`). It replaces a loop that starts with an empty list and calls `append`."""
+LOOP_INSTEAD_REASONING = (
+    "The follow-up asks when a plain loop is better. Comprehensions are for building a collection; a "
+    "loop is clearer when the body has side effects, needs several statements, or must stop early."
+)
+LOOP_INSTEAD_ANSWER = """Use a plain `for` loop when the point is *doing* something rather than *building* a list:
+
+- the body has side effects (printing, writing files, updating several variables);
+- it needs more than one statement, or `try`/`except`;
+- you may stop early with `break`.
+
+A comprehension that runs only for its side effects (`[print(x) for x in items]`) builds a list
+nobody uses; the loop says what you mean."""
+TUTOR_NUDGE_REASONING = (
+    "Tutor mode: hint 1, a nudge, and no fix. First I look at the student's actual function, so the "
+    "hint is about their code."
+)
+TUTOR_NUDGE_DONE_REASONING = (
+    "The loop tests `n > 0`, and nothing in its body changes `n`. The nudge should make the student "
+    "notice that themselves: ask what the condition depends on, and what changes it."
+)
+TUTOR_NUDGE_ANSWER = """Look at the condition of your `while` loop: `n > 0`.
+
+Which line inside the loop could ever make that condition false? Try tracing `countdown(3)` by
+hand and write down the value of `n` after each pass."""
+TUTOR_HINT_REASONING = (
+    "Hint 2 of the ladder: the concept, still no code for their exercise. The idea they are missing is "
+    "that a while loop needs its body to move the condition towards false."
+)
+TUTOR_HINT_ANSWER = """**The concept:** a `while` loop keeps running as long as its condition is true, and only the
+loop's body can change that. Every pass must bring the condition one step closer to being false:
+here, the body has to make `n` smaller. Which statement does that in a counting loop?"""
+
 
 # ---------------------------------------------------------------- the scenarios
 def _py(code: str) -> ToolCallSpec:
@@ -635,6 +683,16 @@ def scenarios() -> list[Scenario]:
             ScriptedTurn(reasoning="Both tool calls returned; I'll quote the conversion.", content=TOKYO_ANSWER),
         ], match=r"what time is it in tokyo right now"),
         _answer("tut_sky", r"why the sky is blue", SKY_REASONING, SKY_ANSWER),
+        # 09 teaching
+        _answer("tut_comprehension", r"what is a python list comprehension", COMPREHENSION_REASONING,
+                COMPREHENSION_ANSWER),
+        _answer("tut_loop_instead", r"plain for loop instead", LOOP_INSTEAD_REASONING, LOOP_INSTEAD_ANSWER),
+        Scenario("tut_tutor_nudge", [
+            ScriptedTurn(reasoning=TUTOR_NUDGE_REASONING,
+                         tool_calls=[ToolCallSpec("inspect_variable", json.dumps({"name": "countdown"}))]),
+            ScriptedTurn(reasoning=TUTOR_NUDGE_DONE_REASONING, content=TUTOR_NUDGE_ANSWER),
+        ], match=r"why does my countdown never end"),
+        _answer("tut_tutor_hint", r"please give me the next hint", TUTOR_HINT_REASONING, TUTOR_HINT_ANSWER),
         # 06 any OpenAI-compatible server
         _answer("tut_multiply", r"17 \* 23", MULT_REASONING, MULT_CONTENT),
         _answer("tut_mersenne", r"2\^31 - 1", MERSENNE_REASONING, MERSENNE_CONTENT),

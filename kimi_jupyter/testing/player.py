@@ -133,6 +133,11 @@ class Player:
     def __len__(self) -> int:
         return len(self.cassette.chats)
 
+    def has(self, key: str) -> bool:
+        """Whether requests with this `match_key` have a recorded answer (nothing is taken)."""
+        with self._lock:
+            return bool(self._queues.get(key))
+
     def take(self, body: Mapping[str, Any]) -> Exchange:
         """The recorded answer to `body`: the next of its sequence. Raises `NoMatch`."""
         key = match_key(body)

@@ -47,7 +47,7 @@ def test_a_recorded_notebook_replays_identically_with_no_key(kimi_kernel_env, tm
         tmp_path / "rec", timeout=180,
     )
     assert "never written" in output_text(recorded.cells[1])
-    assert "requests written to" in output_text(recorded.cells[-1])
+    assert "requests (and 1 model listing) written to" in output_text(recorded.cells[-1])
     for cell in recorded.cells[2:7]:
         assert not [o for o in cell.outputs if o["output_type"] == "error"], output_text(cell)
     assert "Retrying in" in output_text(recorded.cells[5])

@@ -98,8 +98,10 @@ def markdown_outputs(cell: Any) -> str:
 
 
 # ---------------------------------------------------------------- stored files
-def test_there_are_seven_tutorials():
-    assert [s[:2] for s in STEMS] == ["01", "02", "03", "04", "05", "06", "07"]
+def test_the_tutorials_are_all_there():
+    numbers = [s[:2] for s in STEMS]
+    assert len(set(numbers)) == len(numbers)
+    assert {"01", "02", "03", "04", "05", "06", "07", "09"} <= set(numbers)
 
 
 @pytest.mark.parametrize("stem", STEMS)
@@ -274,6 +276,24 @@ def test_07_mcp_server_and_cassette(executed):
     assert API_KEY not in cassette and "authorization" not in cassette.lower()
     replayed = printed(cell_with(nb, 'print("same answer:"'))
     assert replayed.split() == ["same", "answer:", "True", "offline", "replay"]
+
+
+def test_09_teaching(executed):
+    nb, work = run(executed, "09-teaching")
+    recorded = output_text(cell_with(nb, "%kimi record stop"))
+    assert "2 requests (and 1 model listing) written to" in recorded
+    assert API_KEY not in (work / "lesson.jsonl").read_text(encoding="utf-8")
+    assert "Replaying lesson.jsonl (2 recorded requests)" in output_text(cell_with(nb, "%kimi replay lesson.jsonl"))
+    assert printed(cell_with(nb, 'print("same answer:"')).split() == ["same", "answer:", "True", "offline", "replay"]
+    miss = printed(cell_with(nb, "from kimi_jupyter import chat"))
+    assert miss.startswith("NotInLesson: ") and 'Nearest recorded prompt: "What is a Python list comprehension?' in miss
+    # Tutor mode: the notes and the rung reached the model; the student sees the rung, never the notes.
+    checks = printed(cell_with(nb, 'print(hint1.footer()'))
+    assert checks.splitlines() == ["hint 1 of 4", "notes in the Result: False", "tools it called: ['inspect_variable']"]
+    assert "hint 2 of 4" in output_text(cell_with(nb, "%kimi hint"), ("text/plain",))
+    saved = json.dumps([c.get("outputs", []) for c in nb.cells])
+    for secret in ("Reference solution", "n -= 1", "Do not reveal"):
+        assert secret not in saved
 
 
 # ---------------------------------------------------------------- the demo command
