@@ -33,7 +33,26 @@ class MissingKeyError(KimiError):
         )
 
 
-class APIError(KimiError):
+class _QuotesRequestId:
+    """An error whose message quotes the server's `Msh-Request-Id` (what Moonshot support
+    asks for), which is often learned after the error is made: setting it rewrites the message."""
+
+    _request_id: str | None
+
+    def _text(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def request_id(self) -> str | None:
+        return self._request_id
+
+    @request_id.setter
+    def request_id(self, value: str | None) -> None:
+        self._request_id = value
+        self.args = (self._text(),)
+
+
+class APIError(_QuotesRequestId, KimiError):
     """An HTTP error answer from the server."""
 
     def __init__(self, status: int, type_: str, server_message: str, hint: str = "") -> None:
@@ -56,14 +75,6 @@ class APIError(KimiError):
             text += f"\n{self.hint}"
         return text
 
-    @property
-    def request_id(self) -> str | None:
-        return self._request_id
-
-    @request_id.setter
-    def request_id(self, value: str | None) -> None:
-        self._request_id = value
-        self.args = (self._text(),)
 
 
 class RateLimitError(APIError):
@@ -108,7 +119,7 @@ class StreamEndedEarly(KimiError):
     """The stream stopped mid-way. What had arrived is kept and shown."""
 
 
-class MalformedStream(StreamEndedEarly):
+class MalformedStream(_QuotesRequestId, StreamEndedEarly):
     """The server sent something no chat stream holds: a chunk whose fields have the
     wrong types, a payload that is not a JSON object, an event too large to keep.
 
@@ -127,14 +138,6 @@ class MalformedStream(StreamEndedEarly):
             text += f" [Msh-Request-Id {self._request_id}]"
         return text
 
-    @property
-    def request_id(self) -> str | None:
-        return self._request_id
-
-    @request_id.setter
-    def request_id(self, value: str | None) -> None:
-        self._request_id = value
-        self.args = (self._text(),)
 
 
 class PromptTooLarge(KimiError):
