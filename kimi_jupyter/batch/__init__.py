@@ -12,15 +12,23 @@
 
 from __future__ import annotations
 
-from .results import ItemResult, Results
-from .run import map  # noqa: A004 - the public name
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .batch_api import batch_status
+    from .results import ItemResult, Results
+    from .run import map
+
+# Lazy, so the loopback server can use `limits` without importing IPython or the agent.
+_LAZY = {"map": "run", "batch_status": "batch_api", "Results": "results", "ItemResult": "results"}
 
 
-def batch_status(*args: object, **kwargs: object) -> object:
-    """See `kimi_jupyter.batch.batch_api.batch_status`."""
-    from .batch_api import batch_status as _status
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
 
-    return _status(*args, **kwargs)  # type: ignore[arg-type]
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["ItemResult", "Results", "batch_status", "map"]
