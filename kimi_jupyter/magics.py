@@ -47,6 +47,9 @@ class KimiMagics(Magics):
     @argument("--web-search", action="store_true", help="Offer Kimi's built-in $web_search.")
     @argument("--base-url", help="OpenAI-compatible endpoint for this cell.")
     @argument("--no-interpolate", action="store_true", help="Send {braces} exactly as written.")
+    @argument("--map", metavar="NAME", dest="map_over",
+              help="Run the cell as a template over the list, Series or DataFrame NAME ({item}, or its "
+                   "columns by name), each item its own conversation; -o stores the Results.")
     @argument("rest", nargs="*", help="With %%kimi (line magic): a subcommand (help, login, logout, config, "
               "models, reset, history, usage, fix, export PATH, chat, mcp, record PATH|stop) or a one-line prompt.")
     @no_var_expand
@@ -87,6 +90,8 @@ class KimiMagics(Magics):
         if not prompt.strip():
             raise usage_error("The cell is empty: write a prompt below `%%kimi`.")
         options = Options.from_magic(args)
+        if args.map_over:
+            return self._map(args.map_over, prompt, options, interpolate_ns=not args.no_interpolate)
         if not args.no_interpolate:
             from .interpolate import interpolate
 
@@ -95,6 +100,35 @@ class KimiMagics(Magics):
 
         run(prompt, options, session=self.session, shell=self.shell)
         return None
+
+
+    def _map(self, name: str, template: str, options: Options, *, interpolate_ns: bool) -> None:
+        """`%%kimi --map NAME`: `kimi_jupyter.map(NAME, cell)`, with the cell's options."""
+        if name not in self.shell.user_ns:
+            raise usage_error(f"--map {name}: no variable named {name!r} in the notebook.")
+        items = self.shell.user_ns[name]
+        if interpolate_ns:
+            from .batch.items import is_dataframe
+            from .interpolate import interpolate
+
+            # Other `{names}` come from the notebook; the item's own names are left for each item.
+            own = {"item", "key", "index", "row"} | ({str(c) for c in items.columns} if is_dataframe(items) else set())
+            template = interpolate(template, {k: v for k, v in self.shell.user_ns.items() if k not in own})
+        from .batch.run import map as run_map
+
+        try:
+            results = run_map(
+                items, template, session=self.session, model=options.model, system=options.system,
+                format="text" if options.format == "markdown" else options.format, max_cost=options.max_cost,
+                max_tokens=options.max_tokens, temperature=options.temperature, thinking=options.thinking,
+                effort=options.effort, base_url=options.base_url,
+            )
+        except KimiError as exc:
+            if options.out and exc.result is not None:
+                self.shell.user_ns[options.out] = exc.result  # what finished is kept
+            raise
+        if options.out:
+            self.shell.user_ns[options.out] = results
 
 
 def _expand_option_values(args: Any, shell: Any) -> None:

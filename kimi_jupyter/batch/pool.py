@@ -79,6 +79,7 @@ class Outcome:
 class _State:
     counts: Counts
     lock: threading.Lock = field(default_factory=threading.Lock)
+    changed: threading.Condition = field(init=False)  # spent or reserved changed (max_cost waits on it)
     spent: float = 0.0  # USD of what finished
     reserved: float = 0.0  # the cost bound of what is in flight
     stopped: str | None = None
@@ -86,6 +87,9 @@ class _State:
     next_index: int = 0
     streak: int = 0  # successes since the last 429, to raise concurrency again slowly
     failures: int = 0
+
+    def __post_init__(self) -> None:
+        self.changed = threading.Condition(self.lock)
 
 
 def from_entry(item: Item, entry: dict[str, Any], job: Job, cached: bool) -> ItemResult:
@@ -329,22 +333,29 @@ class Pool:
         if cap is None or bound is None:
             return True
         st = self.state
-        with st.lock:
-            if st.spent + st.reserved + bound > cap:
-                if st.stopped is None:
-                    st.stopped = (
-                        f"max_cost: item {item.position + 1} could cost up to ${bound:.4f}, which with "
-                        f"${st.spent:.4f} spent and ${st.reserved:.4f} in flight would pass max_cost=${cap:.4f}"
-                    )
-                self.stop.set()
-                return False
-            st.reserved += bound
-            return True
+        with st.changed:
+            while True:
+                if self.stop.is_set():
+                    return False
+                if st.spent + bound > cap:  # even with nothing else in flight, it could pass the cap
+                    if st.stopped is None:
+                        st.stopped = (f"max_cost: item {item.position + 1} could cost up to ${bound:.4f}, which "
+                                      f"with ${st.spent:.4f} spent would pass max_cost=${cap:.4f}")
+                    self.stop.set()
+                    st.changed.notify_all()
+                    return False
+                if st.spent + st.reserved + bound <= cap:
+                    st.reserved += bound
+                    return True
+                # It fits once what is in flight has landed (most answers cost far less than
+                # their bound): wait for that rather than risk the cap.
+                st.changed.wait(0.5)
 
     def _unreserve(self) -> None:
         if self.job.max_cost is not None and self._bound is not None:
-            with self.state.lock:
+            with self.state.changed:
                 self.state.reserved = max(0.0, self.state.reserved - self._bound)
+                self.state.changed.notify_all()
 
 
 def not_run(item: Item, why: str) -> ItemResult:

@@ -35,6 +35,12 @@ class Limits:
         self.admitted = 0
         self.peak_in_flight = 0
 
+    @property
+    def in_flight(self) -> int:
+        """Chat requests being answered now."""
+        with self._lock:
+            return self._in_flight
+
     @contextmanager
     def admit(self, exempt: bool = False) -> Iterator[None]:
         """Hold a concurrency slot for the whole response, or raise the tier's 429.
