@@ -140,6 +140,8 @@ class Pool:
         self.ask = ask
         self.policy = RetryPolicy(max_retries=job.max_retries)
         self._bound = self._cost_bound()
+        self._live = 0
+        self._all_done = threading.Event()
 
     # -- the calling thread -----------------------------------------------------------
     def run(self) -> Outcome:
@@ -150,12 +152,12 @@ class Pool:
             return self._outcome(False)
         threads = [threading.Thread(target=self._work, name=f"kimi-map-{i}", daemon=True)
                    for i in range(min(self.max_concurrency, len(self.pending)))]
+        self._live = len(threads)
         for t in threads:
             t.start()
         interrupted = False
         try:
-            while any(t.is_alive() for t in threads):
-                threads[0].join(_REFRESH_S) if threads[0].is_alive() else time.sleep(_REFRESH_S)
+            while not self._all_done.wait(_REFRESH_S):
                 self._draw()
         except KeyboardInterrupt:
             interrupted = True
@@ -195,11 +197,17 @@ class Pool:
             return pair
 
     def _work(self) -> None:
-        while (pair := self._take()) is not None:
-            try:
-                self._one(*pair)
-            except Stopped:
-                return
+        try:
+            while (pair := self._take()) is not None:
+                try:
+                    self._one(*pair)
+                except Stopped:
+                    return
+        finally:
+            with self.state.lock:
+                self._live -= 1
+                if self._live == 0:
+                    self._all_done.set()  # wakes the calling thread at once, not at its next redraw
 
     def _work_inline(self) -> None:
         try:
