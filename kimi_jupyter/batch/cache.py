@@ -97,8 +97,8 @@ class Cache:
             with open(self.path, "a", encoding="utf-8") as f:
                 f.write(line)
                 f.flush()
-            if self._entries is not None:
-                self._entries[key] = entry
+            # Not added to `_entries`: that is read once, before sending, and the answer is
+            # in the caller's Results already (keeping it twice would double a run's memory).
 
     # -- the Batch API job kept beside the answers --------------------------------
     @property

@@ -43,7 +43,7 @@ WINDOW_S = 60.0  # RPM and TPM are per minute
 MAX_WORKERS = 64
 # Slack on the RPM window: a request is counted when it leaves here, and by the server
 # a little later, when it arrives.
-_SLACK_S = 0.25
+_SLACK_S = 0.5
 
 
 def tier(level: int) -> Tier:
