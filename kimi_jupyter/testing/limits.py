@@ -67,7 +67,7 @@ class Limits:
                     self._arrivals.popleft()
                 if self._in_flight >= tier.concurrency:
                     self.rejected += 1
-                    raise _limited(f"max organization concurrency: {tier.concurrency}", 1)
+                    raise _limited(f"max concurrency: {tier.concurrency}", 1)
                 if len(self._arrivals) >= tier.rpm:
                     self.rejected += 1
                     wait = self._arrivals[0] + self.window_s - now
