@@ -278,7 +278,11 @@ class Pool:
             agent = Agent(session, view, default_registry, self.shell, ask=self.ask)
         else:
             agent = Agent(session, _ItemView(self.stop), None, None)
-        result = agent.run(request)
+        try:
+            result = agent.run(request)
+        finally:
+            # An `s` (all in this session) answered for one item holds for the rest, as in `%%kimi`.
+            parent.auto_run = parent.auto_run or session.auto_run
         return result, (result.request_ids[-1] if result.request_ids else None)
 
     def _item_result(self, item: Item, result: Any, request_id: str | None) -> ItemResult:

@@ -16,7 +16,7 @@ import pytest
 from conftest import output_text, run_notebook
 
 from kimi_jupyter.batch.limits import Tier
-from kimi_jupyter.testing import Fault, KimiServer, Scenario, ScriptedTurn
+from kimi_jupyter.testing import KimiServer, Scenario, ScriptedTurn, ToolCallSpec
 from kimi_jupyter.testing.kernel import Kernel
 from kimi_jupyter.testing.pytest_plugin import API_KEY, kernel_env
 
@@ -249,3 +249,20 @@ def test_batch_cancel_and_status(server, kernel, tmp_path):
     out = kernel.run(f"kimi_jupyter.batch_status(cache={str(tmp_path)!r})")
     assert "No Batch API jobs waiting" in out
     assert not server.requests
+
+
+def test_tools_run_one_item_at_a_time_and_only_when_approved(server, kernel):
+    code = json.dumps({"code": "ran_by_map = globals().get('ran_by_map', []) + ['$last_user']"})
+    server.add_scenario(Scenario("map_tool", [
+        ScriptedTurn(reasoning="I'll run it.", tool_calls=[ToolCallSpec("python", code)]),
+        ScriptedTurn(content="Tool said: $last_tool_output"),
+    ], match=r"^Use a tool for"))
+    run = kernel.execute("r = kimi_jupyter.map(['a', 'b', 'c'], 'Use a tool for {item}', tools=True, cache=False, "
+                         "progress=False)\nprint([x.ok for x in r])", answers=["n", "s"])
+    assert run.ok, run.text
+    assert len(run.prompts) == 2  # asked for a, refused; asked for b, "all in this session"; c not asked
+    assert kernel.value("ran_by_map") == ["Use a tool for b", "Use a tool for c"]
+    assert "[True, True, True]" in run.text
+    # Without tools (the default) nothing is offered, so nothing can run.
+    kernel.run("r = kimi_jupyter.map(['d'], 'Use a tool for {item}', cache=False, progress=False)")
+    assert "tools" not in server.requests[-1]
