@@ -63,6 +63,9 @@ class KimiMagics(Magics):
             %%kimi -o answer
             Explain {topic} in two paragraphs.
 
+        `%%kimi --map NAME -o results` runs the cell as a template over the list, Series or DataFrame
+        NAME (`{item}`, or its columns by name), each item its own conversation (`kimi_jupyter.map`).
+
         `%kimi SUBCOMMAND`: help, login, logout, config, models, reset, history, usage, fix,
         export PATH.ipynb, chat, mcp (MCP servers and tools), record PATH.jsonl | record stop (a cassette).
         `%kimi <question>` asks a one-line question.

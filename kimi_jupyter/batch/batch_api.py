@@ -151,6 +151,7 @@ def run_batch(job: Job, pending: list[tuple[Item, str]], slots: list[ItemResult 
     errors: dict[str, str] = {}
     outcome = BatchOutcome(batch_id=records[-1]["id"] if records else None)
     ended: dict[str, str] = {}
+    polls = 0
     try:
         while True:
             progress_done = progress_failed = 0
@@ -170,9 +171,15 @@ def run_batch(job: Job, pending: list[tuple[Item, str]], slots: list[ItemResult 
             if len(ended) == len(records):
                 break
             if not wait:
-                outcome.stopped = f"batch in progress: {', '.join(r['id'] for r in records if r['id'] not in ended)}"
+                from ..safe import plain
+
+                running = ", ".join(plain(str(r["id"])) for r in records if r["id"] not in ended)
+                outcome.stopped = f"batch in progress: {running}"
                 break
-            time.sleep(poll_interval)
+            # From half a second up to `poll_interval`: a small job is collected within
+            # seconds, and a long one isn't asked about every second for hours.
+            time.sleep(min(poll_interval, 0.5 * 2 ** polls))
+            polls += 1
     except KeyboardInterrupt:
         outcome.stopped = ("interrupted: the batch goes on at the server; run the same call again, "
                            "or `kimi_jupyter.batch_status()`, to collect it")
@@ -214,9 +221,11 @@ def batch_status(*, cache: Any = None, cancel: bool = False, session: Session | 
                 row["errors"] = len(collect(settings, info, file_cache, record, batch))
                 row["collected"] = True
             out.append(row)
-    for row in out:
-        print(f"{row['id']}: {row['status']} · {row['completed']}/{row['total']} done, {row['failed']} failed"
-              + (" · collected into the cache" if row.get("collected") else ""))
+    from ..safe import plain
+
+    for row in out:  # ids and statuses are the server's text: no escape sequences reach a terminal
+        print(plain(f"{row['id']}: {row['status']} · {row['completed']}/{row['total']} done, {row['failed']} failed"
+                    + (" · collected into the cache" if row.get("collected") else "")))
     if not out:
         print("No Batch API jobs waiting to be collected.")
     return out
