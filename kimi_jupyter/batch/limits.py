@@ -42,8 +42,10 @@ WINDOW_S = 60.0  # RPM and TPM are per minute
 # scheduling cost, not throughput (a higher tier is still paced by its RPM).
 MAX_WORKERS = 64
 # Slack on the RPM window: a request is counted when it leaves here, and by the server
-# a little later, when it arrives.
+# a little later, when it arrives. A burst that arrived late at a busy server can still
+# meet a 429 at the window's edge; then the pool widens its slack (`widen`).
 _SLACK_S = 0.5
+_MAX_SLACK_S = 5.0
 
 
 def tier(level: int) -> Tier:
@@ -77,6 +79,7 @@ class Pacer:
         self._tokens: deque[tuple[float, int]] = deque()
         self._paused_until = 0.0
         self._closed = False
+        self.slack_s = _SLACK_S
         self.pauses = 0  # how many times the pool paused (for the summary and tests)
 
     @property
@@ -104,7 +107,7 @@ class Pacer:
             return self._paused_until - now
         if self._in_flight >= self.concurrency:
             return float("inf")
-        horizon = now - self.window_s - _SLACK_S
+        horizon = now - self.window_s - self.slack_s
         while self._sent and self._sent[0] <= horizon:
             self._sent.popleft()
         while self._tokens and self._tokens[0][0] <= horizon:
@@ -130,6 +133,11 @@ class Pacer:
                 self._paused_until = until
                 self.pauses += 1
             self._cond.notify_all()
+
+    def widen(self) -> None:
+        """The server counted more requests in its window than we did: leave more room."""
+        with self._cond:
+            self.slack_s = min(_MAX_SLACK_S, self.slack_s + 0.5)
 
     def paused_for(self) -> float:
         return max(0.0, self._paused_until - time.monotonic())

@@ -16,6 +16,7 @@ their next chunk, and keeps every finished item (in the cache too).
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -42,6 +43,9 @@ from .progress import Counts, Progress
 from .results import NOT_RUN, ItemResult
 from .schema import SchemaError, check
 
+# Moonshot's 429 names the limit: "...reached organization max RPM: 200, please try again after 1 seconds"
+# (also TPM, TPD); "max concurrency" and "engine overloaded" are about how many run at once.
+_PER_MINUTE = re.compile(r"\b(RPM|TPM|TPD)\b")
 # Errors that would hit every item alike: the batch stops at the first.
 FATAL = (QuotaError, AuthenticationError, PermissionDeniedError, ModelNotFoundError, MissingKeyError)
 _REFRESH_S = 0.25  # progress redraws, whatever the rate items finish at
@@ -241,7 +245,7 @@ class Pool:
                     delay = self.policy.delay(attempt, _retry_hint(exc))
                     attempt += 1
                     if isinstance(exc, RateLimitError):
-                        self._slow_down(delay)
+                        self._slow_down(delay, exc)
                     elif self.stop.wait(delay):
                         raise Stopped() from None
                     continue
@@ -324,11 +328,16 @@ class Pool:
                 self.state.fatal = exc
         self._halt("error")
 
-    def _slow_down(self, delay: float) -> None:
-        """A 429: the whole pool waits, and runs fewer requests at once from now on."""
+    def _slow_down(self, delay: float, exc: RateLimitError) -> None:
+        """A 429: the whole pool waits. Too many at once (or an overloaded engine): it runs
+        fewer at once from now on. Too many a minute: the RPM window was counted short of
+        the server's, so it leaves more room; fewer at once would only idle the pool."""
+        per_minute = _PER_MINUTE.search(exc.server_message or "") is not None
         with self.state.lock:
             self.state.streak = 0
-            if self.pacer.paused_for() <= 0:  # one halving per pause, not one per rejected worker
+            if per_minute:
+                self.pacer.widen()
+            elif self.pacer.paused_for() <= 0:  # one halving per pause, not one per rejected worker
                 self.pacer.concurrency = max(1, self.pacer.concurrency // 2)
         self.pacer.pause(delay)
 

@@ -167,3 +167,28 @@ def test_results_html_shows_model_text_as_text():
     html = Results([ItemResult("k", "p", content="<script>alert(1)</script><img src=https://x/y>")])._repr_html_()
     assert "<script>" not in html and "<img" not in html and "&lt;script&gt;" in html
     json.dumps(Results([]).summary().line())
+
+
+# ---------------------------------------------------------------- the pool's answer to a 429
+def test_a_per_minute_429_widens_the_window_and_a_concurrency_429_halves_the_pool():
+    """Halving on an RPM 429 left a tier-1 run of 1,000 items at a few requests at once
+    (1.26× the limits' bound in the benchmark); only "too many at once" means fewer at once."""
+    from types import SimpleNamespace
+
+    from kimi_jupyter.batch.pool import Pool
+    from kimi_jupyter.batch.progress import Counts, Progress
+    from kimi_jupyter.errors import RateLimitError
+
+    job = SimpleNamespace(max_retries=5, max_cost=None)
+    pool = Pool(job, [(None, None)] * 8, [], concurrency=8, rpm=200, tpm=None, progress=Progress(), counts=Counts())
+    rpm = "Your account org-x request reached organization max RPM: 200, please try again after 1 seconds"
+    pool._slow_down(0.01, RateLimitError(429, "rate_limit_reached_error", rpm))
+    assert pool.pacer.concurrency == 8 and pool.pacer.slack_s == 1.0 and pool.pacer.pauses == 1
+    time.sleep(0.02)
+    busy = "Your account org-x request reached organization max concurrency: 2, please try again after 1 seconds"
+    pool._slow_down(0.01, RateLimitError(429, "rate_limit_reached_error", busy))
+    assert pool.pacer.concurrency == 4
+    overloaded = "The engine is currently overloaded, please try again later"
+    time.sleep(0.02)
+    pool._slow_down(0.01, RateLimitError(429, "engine_overloaded_error", overloaded))
+    assert pool.pacer.concurrency == 2
