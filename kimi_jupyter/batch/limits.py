@@ -86,7 +86,8 @@ class Pacer:
     def in_flight(self) -> int:
         return self._in_flight
 
-    def acquire(self, tokens: int = 0) -> None:
+    def acquire(self, tokens: int = 0) -> float:
+        """Wait for a slot; returns the send time it was counted at (for `forget`)."""
         with self._cond:
             while True:
                 if self._closed:
@@ -98,7 +99,7 @@ class Pacer:
                     self._sent.append(now)
                     if self.tpm is not None and tokens:
                         self._tokens.append((now, tokens))
-                    return
+                    return now
                 # Woken early by release()/pause()/close(); otherwise re-checked when the wait is over.
                 self._cond.wait(timeout=min(wait, 1.0) if wait != float("inf") else 1.0)
 
@@ -132,6 +133,18 @@ class Pacer:
             if until > self._paused_until:
                 self._paused_until = until
                 self.pauses += 1
+            self._cond.notify_all()
+
+    def forget(self, sent_at: float) -> None:
+        """A request the server refused with a 429 didn't count there: don't count it here.
+
+        Counting it would leave one request of every refused one for the next window, and
+        a run of N items would spill over into one more window for a single 429."""
+        with self._cond:
+            try:
+                self._sent.remove(sent_at)
+            except ValueError:
+                pass  # already out of the window
             self._cond.notify_all()
 
     def widen(self) -> None:

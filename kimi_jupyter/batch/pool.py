@@ -229,7 +229,7 @@ class Pool:
             if not self._reserve(item):
                 return
             try:
-                self.pacer.acquire(self.job.prompt_tokens(item))
+                sent_at = self.pacer.acquire(self.job.prompt_tokens(item))
             except Stopped:
                 self._unreserve()
                 raise
@@ -245,6 +245,7 @@ class Pool:
                     delay = self.policy.delay(attempt, _retry_hint(exc))
                     attempt += 1
                     if isinstance(exc, RateLimitError):
+                        self.pacer.forget(sent_at)
                         self._slow_down(delay, exc)
                     elif self.stop.wait(delay):
                         raise Stopped() from None

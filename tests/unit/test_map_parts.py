@@ -75,6 +75,20 @@ def test_the_pacer_keeps_within_the_rpm_window():
         assert started[i + 3] - started[i] >= 0.4
 
 
+def test_a_refused_request_leaves_the_rpm_window():
+    pacer = Pacer(concurrency=10, rpm=2, window_s=60)
+    pacer.acquire()
+    refused = pacer.acquire()
+    pacer.release()
+    pacer.release()
+    pacer.forget(refused)  # the server said 429: it didn't count there, so it doesn't here
+    got = threading.Event()
+    waiter = threading.Thread(target=lambda: (pacer.acquire(), got.set()), daemon=True)
+    waiter.start()
+    assert got.wait(5)  # without forget(), this would wait a whole minute
+    pacer.close()
+
+
 def test_a_pause_holds_every_worker_and_close_wakes_them_with_stopped():
     pacer = Pacer(concurrency=5, rpm=None)
     pacer.pause(30)
