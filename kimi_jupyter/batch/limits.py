@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,29 @@ def tier(level: int) -> Tier:
     return TIERS[level]
 
 
+@dataclass
+class _Window:
+    """An account's requests (and tokens) of the last minute, as this kernel sent them.
+
+    Shared by every pool on the same server, so a second `map` call within a minute of
+    the first counts the first one's requests, as the server does."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    sent: deque[float] = field(default_factory=deque)
+    tokens: deque[tuple[float, int]] = field(default_factory=deque)
+
+
+_windows: dict[str, _Window] = {}
+_windows_lock = threading.Lock()
+
+
+def _window(account: str | None) -> _Window:
+    if account is None:
+        return _Window()
+    with _windows_lock:
+        return _windows.setdefault(account, _Window())
+
+
 class Stopped(Exception):
     """The pacer was closed (interrupt, a fatal error, max_cost) while a worker waited."""
 
@@ -68,15 +91,19 @@ class Pacer:
     waiting worker with `Stopped`.
     """
 
-    def __init__(self, concurrency: int, rpm: int | None, tpm: int | None = None, window_s: float = WINDOW_S) -> None:
+    def __init__(self, concurrency: int, rpm: int | None, tpm: int | None = None, window_s: float = WINDOW_S,
+                 account: str | None = None) -> None:
+        """`account`: the server (its origin) whose per-minute window this pool shares with
+        earlier pools; None for a window of its own."""
         self.concurrency = max(1, concurrency)
         self.rpm = rpm
         self.tpm = tpm
         self.window_s = window_s
-        self._cond = threading.Condition()
+        window = _window(account)
+        self._cond = threading.Condition(window.lock)
         self._in_flight = 0
-        self._sent: deque[float] = deque()  # send times within the window
-        self._tokens: deque[tuple[float, int]] = deque()
+        self._sent = window.sent  # send times within the window
+        self._tokens = window.tokens
         self._paused_until = 0.0
         self._closed = False
         self.slack_s = _SLACK_S

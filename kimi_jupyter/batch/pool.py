@@ -135,7 +135,10 @@ class Pool:
         self.job = job
         self.pending = pending
         self.slots = slots
-        self.pacer = Pacer(min(concurrency, max(1, len(pending))), rpm, tpm)
+        from ..config import origin
+
+        self.pacer = Pacer(min(concurrency, max(1, len(pending))), rpm, tpm,
+                           account=origin(job.settings.base_url) if job.settings is not None else None)
         self.max_concurrency = self.pacer.concurrency
         self.progress = progress
         self.state = _State(counts)
@@ -207,6 +210,8 @@ class Pool:
                     self._one(*pair)
                 except Stopped:
                     return
+        except Exception as exc:  # noqa: BLE001 - a bug must stop the batch with a message, not kill a thread
+            self._fatal(KimiError(f"kimi_jupyter.map stopped on an unexpected error: {type(exc).__name__}: {exc}"))
         finally:
             with self.state.lock:
                 self._live -= 1

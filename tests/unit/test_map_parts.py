@@ -89,6 +89,23 @@ def test_a_refused_request_leaves_the_rpm_window():
     pacer.close()
 
 
+def test_pools_on_one_server_share_its_minute():
+    """A second map() within a minute counts the first one's requests, as the server does
+    (a fresh window per call sent one request too many, and the 429 paused the pool a minute)."""
+    first = Pacer(concurrency=10, rpm=2, window_s=60, account="http://127.0.0.1:9:shared-test")
+    first.acquire()
+    first.acquire()
+    first.release()
+    first.release()
+    second = Pacer(concurrency=10, rpm=2, window_s=60, account="http://127.0.0.1:9:shared-test")
+    got = threading.Event()
+    threading.Thread(target=lambda: _catch(lambda: (second.acquire(), got.set()), []), daemon=True).start()
+    assert not got.wait(0.3)  # the minute is full
+    second.close()
+    other = Pacer(concurrency=10, rpm=2, window_s=60, account="http://127.0.0.1:10:other")
+    other.acquire()  # another server's minute is its own
+
+
 def test_a_pause_holds_every_worker_and_close_wakes_them_with_stopped():
     pacer = Pacer(concurrency=5, rpm=None)
     pacer.pause(30)
@@ -193,7 +210,7 @@ def test_a_per_minute_429_widens_the_window_and_a_concurrency_429_halves_the_poo
     from kimi_jupyter.batch.progress import Counts, Progress
     from kimi_jupyter.errors import RateLimitError
 
-    job = SimpleNamespace(max_retries=5, max_cost=None)
+    job = SimpleNamespace(max_retries=5, max_cost=None, settings=None)
     pool = Pool(job, [(None, None)] * 8, [], concurrency=8, rpm=200, tpm=None, progress=Progress(), counts=Counts())
     rpm = "Your account org-x request reached organization max RPM: 200, please try again after 1 seconds"
     pool._slow_down(0.01, RateLimitError(429, "rate_limit_reached_error", rpm))
