@@ -46,6 +46,7 @@ from .schema import SchemaError, check
 # Moonshot's 429 names the limit: "...reached organization max RPM: 200, please try again after 1 seconds"
 # (also TPM, TPD); "max concurrency" and "engine overloaded" are about how many run at once.
 _PER_MINUTE = re.compile(r"\b(RPM|TPM|TPD)\b")
+_MAX_CONCURRENCY = re.compile(r"max (?:organization )?concurrency:? (\d+)", re.I)
 # Errors that would hit every item alike: the batch stops at the first.
 FATAL = (QuotaError, AuthenticationError, PermissionDeniedError, ModelNotFoundError, MissingKeyError)
 _REFRESH_S = 0.25  # progress redraws, whatever the rate items finish at
@@ -338,11 +339,20 @@ class Pool:
         """A 429: the whole pool waits. Too many at once (or an overloaded engine): it runs
         fewer at once from now on. Too many a minute: the RPM window was counted short of
         the server's, so it leaves more room; fewer at once would only idle the pool."""
-        per_minute = _PER_MINUTE.search(exc.server_message or "") is not None
+        text = exc.server_message or ""
+        per_minute = _PER_MINUTE.search(text) is not None
+        stated = _MAX_CONCURRENCY.search(text)
         with self.state.lock:
             self.state.streak = 0
             if per_minute:
                 self.pacer.widen()
+            elif stated is not None:
+                # The server said its limit: keep one below it from now on. One below, because
+                # a slot freed at the end of a reply is freed at the server a moment later, so a
+                # pool exactly at the limit meets a 429 now and then.
+                ceiling = max(1, int(stated.group(1)) - 1)
+                self.max_concurrency = min(self.max_concurrency, ceiling)
+                self.pacer.concurrency = min(self.pacer.concurrency, ceiling)
             elif self.pacer.paused_for() <= 0:  # one halving per pause, not one per rejected worker
                 self.pacer.concurrency = max(1, self.pacer.concurrency // 2)
         self.pacer.pause(delay)
