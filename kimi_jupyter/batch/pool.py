@@ -26,6 +26,7 @@ from .. import models
 from ..client import RetryPolicy, _retry_hint
 from ..errors import (
     AuthenticationError,
+    ConnectError,
     KimiError,
     MissingKeyError,
     ModelNotFoundError,
@@ -250,8 +251,10 @@ class Pool:
                 if exc.retryable and attempt < self.policy.max_retries and not self.stop.is_set():
                     delay = self.policy.delay(attempt, _retry_hint(exc))
                     attempt += 1
-                    if isinstance(exc, RateLimitError):
+                    if isinstance(exc, (RateLimitError, ConnectError)):
+                        # Refused, or never connected: the server didn't count it in its minute.
                         self.pacer.forget(sent_at)
+                    if isinstance(exc, RateLimitError):
                         self._slow_down(delay, exc)
                     elif self.stop.wait(delay):
                         raise Stopped() from None

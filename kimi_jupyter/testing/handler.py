@@ -39,6 +39,9 @@ _NO_TOOLS_ANSWER = "I would use a tool for this, but this request offers none, s
 class LoopbackHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default backlog is 5: a pool opening 50 connections at once (map at
+    # tier 1) would see some refused, which a real API's listener never does.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], kimi: KimiServer, handler: type | None = None) -> None:
         self.kimi = kimi
