@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from .chat_panel import ChatPanel
     from .result import Result
     from .tools import tool
+    from .batch import Results, batch_status, map
 
 _LAZY = {
     "chat": ("api", "chat"),
@@ -23,6 +24,9 @@ _LAZY = {
     "tool": ("tools", "tool"),
     "KimiServer": ("testing", "KimiServer"),
     "ChatPanel": ("chat_panel", "ChatPanel"),
+    "map": ("batch", "map"),
+    "batch_status": ("batch", "batch_status"),
+    "Results": ("batch", "Results"),
 }
 
 
@@ -68,4 +72,4 @@ def unload_ipython_extension(ipython: Any) -> None:
         ipython.set_custom_exc((), None)
 
 
-__all__ = ["chat", "ChatPanel", "Result", "tool", "load_ipython_extension", "__version__"]
+__all__ = ["chat", "ChatPanel", "Result", "Results", "batch_status", "map", "tool", "load_ipython_extension", "__version__"]

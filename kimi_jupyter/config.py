@@ -145,6 +145,17 @@ class Kimi(Configurable):
         value = proposal["value"]
         return value.strip().lower() or None if isinstance(value, str) else value
 
+    tier = Int(
+        1, help="Your Moonshot rate-limit tier (0-5, by cumulative top-up): `kimi_jupyter.map` keeps within its "
+                "concurrency and requests per minute.",
+    ).tag(config=True)
+
+    @validate("tier")
+    def _tier(self, proposal: Any) -> Any:
+        if not 0 <= proposal["value"] <= 5:
+            raise TraitError(f"Kimi.tier must be 0 to 5, Moonshot's rate-limit tiers (got {proposal['value']}).")
+        return proposal["value"]
+
     mcp_servers = Dict(
         help='MCP servers whose tools the model may call (as server__tool): '
              '{"name": {"command": ["prog", "arg"], "env": {...}}} (stdio) or '

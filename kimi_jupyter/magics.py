@@ -49,6 +49,9 @@ class KimiMagics(Magics):
     @argument("--web-search", action="store_true", help="Offer Kimi's built-in $web_search.")
     @argument("--base-url", help="OpenAI-compatible endpoint for this cell.")
     @argument("--no-interpolate", action="store_true", help="Send {braces} exactly as written.")
+    @argument("--map", metavar="NAME", dest="map_over",
+              help="Run the cell as a template over the list, Series or DataFrame NAME ({item}, or its "
+                   "columns by name), each item its own conversation; -o stores the Results.")
     @argument("--tutor", action="store_true",
               help="Tutor mode: a hint on the next rung of a ladder, not the answer (see Kimi.tutor).")
     @argument("--live-fallback", action="store_true",
@@ -68,6 +71,9 @@ class KimiMagics(Magics):
 
             %%kimi -o answer
             Explain {topic} in two paragraphs.
+
+        `%%kimi --map NAME -o results` runs the cell as a template over the list, Series or DataFrame
+        NAME (`{item}`, or its columns by name), each item its own conversation (`kimi_jupyter.map`).
 
         `%kimi SUBCOMMAND`: help, login, logout, config, models, reset, history, usage, fix,
         export PATH.ipynb, chat, mcp (MCP servers and tools), record PATH.jsonl | record stop (a cassette),
@@ -109,6 +115,8 @@ class KimiMagics(Magics):
         if not prompt.strip():
             raise usage_error("The cell is empty: write a prompt below `%%kimi`.")
         options = Options.from_magic(args)
+        if args.map_over:
+            return self._map(args.map_over, prompt, options, interpolate_ns=not args.no_interpolate)
         if not args.no_interpolate:
             from .interpolate import interpolate
 
@@ -148,6 +156,35 @@ class KimiMagics(Magics):
             if key != "rest" and value != getattr(defaults, key):
                 setattr(args, key, value)
         return name, [_unquote(w) for w in words]
+
+
+    def _map(self, name: str, template: str, options: Options, *, interpolate_ns: bool) -> None:
+        """`%%kimi --map NAME`: `kimi_jupyter.map(NAME, cell)`, with the cell's options."""
+        if name not in self.shell.user_ns:
+            raise usage_error(f"--map {name}: no variable named {name!r} in the notebook.")
+        items = self.shell.user_ns[name]
+        if interpolate_ns:
+            from .batch.items import is_dataframe
+            from .interpolate import interpolate
+
+            # Other `{names}` come from the notebook; the item's own names are left for each item.
+            own = {"item", "key", "index", "row"} | ({str(c) for c in items.columns} if is_dataframe(items) else set())
+            template = interpolate(template, {k: v for k, v in self.shell.user_ns.items() if k not in own})
+        from .batch.run import map as run_map
+
+        try:
+            results = run_map(
+                items, template, session=self.session, model=options.model, system=options.system,
+                format="text" if options.format == "markdown" else options.format, max_cost=options.max_cost,
+                max_tokens=options.max_tokens, temperature=options.temperature, thinking=options.thinking,
+                effort=options.effort, base_url=options.base_url,
+            )
+        except KimiError as exc:
+            if options.out and exc.result is not None:
+                self.shell.user_ns[options.out] = exc.result  # what finished is kept
+            raise
+        if options.out:
+            self.shell.user_ns[options.out] = results
 
 
 # `%kimi QUESTION?` on a line of its own (indented or not): IPython would read the `?` as help.

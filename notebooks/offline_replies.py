@@ -617,6 +617,52 @@ def _call(name: str, **arguments: object) -> ToolCallSpec:
     return ToolCallSpec(name, json.dumps(arguments))
 
 
+# ---------------------------------------------------------------- 08 many prompts
+# One reply per category, picked by keywords of the module's docstring (the part of the
+# prompt after "Docstring:"), so each of the few hundred rows gets a sensible label.
+_MODULE_PROMPT = r"(?s)^Classify this Python standard-library module.*\nDocstring:.*"
+MODULE_CATEGORIES = (
+    ("network", r"\b(socket|http|url|mail|smtp|ftp|imap|pop3|network|server|client|ssl|ip address)",
+     "The docstring talks about sockets, protocols or servers, so this module is about talking to other machines."),
+    ("concurrency", r"\b(thread|process(es)?\b|async|concurren|queue|event loop|subprocess|signal)",
+     "It is about running things at the same time or coordinating them: threads, processes or an event loop."),
+    ("data formats", r"\b(json|csv|xml|html|pickle|marshal|zip|gzip|bz2|lzma|tar|base64|binary data|encod|config)",
+     "It reads or writes a particular format on disk or on the wire, so 'data formats' fits best."),
+    ("files and OS", r"\b(file|path|director|operating system|os\b|stat|environment|shutil|glob|temporar|time\b)",
+     "It deals with files, paths or the operating system itself."),
+    ("numbers", r"\b(math|random|statistic|decimal|fraction|number|numeric|integer|float|complex|arithmetic)",
+     "The docstring is about numbers and computing with them."),
+    ("developer tools", r"\b(test|debug|profil|trace|inspect|compil|bytecode|token|parse|grammar|warning|import)",
+     "This is a tool for programmers working on Python code itself: testing, debugging or reading code."),
+    ("text", r"\b(string|text|unicode|regular expression|format|word|line|locale|gettext)",
+     "It works on strings and text."),
+)
+
+
+def _module_label(category: str, pattern: str, why: str) -> Scenario:
+    answer = json.dumps({"category": category})
+    return Scenario(f"tut_module_{category.replace(' ', '_')}", [ScriptedTurn(
+        reasoning=f"I read the module's docstring. {why} The answer must be one JSON object with a single "
+                  f"category from the list, so: {category}.",
+        content=answer)], match=_MODULE_PROMPT + pattern)
+
+
+def module_label_scenarios() -> list[Scenario]:
+    """08's labels: the first category whose keywords the docstring has; else "other"."""
+    out = [_module_label(*c) for c in MODULE_CATEGORIES]
+    out.append(Scenario("tut_module_other", [ScriptedTurn(
+        reasoning="The docstring names nothing that places this module in one of the listed areas, "
+                  "so the honest label is 'other'.",
+        content=json.dumps({"category": "other"}))], match=_MODULE_PROMPT))
+    return out
+
+HAIKU_REASONING = ("Three lines, five-seven-five syllables, and the topic has to be concrete in the middle line. "
+                   "I'll count each line before answering.")
+HAIKU_CACHE = "The same words again\nthe server has seen them once\nhalf the price this time"
+HAIKU_LIMIT = "Too many at once\nthe server asks us to wait\nall slow down, then go"
+HAIKU_LOG = "Each line, once, appended\nnothing rewritten, none lost\nthe crash keeps its past"
+
+
 def _answer(name: str, match: str, reasoning: str, content: str) -> Scenario:
     return Scenario(name, [ScriptedTurn(reasoning=reasoning, content=content)], match=match)
 
@@ -696,4 +742,9 @@ def scenarios() -> list[Scenario]:
         # 06 any OpenAI-compatible server
         _answer("tut_multiply", r"17 \* 23", MULT_REASONING, MULT_CONTENT),
         _answer("tut_mersenne", r"2\^31 - 1", MERSENNE_REASONING, MERSENNE_CONTENT),
+        # 08 many prompts
+        *module_label_scenarios(),
+        _answer("tut_haiku_cache", r"^Write a haiku about the prefix cache", HAIKU_REASONING, HAIKU_CACHE),
+        _answer("tut_haiku_limit", r"^Write a haiku about a rate limit", HAIKU_REASONING, HAIKU_LIMIT),
+        _answer("tut_haiku_log", r"^Write a haiku about an append-only log", HAIKU_REASONING, HAIKU_LOG),
     ]

@@ -84,6 +84,16 @@ def _private_ipython_dir(tmp_path_factory: pytest.TempPathFactory) -> Any:
     mp.undo()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_map_cache(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """`kimi_jupyter.map`'s default cache folder, for this run only: tests never write to
+    (or answer from) the user's ~/.cache/kimi-jupyter."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("KIMI_MAP_CACHE", str(tmp_path_factory.mktemp("map-cache")))
+    yield
+    mp.undo()
+
+
 @pytest.fixture
 def kimi_kernel_env(kimi_server: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     """The loopback server, and an environment that points new kernels at it."""

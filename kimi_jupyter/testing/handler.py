@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from . import rules
+from . import batches, files
+from .batches import BATCH_HEADER
 from .chunked import ChunkedWriter
 from .scenarios import STREAM_ERROR_STATUS, RequestState, Fault, render, select, template_vars
 from .wire import (
@@ -37,6 +39,9 @@ _NO_TOOLS_ANSWER = "I would use a tool for this, but this request offers none, s
 class LoopbackHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default backlog is 5: a pool opening 50 connections at once (map at
+    # tier 1) would see some refused, which a real API's listener never does.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], kimi: KimiServer, handler: type | None = None) -> None:
         self.kimi = kimi
@@ -84,6 +89,9 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._dispatch()
 
+    def do_DELETE(self) -> None:
+        self._dispatch()
+
     def send_response(self, code: int, message: str | None = None) -> None:
         # Every Moonshot response names itself (support asks for the id); vLLM sends none.
         super().send_response(code, message)
@@ -99,6 +107,9 @@ class Handler(BaseHTTPRequestHandler):
         self._request_id = uuid.uuid4().hex if flavor == "moonshot" else None  # fresh per request
         prefix = "/vllm/v1/" if flavor == "vllm" else "/v1/"
         route = _ROUTES.get((self.command, path[len(prefix) - 1 :])) if path.startswith(prefix) else None
+        params: tuple[str, ...] = ()
+        if route is None and path.startswith(prefix):  # /files/{id}..., /batches/{id}...: see .files, .batches
+            route, params = _resource_route(self.command, path[len(prefix):]) or (None, ())
         kimi = self.server.kimi
         if kimi.player is not None and path.startswith(prefix):  # replay mode: answers come from a cassette
             from .replay import serve
@@ -113,7 +124,11 @@ class Handler(BaseHTTPRequestHandler):
             if route is None:
                 raise RequestError(404, "resource_not_found_error", f"Not found: {self.command} {path}")
             key = self._check_auth(flavor)
-            route(self, flavor, key, raw)
+            if route is Handler._chat:  # the tier's limits and latency (.limits); a batch's own requests skip them
+                with kimi.limits.admit(exempt=bool(self.headers.get(BATCH_HEADER))):
+                    route(self, flavor, key, raw)
+            else:
+                route(self, flavor, key, raw, *params)
         except RequestError as err:
             self._send_json(err.status, error_body(err.status, err.type, err.message, flavor))
         except ConnectionError:
@@ -346,3 +361,10 @@ _ROUTES = {
 }
 
 
+
+
+def _resource_route(command: str, subpath: str) -> tuple[Any, tuple[str, ...]] | None:
+    """Routes with ids in their path: `/v1/files...` and `/v1/batches...`."""
+    head, *parts = subpath.split("/")
+    module = {"files": files, "batches": batches}.get(head)
+    return module.route(command, parts) if module is not None else None

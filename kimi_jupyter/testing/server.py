@@ -24,7 +24,11 @@ from typing import Any, Iterable
 from ..cassette import CassetteError, read
 from .player import Pace, Player, parse_pace
 
+from ..batch.limits import Tier
+from .batches import Batches
+from .files import FileStore
 from .handler import LoopbackHTTPServer
+from .limits import Limits
 from .scenarios import Fault, Scenario, builtin_scenarios
 from .wire import MOONSHOT_MODELS, VLLM_MODELS, Flavor, ServedModel, common_prefix_len
 
@@ -43,6 +47,11 @@ class KimiServer:
     keep the recorded timing with `original_timing=True`, else follow `default_cps`
     (None: as fast as possible). It binds to loopback only: a cassette holds a
     whole conversation. A bad cassette raises `cassette.CassetteError`.
+
+    `tier` (0-5, SPEC §7) enforces that rate-limit tier's concurrency and RPM with
+    Moonshot's 429s, and `latency_s` delays every chat answer (`.limits`). `/v1/files`
+    and `/v1/batches` are served too (`.files`, `.batches`; `batch_step_s` paces a
+    batch's validating and finalizing).
     """
 
     def __init__(
@@ -62,6 +71,9 @@ class KimiServer:
         retire: Iterable[str] = (),
         models: Iterable[ServedModel] = (),
         cache_writes: bool = False,
+        tier: int | Tier | None = None,
+        latency_s: float = 0.0,
+        batch_step_s: float = 0.05,
     ) -> None:
         if replay is not None and host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError(f"A replay server binds to loopback only (127.0.0.1), not {host!r}.")
@@ -102,6 +114,11 @@ class KimiServer:
         self._conns: set[socket.socket] = set()
         self._httpd: LoopbackHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        # The account's rate-limit tier and a per-request latency (.limits; None: no limits),
+        # and the Files and Batch APIs (.files, .batches).
+        self.limits = Limits(tier, latency_s)
+        self.files = FileStore()
+        self.batches = Batches(self, step_s=batch_step_s)
         for scenario in scenarios:
             self.add_scenario(scenario)
 
@@ -264,6 +281,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache-writes", action="store_true",
                         help="report prompt-cache writes in usage (cache_write_tokens) for the K3 family")
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    parser.add_argument("--tier", type=int, choices=range(6), default=None, metavar="0-5",
+                        help="enforce this Moonshot rate-limit tier (concurrency, RPM) with 429s (default: no limits)")
+    parser.add_argument("--latency", type=float, default=0.0, metavar="S",
+                        help="seconds each chat request waits before its answer starts (default 0)")
     args = parser.parse_args(argv)
     pace: Pace = args.pace or Pace()
     if pace.original and not args.replay:
@@ -271,7 +292,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         srv = KimiServer(api_key=args.api_key, port=args.port, default_cps=pace.cps, host=args.host,
                          verbose=args.verbose, replay=args.replay, original_timing=pace.original,
-                         retire=args.retire, cache_writes=args.cache_writes).start()
+                         retire=args.retire, cache_writes=args.cache_writes,
+                         tier=args.tier, latency_s=args.latency).start()
     except (CassetteError, ValueError) as exc:  # a bad cassette, or --replay with a public --host
         print(f"kimi-loopback: {exc}", file=sys.stderr)
         return 1

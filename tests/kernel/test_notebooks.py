@@ -101,7 +101,7 @@ def markdown_outputs(cell: Any) -> str:
 def test_the_tutorials_are_all_there():
     numbers = [s[:2] for s in STEMS]
     assert len(set(numbers)) == len(numbers)
-    assert {"01", "02", "03", "04", "05", "06", "07", "09"} <= set(numbers)
+    assert {"01", "02", "03", "04", "05", "06", "07", "08", "09"} <= set(numbers)
 
 
 @pytest.mark.parametrize("stem", STEMS)
@@ -140,8 +140,8 @@ def test_notebook_is_written_for_the_real_api(stem):
     for cell in nb.cells:
         if cell.cell_type == "code" and cell.source.startswith("%%kimi"):
             line, _, prompt = cell.source.partition("\n")
-            if re.fullmatch(r"\{\w+\}", prompt.strip()):
-                continue  # interpolated from a variable: covered by the executed run
+            if re.fullmatch(r"\{\w+\}", prompt.strip()) or "--map" in line:
+                continue  # interpolated from a variable, or a template per item: covered by the executed run
             scenario = select(scenarios, by_name, prompt)
             assert scenario.name != "echo", f"no offline scenario answers {prompt!r}"
             if scenario.name not in ASKS_ON_PURPOSE and any(
@@ -155,7 +155,9 @@ def test_notebook_runs_end_to_end(executed, stem):
     nb, _ = run(executed, stem)
     for cell in nb.cells:
         assert not [o for o in cell.get("outputs", []) if o["output_type"] == "error"], cell.source
-        if cell.cell_type == "code" and cell.source.startswith("%%kimi"):
+        if cell.cell_type == "code" and cell.source.startswith("%%kimi --map"):
+            assert "Kimi map: " in output_text(cell), cell.source  # one summary line, no answers shown
+        elif cell.cell_type == "code" and cell.source.startswith("%%kimi"):
             footers = [o for o in cell.outputs
                        if o.get("metadata", {}).get("kimi_jupyter", {}).get("part") == "footer"]
             assert footers, f"no footer: {cell.source!r}"
@@ -294,6 +296,22 @@ def test_09_teaching(executed):
     saved = json.dumps([c.get("outputs", []) for c in nb.cells])
     for secret in ("Reference solution", "n -= 1", "Do not reveal"):
         assert secret not in saved
+
+
+def test_08_many_prompts(executed):
+    nb, work = run(executed, "08-many-prompts")
+    rows = int(printed(cell_with(nb, "import ast")).split()[0])
+    assert rows >= 200  # a few hundred real rows: the standard library's modules
+    capped = output_text(cell_with(nb, 'CACHE = "kimi-cache"'))
+    assert "stopped: max_cost" in capped and "run the same call with a higher max_cost" in capped
+    done_first = int(re.search(r"Kimi map: (\d+) done", capped).group(1))
+    resumed = output_text(cell_with(nb, "labels = kimi_jupyter.map("))
+    assert f"{rows} done · 0 failed · {done_first} from cache" in resumed  # only the missing rows were sent
+    assert "0 rows failed" in printed(cell_with(nb, "table = labels.to_pandas()"))
+    assert outputs_with(cell_with(nb, "import matplotlib.pyplot as plt"), "image/png")
+    assert list((work / "kimi-cache").glob("*.jsonl"))  # the cache the README names, beside the notebook
+    haiku = printed(cell_with(nb, "for topic, r in zip(topics, haiku)"))
+    assert "the server asks us to wait" in haiku and "the crash keeps its past" in haiku
 
 
 # ---------------------------------------------------------------- the demo command
