@@ -80,7 +80,7 @@ class Agent:
         try:
             # Resolved once: every step of the cell follows the same model rules.
             info = self.session.model_info(request.settings)
-            plan = wire.check(info, request.settings, web_search=request.web_search, moonshot=info.moonshot)
+            plan = wire.check(info, request.settings, moonshot=info.moonshot)
             return self._run(request, info, plan)
         finally:
             self.session.busy.release()

@@ -364,9 +364,6 @@ class KimiClient:
         except Exception:  # noqa: BLE001 - a listing is a nicety: the catalog decides without it
             return None
 
-    def list_models(self) -> list[str]:
-        return sorted(self.model_listing() or {})
-
 
 @contextmanager
 def _post_stream(client: Any, content: tuple[bytes, ...]) -> Iterator[Any]:

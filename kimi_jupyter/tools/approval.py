@@ -30,7 +30,6 @@ APPROVAL_PROMPT = (
     "Run it? [y]es / [n]o / [a]ll in this cell / all in this [s]ession — "
     "or type what Kimi should do instead: "
 )
-DECLINED = "The user declined to run this code."
 NO_STDIN_TO_MODEL = (
     "The code was NOT run: automatic execution is off and this session has no way to ask "
     "the user for approval (no stdin, e.g. a headless notebook run). Do not try to run "
@@ -133,4 +132,4 @@ def _stdin_errors() -> tuple[type[BaseException], ...]:
     return (StdinNotImplementedError,)
 
 
-__all__ = ["APPROVAL_PROMPT", "DECLINED", "Decision", "approve", "parse_answer", "refusal_text"]
+__all__ = ["APPROVAL_PROMPT", "Decision", "approve", "parse_answer", "refusal_text"]
