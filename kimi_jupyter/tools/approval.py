@@ -18,13 +18,11 @@ from __future__ import annotations
 
 import builtins
 import sys
-from dataclasses import dataclass
-from typing import Literal
 
-from .context import ToolContext
+# Decision lives beside ToolContext (whose `ask` returns one), so neither module imports the
+# other's; it is still imported from here.
+from .context import Decision, ToolContext
 from .output import ToolOutput
-
-Scope = Literal["once", "cell", "session"]
 
 APPROVAL_PROMPT = (
     "Run it? [y]es / [n]o / [a]ll in this cell / all in this [s]ession — "
@@ -41,21 +39,6 @@ NO_STDIN_TO_USER = (
     "approval (no stdin). To let it run code, use `%%kimi -y` or "
     "`%config Kimi.auto_run = True`.\n"
 )
-
-
-@dataclass(frozen=True)
-class Decision:
-    """The user's answer to one approval question."""
-
-    run: bool
-    scope: Scope = "once"  # with run: this call, every call in the cell, or the session
-    feedback: str = ""  # a refusal's own words, passed to the model as the user's instruction
-    reason: str = ""  # why nothing was asked (e.g. auto-run is off in the chat panel)
-
-    @classmethod
-    def refuse(cls, reason: str) -> "Decision":
-        """A refusal decided by the caller, not typed by the user."""
-        return cls(run=False, reason=reason)
 
 
 def parse_answer(answer: str | None) -> Decision:

@@ -11,9 +11,10 @@ import pytest
 from pydantic import Field
 
 from kimi_jupyter.tools import ToolContext, ToolRegistry, default_registry, tool
+from kimi_jupyter.tools.coerce import ArgumentError, bind_arguments
 from kimi_jupyter.tools.docstrings import parse_docstring
 from kimi_jupyter.tools.registry import READ_ONLY_TOOLS
-from kimi_jupyter.tools.schema import ArgumentError, bind_arguments, build_spec, validate_name
+from kimi_jupyter.tools.schema import build_spec, validate_name
 
 
 class Color(enum.Enum):
