@@ -17,6 +17,7 @@ from .config import Settings
 from .errors import (
     Busy,
     ContextOverflowError,
+    Interrupted,
     KimiError,
     PromptTooLarge,
     StreamEndedEarly,
@@ -32,10 +33,6 @@ if TYPE_CHECKING:
     from .conversation import Conversation
     from .tools import ToolOutput, ToolRegistry
     from .views.base import View
-
-
-class Interrupted(KimiError):
-    """The user pressed ■ (kernel interrupt). What was shown is kept."""
 
 
 @dataclass

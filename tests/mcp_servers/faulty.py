@@ -1,6 +1,7 @@
 """A small MCP server with the faults kimi-jupyter's MCP client must survive.
 
-Run as ``python faulty.py [--fail-start | --hang-start] [--http PORT]``. Tools:
+Run as ``python faulty.py [--fail-start | --hang-start] [--http PORT]`` (``--hang-start`` first
+writes "hanging" to the file named by ``FAULTY_LOG``, if set). Tools:
 
 - ``read_note`` (read-only): returns a note, with ``FAULTY_NOTE`` from the environment;
 - ``write_note(text)`` (not read-only): appends to the file named by ``FAULTY_LOG``;
@@ -99,6 +100,9 @@ def main() -> None:
     if args.fail_start:
         sys.exit("faulty: cannot start (asked to fail)")
     if args.hang_start:
+        if os.environ.get("FAULTY_LOG"):  # so a test can wait until the start is under way
+            with open(os.environ["FAULTY_LOG"], "a", encoding="utf-8") as f:
+                f.write("hanging\n")
         time.sleep(3600)
     server = build()
     if args.http:
