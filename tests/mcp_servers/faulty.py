@@ -22,7 +22,6 @@ import os
 import struct
 import sys
 import threading
-import time
 import zlib
 
 import anyio
@@ -103,7 +102,9 @@ def main() -> None:
         if os.environ.get("FAULTY_LOG"):  # so a test can wait until the start is under way
             with open(os.environ["FAULTY_LOG"], "a", encoding="utf-8") as f:
                 f.write("hanging\n")
-        time.sleep(3600)
+        # Hang until the client closes our stdin, or goes away (a killed kernel): never outlive it.
+        sys.stdin.buffer.read()
+        return
     server = build()
     if args.http:
         server.run("streamable-http", host="127.0.0.1", port=args.http)
