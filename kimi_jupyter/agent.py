@@ -17,6 +17,7 @@ from .config import Settings
 from .errors import (
     Busy,
     ContextOverflowError,
+    Interrupted,
     KimiError,
     ModelNotFoundError,
     PromptTooLarge,
@@ -33,10 +34,6 @@ if TYPE_CHECKING:
     from .conversation import Conversation
     from .tools import ToolOutput, ToolRegistry
     from .views.base import View
-
-
-class Interrupted(KimiError):
-    """The user pressed ■ (kernel interrupt). What was shown is kept."""
 
 
 @dataclass
@@ -102,7 +99,7 @@ class Agent:
             self.session.busy.release()
 
     def _plan(self, request: Request, info: ModelInfo, notices: list[str]) -> wire.Plan:
-        plan = wire.check(info, request.settings, web_search=request.web_search, moonshot=info.moonshot)
+        plan = wire.check(info, request.settings, moonshot=info.moonshot)
         return replace(plan, notices=(*notices, *plan.notices)) if notices else plan
 
     def _successor(

@@ -419,9 +419,6 @@ class KimiClient:
         except Exception:  # noqa: BLE001 - a listing is a nicety: the catalog decides without it
             return None
 
-    def list_models(self) -> list[str]:
-        return sorted(self.model_listing() or {})
-
 
 # A JSON answer (the model listing) is read up to this size: a server can't fill the kernel's memory.
 MAX_JSON_BYTES = 16 * 1024 * 1024

@@ -144,6 +144,10 @@ class PromptTooLarge(KimiError):
     pass
 
 
+class Interrupted(KimiError):
+    """The user pressed ■ (kernel interrupt). What was shown is kept."""
+
+
 class Busy(KimiError):
     def __init__(self) -> None:
         super().__init__(

@@ -35,9 +35,6 @@ if TYPE_CHECKING:
 
 WEB_SEARCH = "$web_search"
 WEB_SEARCH_TOOL: dict[str, Any] = {"type": "builtin_function", "function": {"name": WEB_SEARCH}}
-# Moonshot's docs (2026-08): "kimi-k2.6 can also perform web search with thinking enabled".
-# Kept as a switch because earlier K2 models needed thinking off for it.
-WEB_SEARCH_NEEDS_INSTANT = False
 
 
 @dataclass(frozen=True)
@@ -56,7 +53,7 @@ def _switchable() -> str:
     return ", ".join(names) or "none known"
 
 
-def check(info: ModelInfo, settings: "Settings", *, web_search: bool = False, moonshot: bool = True) -> Plan:
+def check(info: ModelInfo, settings: "Settings", *, moonshot: bool = True) -> Plan:
     """Decide thinking, effort and temperature for `info`, or raise UsageError saying what it accepts.
 
     Only Moonshot's API (and servers that list Moonshot's model fields) gets
@@ -73,11 +70,6 @@ def check(info: ModelInfo, settings: "Settings", *, web_search: bool = False, mo
         want_thinking = True  # `Kimi.thinking = False` is sent only where it can be
     if info.thinking == "none":
         want_thinking = False
-    if web_search and want_thinking and info.thinking == "switchable" and moonshot and WEB_SEARCH_NEEDS_INSTANT:
-        want_thinking = False
-        notices.append(
-            f"Thinking is off for this cell: Moonshot's $web_search runs with thinking disabled on {info.id}."
-        )
     thinking = want_thinking
 
     effort = settings.effort

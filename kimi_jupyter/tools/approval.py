@@ -23,20 +23,17 @@ from __future__ import annotations
 
 import builtins
 import sys
-from dataclasses import dataclass
-from typing import Literal
 
 from ..safe import plain
-from .context import ToolContext
+# Decision lives beside ToolContext (whose `ask` returns one), so neither module imports the
+# other's; it is still imported from here.
+from .context import Decision, ToolContext
 from .output import ToolOutput
-
-Scope = Literal["once", "cell", "session"]
 
 APPROVAL_PROMPT = (
     "Run it? [y]es / [n]o / [a]ll in this cell / all in this [s]ession — "
     "or type what Kimi should do instead: "
 )
-DECLINED = "The user declined to run this code."
 NO_STDIN_TO_MODEL = (
     "The code was NOT run: automatic execution is off and this session has no way to ask "
     "the user for approval (no stdin, e.g. a headless notebook run). Do not try to run "
@@ -48,21 +45,6 @@ NO_STDIN_TO_USER = (
     "approval (no stdin). To let it run code, use `%%kimi -y` or "
     "`%config Kimi.auto_run = True`.\n"
 )
-
-
-@dataclass(frozen=True)
-class Decision:
-    """The user's answer to one approval question."""
-
-    run: bool
-    scope: Scope = "once"  # with run: this call, every call in the cell, or the session
-    feedback: str = ""  # a refusal's own words, passed to the model as the user's instruction
-    reason: str = ""  # why nothing was asked (e.g. auto-run is off in the chat panel)
-
-    @classmethod
-    def refuse(cls, reason: str) -> "Decision":
-        """A refusal decided by the caller, not typed by the user."""
-        return cls(run=False, reason=reason)
 
 
 def parse_answer(answer: str | None) -> Decision:
@@ -179,5 +161,5 @@ def _stdin_errors() -> tuple[type[BaseException], ...]:
     return (StdinNotImplementedError,)
 
 
-__all__ = ["APPROVAL_PROMPT", "DECLINED", "Decision", "after_untrusted", "approve", "parse_answer",
+__all__ = ["APPROVAL_PROMPT", "Decision", "after_untrusted", "approve", "parse_answer",
            "refusal_text", "written_after"]

@@ -1,13 +1,19 @@
 """Check the model's arguments for a user tool and convert them to what the function takes.
 
-The pydantic model ``schema.build_spec`` made from the signature does the checking in lax
-mode (int → float, "3" → 3, list → tuple/set, value → Enum, object → dataclass). This
-module only turns its ``ValidationError`` into one ``ArgumentError`` written for the model:
-every problem at once, each naming the argument, what was expected and what it got.
+The pydantic model ``schema.build_spec`` made from the signature does the checking, in
+strict mode on the arguments as JSON: a JSON value becomes the Python type the parameter
+names (int → float, array → tuple/set, a value or a member's name → Enum, object →
+dataclass), but nothing is guessed from a value of another JSON type: ``"3"`` is not an int,
+``3.0`` not an int either, ``"true"`` and ``1`` not booleans. A model that quotes a number
+gets a tool error saying so and sends it again, instead of a function that runs on a value
+the schema never offered. This module turns pydantic's ``ValidationError`` into one
+``ArgumentError`` written for the model: every problem at once, each naming the argument,
+what was expected and what it got.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -47,7 +53,9 @@ def bind_arguments(spec: ToolSpec, arguments: dict[str, Any]) -> tuple[list[Any]
             del given[p.name]
             defaulted.add(p.name)
     try:
-        model = spec.model.model_validate(given)
+        # JSON mode, not Python mode: strict Python mode would refuse a list for a tuple or a
+        # dict for a dataclass, which is all JSON can send. The arguments came as JSON.
+        model = spec.model.model_validate_json(json.dumps(given), strict=True)
     except ValidationError as e:
         problems = _problems(e.errors(), given, [p.name for p in spec.params])
         raise ArgumentError(f"invalid arguments for tool '{spec.name}': "

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
-
-if TYPE_CHECKING:
-    from .approval import Decision
+from typing import Any, Callable, Literal
 
 DEFAULT_MAX_OUTPUT = 8000
 # About what jupyter_server lets through in one go before it starts dropping stream
@@ -15,6 +12,23 @@ DEFAULT_MAX_OUTPUT = 8000
 DEFAULT_MAX_ECHO = 1_000_000
 # Seconds one call of model code may run (`Kimi.tool_timeout`).
 DEFAULT_TOOL_TIMEOUT = 600.0
+
+Scope = Literal["once", "cell", "session"]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The user's answer to one approval question (asked by ``approval.approve``)."""
+
+    run: bool
+    scope: Scope = "once"  # with run: this call, every call in the cell, or the session
+    feedback: str = ""  # a refusal's own words, passed to the model as the user's instruction
+    reason: str = ""  # why nothing was asked (e.g. auto-run is off in the chat panel)
+
+    @classmethod
+    def refuse(cls, reason: str) -> "Decision":
+        """A refusal decided by the caller, not typed by the user."""
+        return cls(run=False, reason=reason)
 
 
 @dataclass

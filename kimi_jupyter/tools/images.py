@@ -3,9 +3,8 @@
 A 2000x1000 figure costs several times the tokens of a 1024x512 one and tells the model
 little more. Only the copy sent to the model is shrunk: the user's displayed figure, the
 saved notebook and ``ToolOutput.images`` keep full size. Pillow is imported here, lazily,
-only when an image actually goes to a vision model (matplotlib depends on Pillow, so it is
-there whenever figures are); without it, or for an image it cannot read, the original is
-sent unchanged.
+only when an image actually goes to a vision model (a dependency of ours, and of
+matplotlib); for an image it cannot read, the original is sent unchanged.
 """
 
 from __future__ import annotations
@@ -33,6 +32,6 @@ def downscale_png(b64: str, max_side: int = MAX_SIDE) -> str:
             img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
             out = io.BytesIO()
             img.save(out, format="PNG", optimize=True)
-    except Exception:  # noqa: BLE001 - no Pillow, or an image it can't read: send as is
+    except Exception:  # noqa: BLE001 - an image Pillow can't read: send it as is
         return b64
     return base64.b64encode(out.getvalue()).decode("ascii")

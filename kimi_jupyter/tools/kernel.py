@@ -117,7 +117,7 @@ def schemas() -> list[dict[str, Any]]:
 
 def call_read_only(name: str, arguments: dict[str, Any], ctx: ToolContext, shell: Any) -> ToolOutput:
     """Run one read-only tool for the model. Never raises for anything the model sent."""
-    from .schema import ArgumentError, bind_arguments
+    from .coerce import ArgumentError, bind_arguments
     from .timeout import ToolTimeout, format_seconds, time_limit
 
     impl = _IMPLS[name]

@@ -187,7 +187,7 @@ def _to_png(data: str) -> str | None:
     try:
         import io
 
-        from PIL import Image  # installed with matplotlib
+        from PIL import Image
 
         raw = base64.b64decode(data, validate=False)
         out = io.BytesIO()
@@ -196,7 +196,7 @@ def _to_png(data: str) -> str | None:
                 return None
             img.save(out, format="PNG")
         return base64.b64encode(out.getvalue()).decode("ascii")
-    except Exception:  # noqa: BLE001 - no Pillow, or anything it can't read (its DecompressionBombError included)
+    except Exception:  # noqa: BLE001 - anything Pillow can't read (its DecompressionBombError included)
         return None
 
 

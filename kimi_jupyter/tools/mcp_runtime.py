@@ -28,6 +28,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Coroutine, Iterable
 
+from ..errors import Interrupted
 from .mcp_spec import SEPARATOR, ServerSpec
 
 _SLICE = 0.05  # seconds the main thread blocks at a time, so an interrupt is seen at once
@@ -143,8 +144,8 @@ class _Connection:
             await self.stop()
             raise self._fail(f"did not start within {self.spec.start_timeout:g} s") from None
         except asyncio.CancelledError:  # the user interrupted the kernel
+            self._fail("its start was interrupted")  # said at once, not after the stop below
             await asyncio.shield(self.stop())
-            self._fail("its start was interrupted")
             raise
         except Exception as exc:
             await self.stop()
@@ -341,6 +342,7 @@ class McpManager:
     def start(self, names: Iterable[str] | None = None) -> list[McpUnavailable]:
         """Start the servers that are not running (all, or `names`), side by side, after
         pinging the running ones. Returns the failures; each is marked failed, and skipped.
+        A kernel interrupt cancels the starts and raises `Interrupted` (one line for the user).
         """
         chosen = [c for n, c in self._servers.items() if names is None or n in names]
         if not chosen:
@@ -360,7 +362,15 @@ class McpManager:
             todo = [c for c in chosen if c.state != "running"]
             return await asyncio.gather(*(c.start() for c in todo), return_exceptions=True)
 
-        outcomes = self._loop.run(start_all())
+        try:
+            outcomes = self._loop.run(start_all())
+        except KeyboardInterrupt:
+            # The starts are cancelled on the MCP loop (each server is marked "its start was
+            # interrupted"); the user gets one line, not a traceback through asyncio.
+            names = ", ".join(f"'{c.spec.name}'" for c in chosen if c.state != "running")
+            what = f"starting the MCP server(s) {names}" if names else "checking the MCP servers"
+            raise Interrupted(f"Stopped by the user while {what}. "
+                              "The next cell (or `%kimi mcp`) will try again.") from None
         return [o if isinstance(o, McpUnavailable) else McpUnavailable(describe(o))
                 for o in outcomes if isinstance(o, BaseException)]
 

@@ -22,11 +22,12 @@ import threading
 from typing import Any, Callable, TypeVar, overload
 
 from ..stream import CODE_TOOL
+from .coerce import ArgumentError, bind_arguments
 from .context import ToolContext
 from .kernel import READ_ONLY_TOOLS as _READ_ONLY
 from .output import NO_OUTPUT, ToolOutput, cap_output, format_error
 from .reads import reporting_to, watch_reads, watching
-from .schema import ArgumentError, ToolSpec, bind_arguments, build_spec
+from .schema import ToolSpec, build_spec
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -29,7 +29,6 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Union, get_args, get_origin
 
-from .coerce import ArgumentError, bind_arguments  # noqa: F401 - part of this module's API
 from .docstrings import parse_docstring
 
 NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9\-_]{0,63}$")

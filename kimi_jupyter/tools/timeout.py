@@ -111,15 +111,28 @@ def _watchdog(seconds: float) -> Iterator[None]:
     timer = threading.Timer(seconds, fire)
     timer.daemon = True
     timer.start()
+    delivered = False
     try:
         yield
+    except ToolTimeout:
+        delivered = True
+        raise
     finally:
         with lock:
             state["done"] = True
-            if state["fired"]:
-                # Not delivered yet (the block ended first): take it back.
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(target), None)
+            pending = state["fired"] and not delivered
         timer.cancel()
+        if pending:
+            # Fired as the block ended: let it arrive here and drop it. Taking it back with
+            # SetAsyncExc(NULL) would leave CPython's "async exception pending" flag set for
+            # good (3.11 clears it only when it delivers one): every later line then stops in
+            # the eval loop's slow path, and a line tracer (the debugger's) never gets past one.
+            deadline = time.monotonic() + 1.0
+            try:
+                while time.monotonic() < deadline:  # delivered at the loop's next check
+                    pass
+            except ToolTimeout:
+                pass
 
 
 def _timeout_class(seconds: float) -> type[ToolTimeout]:

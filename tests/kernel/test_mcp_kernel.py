@@ -180,3 +180,57 @@ def test_an_image_from_an_mcp_tool_is_shown_to_the_user(kimi_kernel_env, tmp_pat
     assert image["data"]["text/plain"] == "[image 1 returned by faulty__picture]"
     assert base64.b64decode(image["data"]["image/png"], validate=True).startswith(b"\x89PNG\r\n\x1a\n")
     assert "[image 1: 3x2 px, returned by the tool]" in output_text(cell)  # the note the model got too
+
+
+def test_an_interrupt_while_a_server_starts_is_one_clear_line(kimi_server, tmp_path):
+    from jupyter_client.manager import start_new_kernel
+
+    log = tmp_path / "log.txt"
+    env = dict(os.environ, **loopback_env(kimi_server))
+    servers = (f'{{"hangs": {{"command": [sys.executable, {FAULTY!r}, "--hang-start"], '
+               f'"env": {{"FAULTY_LOG": {str(log)!r}}}, "start_timeout": 600}}}}')
+    km, kc = start_new_kernel(kernel_name="python3", env=env)
+    try:
+        for code in _setup(servers):
+            assert kc.execute_interactive(code, timeout=60)["content"]["status"] == "ok"
+        msg_id = kc.execute("%%kimi\nWhat time is it in Tokyo?")
+        deadline = time.monotonic() + 120
+        while not (log.exists() and "hanging" in log.read_text()):  # the server is starting
+            assert time.monotonic() < deadline, "the MCP server was never started"
+            time.sleep(0.1)
+        km.interrupt_kernel()
+        reply = kc.get_shell_msg(timeout=60)
+        assert reply["parent_header"]["msg_id"] == msg_id
+        shown: list[dict] = []
+        while True:
+            msg = kc.get_iopub_msg(timeout=30)
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                break
+            if msg["msg_type"] in ("error", "stream", "display_data", "execute_result"):
+                shown.append(msg)
+        # One line, saying what was interrupted, not a KeyboardInterrupt traceback; nothing else.
+        assert [m["msg_type"] for m in shown] == ["error"]
+        assert shown[0]["content"]["traceback"] == [
+            "Interrupted: Stopped by the user while starting the MCP server(s) 'hangs'. "
+            "The next cell (or `%kimi mcp`) will try again."]
+        assert reply["content"]["status"] == "error" and reply["content"]["ename"] == "Interrupted"
+        assert kimi_server.requests == []  # nothing was sent to the model
+        # The kernel works, the conversation is as it was, and the server is marked for
+        # `%kimi mcp` (read here without starting it: `%kimi mcp` would start it again).
+        deadline = time.monotonic() + 60  # the cancel is handled on the MCP loop's thread
+        printed: list[str] = []
+        while "".join(printed) != "0 ['its start was interrupted']\n":
+            assert time.monotonic() < deadline, f"the server was not marked: {printed}"
+            printed.clear()
+            after = kc.execute_interactive(
+                "from kimi_jupyter.session import default_session\n"
+                "s = default_session()\n"
+                "print(len(s.conversation.messages), [st.reason for st in s.mcp_manager().statuses()])",
+                timeout=60, output_hook=lambda m: printed.append(m["content"].get("text", "")))
+            # ipykernel 6 aborts a request that comes right after an error: ask again.
+            assert after["content"]["status"] in ("ok", "aborted")
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)

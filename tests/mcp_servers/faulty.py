@@ -1,6 +1,7 @@
 """A small MCP server with the faults kimi-jupyter's MCP client must survive.
 
-Run as ``python faulty.py [--fail-start | --hang-start] [--http PORT]``. Tools:
+Run as ``python faulty.py [--fail-start | --hang-start] [--http PORT]`` (``--hang-start`` first
+writes "hanging" to the file named by ``FAULTY_LOG``, if set). Tools:
 
 - ``read_note`` (read-only): returns a note, with ``FAULTY_NOTE`` from the environment;
 - ``write_note(text)`` (not read-only): appends to the file named by ``FAULTY_LOG``;
@@ -21,7 +22,6 @@ import os
 import struct
 import sys
 import threading
-import time
 import zlib
 
 import anyio
@@ -99,7 +99,12 @@ def main() -> None:
     if args.fail_start:
         sys.exit("faulty: cannot start (asked to fail)")
     if args.hang_start:
-        time.sleep(3600)
+        if os.environ.get("FAULTY_LOG"):  # so a test can wait until the start is under way
+            with open(os.environ["FAULTY_LOG"], "a", encoding="utf-8") as f:
+                f.write("hanging\n")
+        # Hang until the client closes our stdin, or goes away (a killed kernel): never outlive it.
+        sys.stdin.buffer.read()
+        return
     server = build()
     if args.http:
         server.run("streamable-http", host="127.0.0.1", port=args.http)

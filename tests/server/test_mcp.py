@@ -17,6 +17,7 @@ from traitlets import TraitError
 
 from kimi_jupyter import safe
 from kimi_jupyter.config import Kimi
+from kimi_jupyter.errors import Interrupted
 from kimi_jupyter.session import Session
 from kimi_jupyter.tools import ToolContext, default_registry
 from kimi_jupyter.tools.approval import Decision
@@ -305,7 +306,7 @@ def test_an_interrupt_cancels_a_start_or_a_call_at_once(closing):
     assert manager.start(["faulty"]) == []
     threading.Timer(1.0, _thread.interrupt_main).start()
     started = time.monotonic()
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(Interrupted, match="while starting the MCP server"):
         manager.start()
     assert time.monotonic() - started < 10
     deadline = time.monotonic() + 20  # the start is cancelled on the MCP loop, then marked

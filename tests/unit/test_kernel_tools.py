@@ -256,6 +256,42 @@ def test_time_limit_off_the_main_thread_stops_a_python_loop() -> None:
     assert box == {"timeout": 0.3, "after": True}
 
 
+def test_a_timeout_off_the_main_thread_leaves_the_interpreter_as_it_was() -> None:
+    # After the watchdog's exception, a line tracer (the debugger's, which ipykernel imports)
+    # must still get past a line: taking the delivered exception "back" used to leave CPython's
+    # pending flag set, and this script then never ended. A fresh process, as it may hang.
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, threading\n"
+        "from kimi_jupyter.tools.timeout import time_limit, ToolTimeout\n"
+        "def worker():\n"
+        "    try:\n"
+        "        with time_limit(0.3):\n"
+        "            while True:\n"
+        "                sum(range(100))\n"
+        "    except ToolTimeout:\n"
+        "        print('stopped', flush=True)\n"
+        "t = threading.Thread(target=worker)\n"
+        "t.start()\n"
+        "t.join()\n"
+        "def traced():\n"
+        "    sys._getframe().f_trace = None\n"
+        "    x = 1\n"
+        "    return x + 1\n"
+        "sys.settrace(lambda *a: None)\n"
+        "traced()\n"
+        "sys.settrace(None)\n"
+        "print('traced', flush=True)\n"
+    )
+    try:
+        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"the interpreter hung after a timeout off the main thread: {e.stdout!r}")
+    assert out.stdout == "stopped\ntraced\n", out.stderr
+
+
 def test_python_tool_times_out_without_interrupting_the_cell(shell: Any) -> None:
     ctx = ToolContext(shell=shell, auto_run=True, timeout=0.5)
     handler = signal.getsignal(signal.SIGALRM)

@@ -1,8 +1,9 @@
 """The shape of the package (ARCHITECTURE.md): imports flow one way, every module says its job,
 and the README's layout section names what is there.
 
-Read from the source with `ast`, so lazy imports inside functions count too: a cycle
-through a lazy import is still two modules that each need the other.
+Read from the source with `ast`, so lazy imports inside functions and imports under
+`if TYPE_CHECKING:` count too: a cycle through either is still two modules that each need
+the other (and the day the import is hoisted, the package fails to load).
 """
 
 from __future__ import annotations
@@ -24,18 +25,11 @@ MODULES = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
 
 
 def _imports(name: str, path: Path) -> set[str]:
-    """The package modules `name` imports anywhere in its code, outside `if TYPE_CHECKING:`."""
+    """The package modules `name` imports anywhere in its code, `if TYPE_CHECKING:` included."""
     is_package = path.name == "__init__.py"
     found: set[str] = set()
 
     class Visitor(ast.NodeVisitor):
-        def visit_If(self, node: ast.If) -> None:
-            if "TYPE_CHECKING" in ast.unparse(node.test):
-                for child in node.orelse:
-                    self.visit(child)
-                return
-            self.generic_visit(node)
-
         def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
             if node.level:
                 base = name.split(".") if is_package else name.split(".")[:-1]
@@ -89,13 +83,30 @@ def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
+# Cycles left for now, each with its reason. One that is fixed must come off this list (the
+# test says so), so the list cannot go stale.
+KNOWN_CYCLES = [
+    # handler imports server (for a type) and replay (in a method); replay imports handler (for
+    # a type). These three files are being changed by another engineer (issue 25).
+    ["kimi_jupyter.testing.handler", "kimi_jupyter.testing.replay", "kimi_jupyter.testing.server"],
+]
+
+
 def test_no_import_cycles_in_the_package():
     edges = {name: _imports(name, path) for name, path in MODULES.items()}
-    assert _cycles(edges) == []
+    found = _cycles(edges)
+    assert [c for c in found if c not in KNOWN_CYCLES] == []
+    assert [c for c in KNOWN_CYCLES if c not in found] == [], "fixed: take it off KNOWN_CYCLES"
 
 
-def test_the_cycle_check_can_fail():
+def test_the_cycle_check_can_fail(tmp_path):
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    # An import only for type checking, or inside a function, is an import all the same.
+    module = tmp_path / "module.py"
+    module.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .approval import Decision\n"
+                      "def f():\n    from .. import errors\n")
+    assert _imports("kimi_jupyter.tools.module", module) == {"kimi_jupyter.tools.approval",
+                                                             "kimi_jupyter.errors"}
 
 
 def test_every_module_says_its_job():

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
 import enum
 import json
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Optional, TypedDict
 
@@ -11,9 +13,10 @@ import pytest
 from pydantic import Field
 
 from kimi_jupyter.tools import ToolContext, ToolRegistry, default_registry, tool
+from kimi_jupyter.tools.coerce import ArgumentError, bind_arguments
 from kimi_jupyter.tools.docstrings import parse_docstring
 from kimi_jupyter.tools.registry import READ_ONLY_TOOLS
-from kimi_jupyter.tools.schema import ArgumentError, bind_arguments, build_spec, validate_name
+from kimi_jupyter.tools.schema import build_spec, validate_name
 
 
 class Color(enum.Enum):
@@ -327,7 +330,7 @@ def test_bind_converts_json_values() -> None:
     def f(a: float, b: int, c: tuple[int, str], d: set[int], e: Color, p: Point,
           pts: list[Point], lvl: Level = Level.LOW, o: Options | None = None) -> None: ...
 
-    _, kw = bind(f, {"a": 2, "b": 3.0, "c": [1, "x"], "d": [1, 1, 2], "e": "red",
+    _, kw = bind(f, {"a": 2, "b": 3, "c": [1, "x"], "d": [1, 1, 2], "e": "red",
                      "p": {"x": 1}, "pts": [{"x": 0, "y": 2}], "lvl": 2, "o": {"verbose": True}})
     assert kw == {"a": 2.0, "b": 3, "c": (1, "x"), "d": {1, 2}, "e": Color.RED,
                   "p": Point(1.0, 0.0), "pts": [Point(0.0, 2.0)], "lvl": Level.HIGH,
@@ -524,12 +527,47 @@ def test_callable_object_as_tool() -> None:
 # ------------------------------------------------------------- pydantic-specific contract
 
 
-def test_lax_conversions_of_json_scalars() -> None:
-    # pydantic's lax mode: a model that quotes a number or writes "true" is not sent back.
-    def f(n: int, x: float, flag: bool, tags: frozenset[str] = frozenset()) -> None: ...
+def test_arguments_are_strict_json() -> None:
+    # Strict: a JSON value of another type is not guessed into the parameter's type, so a
+    # quoted number or "true" goes back to the model as an error naming what was expected.
+    def f(n: int, x: float, flag: bool, tags: frozenset[str] = frozenset(),
+          when: datetime.date | None = None, nested: list[int] = []) -> None: ...  # noqa: B006
 
-    assert bind(f, {"n": "3", "x": "1.5", "flag": "true", "tags": ["a", "a"]}) == (
-        [], {"n": 3, "x": 1.5, "flag": True, "tags": frozenset({"a"})})
+    with pytest.raises(ArgumentError) as info:
+        bind(f, {"n": "3", "x": "1.5", "flag": "true", "tags": [1], "nested": [1, "2"]})
+    assert str(info.value) == (
+        "invalid arguments for tool 'f': argument 'n' must be an integer, got str '3'; "
+        "argument 'x' must be a number, got str '1.5'; argument 'flag' must be a boolean, "
+        "got str 'true'; argument 'tags[0]' must be a string, got int 1; "
+        "argument 'nested[1]' must be an integer, got str '2'")
+    for wrong, message in [({"n": 3.0}, "'n' must be an integer, got float 3.0"),
+                           ({"n": True}, "'n' must be an integer, got bool True"),
+                           ({"flag": 1}, "'flag' must be a boolean, got int 1"),
+                           ({"x": None}, "'x' must be a number, got NoneType None")]:
+        with pytest.raises(ArgumentError, match=re.escape(message)):
+            bind(f, {"n": 1, "x": 1.5, "flag": False, **wrong})
+    # What JSON cannot say otherwise still converts: int to float, array to a set, a
+    # string to a date.
+    assert bind(f, {"n": 3, "x": 2, "flag": True, "tags": ["a", "a"], "when": "2024-01-02"}) == (
+        [], {"n": 3, "x": 2.0, "flag": True, "tags": frozenset({"a"}),
+             "when": datetime.date(2024, 1, 2)})
+
+
+def test_a_user_tool_refuses_a_quoted_number_with_a_tool_error() -> None:
+    # Through the registry, as the agent calls it: the function never runs on "3".
+    reg = ToolRegistry()
+    calls: list[int] = []
+
+    def repeat(times: int) -> str:
+        calls.append(times)
+        return " ".join(["ok"] * times)
+
+    reg.register(repeat)
+    out = reg.call("repeat", '{"times": "3"}', ToolContext())
+    assert not out.ok and calls == []
+    assert out.text == ("Error: invalid arguments for tool 'repeat': "
+                        "argument 'times' must be an integer, got str '3'")
+    assert reg.call("repeat", '{"times": 2}', ToolContext()).text == "ok ok"
 
 
 def test_schema_is_moonshot_flavoured() -> None:

@@ -22,10 +22,10 @@ PLAIN = {"plain-8k": {"id": "plain-8k", "context_length": 8_192, "supports_think
                       "supports_reasoning": False}}
 
 
-def body(model="kimi-k2.6", web_search=False, **kw):
+def body(model="kimi-k2.6", **kw):
     s = settings(model=model, **kw)
     info = models.resolve(MOONSHOT, model, PLAIN)
-    plan = wire.check(info, s, web_search=web_search, moonshot=info.moonshot)
+    plan = wire.check(info, s, moonshot=info.moonshot)
     return wire.request_body(info, s, plan, [{"role": "user", "content": "hi"}], moonshot=info.moonshot), plan
 
 
@@ -95,7 +95,8 @@ def test_non_thinking_models_get_no_thinking_field():
 
 
 def test_web_search_keeps_thinking_and_echoes_arguments():
-    b, plan = body(web_search=True)
+    # kimi-k2.6 searches with thinking on (Moonshot's docs, 2026-08): nothing switches it off.
+    b, plan = body()
     assert b["thinking"] == {"type": "enabled", "keep": "all"} and plan.notices == ()
     assert wire.WEB_SEARCH_TOOL == {"type": "builtin_function", "function": {"name": "$web_search"}}
     call = ToolCall("$web_search:0", "$web_search", '{"search_result": {"search_id": "x"}}')
