@@ -86,9 +86,11 @@ def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
 # Cycles left for now, each with its reason. One that is fixed must come off this list (the
 # test says so), so the list cannot go stale.
 KNOWN_CYCLES = [
-    # handler imports server (for a type) and replay (in a method); replay imports handler (for
-    # a type). These three files are being changed by another engineer (issue 25).
-    ["kimi_jupyter.testing.handler", "kimi_jupyter.testing.replay", "kimi_jupyter.testing.server"],
+    # The loopback server's HTTP side: handler imports server (for a type), replay (in a method)
+    # and the Files/Batches routes; each of those imports handler (and batches server) only for
+    # a type annotation. Still to untangle (issue 25): a Protocol module both sides import.
+    ["kimi_jupyter.testing.batches", "kimi_jupyter.testing.files", "kimi_jupyter.testing.handler",
+     "kimi_jupyter.testing.replay", "kimi_jupyter.testing.server"],
 ]
 
 
