@@ -33,12 +33,19 @@ def visible(text: str) -> str:
 class JupyterConsole:
     """One `jupyter console` process with its own python3 kernel, in a pty."""
 
-    def __init__(self, env: dict[str, str], cwd: Path, timeout: float = 60) -> None:
+    def __init__(self, env: dict[str, str], cwd: Path, timeout: float = 120) -> None:
+        import tempfile
+
         import pexpect
 
         exe = shutil.which("jupyter-console", path=os.path.dirname(sys.executable)) or "jupyter-console"
+        # Unix sockets, not TCP: a TCP port picked by bind-and-release can be taken by another
+        # kernel on a busy machine before this one binds it, and the console then waits forever.
+        # The timeout is generous for the same reason: CI's two cores are shared.
+        self._sockets = tempfile.mkdtemp(prefix="kimi-console-")
         args = ["--simple-prompt", "--kernel=python3", "--ZMQTerminalInteractiveShell.include_other_output=False",
-                "--ZMQTerminalInteractiveShell.banner=", "--ZMQTerminalInteractiveShell.kernel_timeout=60"]
+                "--ZMQTerminalInteractiveShell.banner=", "--ZMQTerminalInteractiveShell.kernel_timeout=120",
+                "--transport=ipc", f"--ip={os.path.join(self._sockets, 'k')}"]
         env = {**env, "TERM": "dumb", "PYTHONUNBUFFERED": "1", "JUPYTER_PLATFORM_DIRS": "1"}
         self.timeout = timeout
         self._log: list[str] = []
@@ -78,6 +85,7 @@ class JupyterConsole:
             except pexpect.TIMEOUT:
                 pass
         self.child.close(force=True)
+        shutil.rmtree(self._sockets, ignore_errors=True)
 
     def __enter__(self) -> "JupyterConsole":
         return self
