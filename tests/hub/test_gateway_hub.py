@@ -81,6 +81,9 @@ c.Spawner.environment = {{
     "KIMI_API_KEY": lambda spawner: spawner.api_token,
 }}
 c.Spawner.environment["JUPYTERHUB_SINGLEUSER_APP"] = "jupyter_server.serverapp.ServerApp"  # (test only)
+# (test only) the spawner passes on no other variable: pin the date like every test kernel, so a
+# model's "closing soon" line doesn't appear in the students' cells on the day CI runs.
+c.Spawner.environment["KIMI_JUPYTER_TODAY"] = "2026-12-06"
 c.JupyterHub.load_groups = {{"instructors": {{"users": ["teacher"]}}}}
 c.JupyterHub.load_roles = [
     {{"name": "kimi-users", "scopes": ["access:services!service=kimi"], "groups": ["instructors"]}},
