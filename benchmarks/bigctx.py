@@ -102,8 +102,8 @@ def _traced_bytes(fn: Callable[[], Any]) -> int:
 
 
 def _session(server: Any, messages: list[dict[str, Any]]) -> Any:
-    from kimi_jupyter.conversation import Conversation
-    from kimi_jupyter.session import Session
+    from kimi_jupyter.core.conversation import Conversation
+    from kimi_jupyter.core.session import Session
 
     session = Session()
     session.config.api_key, session.config.base_url = API_KEY, server.base_url
@@ -116,7 +116,7 @@ class _CountTokenizer:
     """Counts (and times) the client's calls to the server's tokenizer during a run."""
 
     def __init__(self) -> None:
-        from kimi_jupyter.client import KimiClient
+        from kimi_jupyter.core.client import KimiClient
 
         self.cls = KimiClient
         self.original = KimiClient.estimate_tokens
@@ -172,9 +172,9 @@ def _pieces(server: Any, messages: list[dict[str, Any]]) -> dict[str, Any]:
     """Each per-step piece of client work, timed alone on this conversation."""
     from openai._utils._json import openapi_dumps
 
-    from kimi_jupyter import wire
-    from kimi_jupyter import window
-    from kimi_jupyter.client import KimiClient
+    from kimi_jupyter.core import wire
+    from kimi_jupyter.core import context_window as window
+    from kimi_jupyter.core.client import KimiClient
     from kimi_jupyter.tools import default_registry
     from kimi_jupyter.views.base import BaseView
 

@@ -33,12 +33,12 @@ WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 GROW_TEXT = "Here is more context about the data set and what I want from it. " * 15  # ~1 KB per prompt
 STATE_EXPR = (
     "(__import__('psutil').Process().memory_info().rss, "
-    "len(__import__('json').dumps(__import__('kimi_jupyter.session', fromlist=['x']).default_session()"
+    "len(__import__('json').dumps(__import__('kimi_jupyter.core.session', fromlist=['x']).default_session()"
     ".conversation.messages)), "
     "len(__import__('ipywidgets').widgets.widget._instances), "
     "len(__import__('comm').get_comm_manager().comms), "
     "__import__('threading').active_count(), "
-    "len(__import__('kimi_jupyter.session', fromlist=['x']).default_session().results))"
+    "len(__import__('kimi_jupyter.core.session', fromlist=['x']).default_session().results))"
 )
 
 

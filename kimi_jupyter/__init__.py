@@ -13,8 +13,8 @@ from ._version import __version__
 
 if TYPE_CHECKING:
     from .api import chat
-    from .chat_panel import ChatPanel
-    from .result import Result
+    from .views.chat_panel import ChatPanel
+    from .core.result import Result
     from .tools import tool
     from .batch import Results, batch_status, map
 
@@ -41,10 +41,10 @@ def __getattr__(name: str) -> Any:
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    from .config import Kimi
-    from .errors import KimiError
-    from .magics import KimiMagics, keep_question_marks, show_kimi_error
-    from .session import Session, set_default_session
+    from .core.settings import Kimi
+    from .core.errors import KimiError
+    from .ipython.magics import KimiMagics, keep_question_marks, show_kimi_error
+    from .core.session import Session, set_default_session
 
     config = Kimi(parent=ipython)
     session = Session(config=config)
@@ -60,10 +60,10 @@ def load_ipython_extension(ipython: Any) -> None:
 
 
 def unload_ipython_extension(ipython: Any) -> None:
-    from .config import Kimi
-    from .errors import KimiError
+    from .core.settings import Kimi
+    from .core.errors import KimiError
 
-    from .magics import keep_question_marks
+    from .ipython.magics import keep_question_marks
 
     ipython.configurables = [c for c in ipython.configurables if not isinstance(c, Kimi)]
     if keep_question_marks in ipython.input_transformers_cleanup:

@@ -10,13 +10,14 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any, Callable
 
-from .errors import KimiError, redact_all
-from .options import Options, usage_error
-from .result import Result
-from .session import Session, default_session
+from .core.errors import KimiError
+from .core.options import Options, usage_error
+from .core.result import Result
+from .core.session import Session, default_session
+from .ipython.usage import usage_errors
 
 if TYPE_CHECKING:
-    from .agent import Request
+    from .core.agent import Request
     from .tools.approval import Decision
     from .views.base import View
 
@@ -39,34 +40,25 @@ def run(
     `session_allow=False`: an earlier `s` (allow for the session) does not apply (the
     chat panel, whose own box decides).
     """
-    from .agent import Agent, Request
+    from .core.agent import Agent, Request
     from .tools import default_registry
+    from .tools.mcp import tool_providers
     from .views import pick_view
 
     if not prompt or not prompt.strip():
         raise usage_error("The prompt is empty: write it below `%%kimi` (or pass it to `chat()`).")
     session = session or default_session()
     settings = session.settings(**options.settings_overrides())
-    # Every prompt reaches the model through here (a cell, `{interpolation}`, `%kimi fix`'s
-    # traceback, `chat()`, the panel): keys and `Kimi.secrets` in it are masked first.
-    secrets = settings.all_secrets()
     view = view if view is not None else pick_view(settings.view, shell, options.format)
-    request = Request(
-        prompt=redact_all(prompt, secrets),
-        settings=settings,
-        system=redact_all(options.system, secrets) if options.system else options.system,
-        new=options.new,
-        tools=options.tools,
-        web_search=options.web_search,
-        fmt=options.format,
-    )
+    request = Request.build(prompt, options, settings)  # the prompt's keys and secrets masked
     registry: Any = default_registry
     rung = 0
     if settings.tutor:
         registry, rung = _tutor(request, session, shell, registry)
     if session.lesson is not None and options.base_url is None:
         request.settings = _lesson_route(session, request, options, view)
-    agent = Agent(session, view, registry, shell, ask=ask, session_allow=session_allow)
+    agent = Agent(session, view, registry, shell, ask=ask, session_allow=session_allow,
+                  providers=tool_providers(session))
     try:
         result = agent.run(request)
     except KimiError as exc:
@@ -101,7 +93,7 @@ def _tutor(request: "Request", session: Session, shell: Any, registry: Any) -> t
 def _lesson_route(session: Session, request: "Request", options: Options, view: "View") -> Any:
     """The settings for a cell while a lesson is replayed: the cassette's, or the live API's
     (`--live-fallback`, for a cell the cassette doesn't hold). Raises `NotInLesson`."""
-    from .lesson import next_messages, route
+    from .ipython.lesson import next_messages, route
 
     lesson = session.lesson
     assert lesson is not None
@@ -115,6 +107,7 @@ def _lesson_route(session: Session, request: "Request", options: Options, view: 
     return live
 
 
+@usage_errors()  # a bad option: one line in IPython (a ValueError in a plain script)
 def chat(prompt: str, *, view: "View | None" = None, session: Session | None = None, **options: Any) -> Result:
     """Ask the model; continue the same conversation as `%%kimi` unless `new=True`.
 

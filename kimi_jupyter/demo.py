@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import safe
-from .result import REPLAY_LABEL  # one label for the demo's scripted answers and cassette replays
+from .core import sanitize
+from .core.result import REPLAY_LABEL  # one label for the demo's scripted answers and cassette replays
 from .views import render
 
 REPLAY_NOTE = (
@@ -185,7 +185,7 @@ class Echo:
                 self.line(plain if plain.endswith(REPLAY_LABEL) else f"{plain} · {REPLAY_LABEL}", DIM)
             elif part in ("answer", "notice"):
                 self.line()
-                self.line(safe.plain(plain).strip())
+                self.line(sanitize.plain(plain).strip())
             elif out.get("output_type") == "error":
                 self.line(f"{out['ename']}: {out['evalue']}")
 
@@ -324,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from nbclient.exceptions import CellExecutionError
 
-    from .cassette import CassetteError
+    from .core.cassette import CassetteError
     from .testing.scenarios import load_scenarios
     from .testing.server import KimiServer
 

@@ -1,7 +1,7 @@
 """An independent check that markup is safe to show: the allowlist the tests hold the package to.
 
-Written here with the stdlib's `html.parser`, not imported from `kimi_jupyter.safe`, so
-widening the package's allowlist fails a test. Shared by the unit tests of `safe` and the
+Written here with the stdlib's `html.parser`, not imported from `kimi_jupyter.core.sanitize`, so
+widening the package's allowlist fails a test. Shared by the unit tests of `sanitize` and the
 kernel tests that check every output a cell sends.
 """
 

@@ -20,12 +20,12 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .. import models
-from ..config import Settings
-from ..errors import ConnectError, KimiError
-from ..models import ModelInfo
-from ..session import Session, default_session
-from ..stream import Usage
+from ..core import catalog
+from ..core.settings import Settings
+from ..core.errors import ConnectError, KimiError
+from ..core.catalog import ModelInfo
+from ..core.session import Session, default_session
+from ..core.stream import Usage
 from .cache import Cache, all_batch_files
 from .items import Item
 from .job import Job
@@ -49,7 +49,7 @@ def _api(settings: Settings, call: Callable[[Any], Any]) -> Any:
     """One Files/Batches call through the project's one HTTP client, with its error mapping."""
     import openai
 
-    from ..client import _make_client, map_status_error
+    from ..core.client import _make_client, map_status_error
 
     try:
         return call(_make_client(settings))
@@ -123,7 +123,7 @@ def _entry(body: dict[str, Any], info: ModelInfo, request_id: str | None) -> dic
         "usage": {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
                   "total_tokens": usage.total_tokens, "cached_tokens": usage.cached_tokens,
                   "reasoning_tokens": usage.reasoning_tokens},
-        "cost_usd": models.cost_usd(info, usage), "request_id": request_id,
+        "cost_usd": catalog.cost_usd(info, usage), "request_id": request_id,
         "finish_reason": choice.get("finish_reason"), "via": "batch", "t": round(time.time(), 3),
     }
 
@@ -171,7 +171,7 @@ def run_batch(job: Job, pending: list[tuple[Item, str]], slots: list[ItemResult 
             if len(ended) == len(records):
                 break
             if not wait:
-                from ..safe import plain
+                from ..core.sanitize import plain
 
                 running = ", ".join(plain(str(r["id"])) for r in records if r["id"] not in ended)
                 outcome.stopped = f"batch in progress: {running}"
@@ -221,7 +221,7 @@ def batch_status(*, cache: Any = None, cancel: bool = False, session: Session | 
                 row["errors"] = len(collect(settings, info, file_cache, record, batch))
                 row["collected"] = True
             out.append(row)
-    from ..safe import plain
+    from ..core.sanitize import plain
 
     for row in out:  # ids and statuses are the server's text: no escape sequences reach a terminal
         print(plain(f"{row['id']}: {row['status']} · {row['completed']}/{row['total']} done, {row['failed']} failed"

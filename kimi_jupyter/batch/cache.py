@@ -22,7 +22,7 @@ import threading
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..config import origin
+from ..core.settings import origin
 
 _STREAM_ONLY = ("stream", "stream_options")
 _locks: dict[Path, threading.Lock] = {}

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from ..interpolate import interpolate
-from ..options import usage_error
+from ..ipython.interpolate import interpolate
+from ..core.options import usage_error
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ def is_series(obj: Any) -> bool:
 
 def prepare(items: Any, prompt: str | None) -> list[Item]:
     """The prompts, in input order. A mistake (no template for a DataFrame, a template
-    naming no column) is a one-line UsageError before anything is sent."""
+    naming no column) is a one-line usage error before anything is sent."""
     if isinstance(items, (str, bytes)):
         raise usage_error("map() takes many items (a list, a Series, a DataFrame), not one string: "
                           "use `kimi_jupyter.chat()` for a single prompt, or wrap it in a list.")

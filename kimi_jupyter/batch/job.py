@@ -12,11 +12,11 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from .. import wire
-from ..config import Settings
-from ..models import ModelInfo
-from ..options import Options, usage_error
-from ..session import Session
+from ..core import wire
+from ..core.settings import Settings
+from ..core.catalog import ModelInfo
+from ..core.options import Options, usage_error
+from ..core.session import Session
 from .cache import Cache, body_key
 from .items import Item
 from .schema import Validator, describe

@@ -19,12 +19,12 @@ from __future__ import annotations
 import re
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
-from .. import models
-from ..client import RetryPolicy, _retry_hint
-from ..errors import (
+from ..core import catalog
+from ..core.client import RetryPolicy, _retry_hint
+from ..core.errors import (
     AuthenticationError,
     ConnectError,
     KimiError,
@@ -34,8 +34,8 @@ from ..errors import (
     QuotaError,
     RateLimitError,
 )
-from ..session import Session
-from ..stream import Usage
+from ..core.session import Session
+from ..core.stream import Usage
 from ..views.base import BaseView
 from .items import Item
 from .job import Job
@@ -137,7 +137,7 @@ class Pool:
         self.job = job
         self.pending = pending
         self.slots = slots
-        from ..config import origin
+        from ..core.settings import origin
 
         self.pacer = Pacer(min(concurrency, max(1, len(pending))), rpm, tpm,
                            account=origin(job.settings.base_url) if job.settings is not None else None)
@@ -276,7 +276,7 @@ class Pool:
                 self._unreserve()
 
     def _send(self, item: Item) -> tuple[Any, str | None]:
-        from ..agent import Agent, Request
+        from ..core.agent import Agent, Request
         from ..tools import default_registry
 
         parent = self.job.session
@@ -285,13 +285,17 @@ class Pool:
         session = Session(config=parent.config, logins=parent.logins, listings=parent.listings,
                           recorder=parent.recorder, closed=parent.closed, told=parent.told)
         session.auto_run = parent.auto_run
-        request = Request(prompt=item.prompt, settings=self.job.settings, system=self.job.system, new=True,
-                          tools=self.job.tools, fmt=self.job.options.format)
+        # Each item is a conversation of its own, with the job's system prompt (its schema note included).
+        options = replace(self.job.options, system=self.job.system, new=True, tools=self.job.tools)
+        request = Request.build(item.prompt, options, self.job.settings)
         if self.job.tools:
+            from ..tools.mcp import tool_providers
             from ..views import pick_view
 
             view = pick_view(self.job.settings.view, self.shell, self.job.options.format)
-            agent = Agent(session, view, default_registry, self.shell, ask=self.ask)
+            # The parent session's MCP servers, started once for the whole map (not once per item).
+            agent = Agent(session, view, default_registry, self.shell, ask=self.ask,
+                          providers=tool_providers(parent))
         else:
             agent = Agent(session, _ItemView(self.stop), None, None)
         try:
@@ -367,7 +371,7 @@ class Pool:
         if self.job.max_cost is None:
             return None
         tokens = max((self.job.prompt_tokens(i) for i, _ in self.pending), default=0)
-        return models.request_cost_bound(self.job.info, tokens, 0.0, self.job.settings.max_tokens)
+        return catalog.request_cost_bound(self.job.info, tokens, 0.0, self.job.settings.max_tokens)
 
     def _reserve(self, item: Item) -> bool:
         """False (and the batch stops) when this request could take the batch past max_cost."""

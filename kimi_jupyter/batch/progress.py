@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..stream import Usage
+from ..core.stream import Usage
 
 
 @dataclass

@@ -12,7 +12,7 @@ import html
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from ..stream import Usage
+from ..core.stream import Usage
 
 
 @dataclass

@@ -11,9 +11,10 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
-from ..errors import KimiError
-from ..options import Options, usage_error
-from ..session import Session, default_session
+from ..core.errors import KimiError
+from ..core.options import Options, usage_error
+from ..core.session import Session, default_session
+from ..ipython.usage import usage_errors
 from . import progress as progress_mod
 from .items import Item, prepare
 from .job import Job, make_job
@@ -25,6 +26,7 @@ from .schema import validator
 MODES = ("online", "batch")
 
 
+@usage_errors()  # a bad option or item: one line in IPython, as from `%%kimi`
 def map(  # noqa: A001 - `kimi_jupyter.map` is the public name the issue asks for
     items: Any,
     prompt: str | None = None,
@@ -114,7 +116,7 @@ def map(  # noqa: A001 - `kimi_jupyter.map` is the public name the issue asks fo
             outcome_online = pool.run()
             stopped, error = outcome_online.stopped, outcome_online.fatal
             if outcome_online.interrupted:
-                from ..agent import Interrupted
+                from ..core.agent import Interrupted
 
                 error = Interrupted("Stopped by the user.")
     finally:

@@ -13,5 +13,5 @@ OpenAI-compatible upstream) and streams the answer back unchanged.
 - `meter`: the usage and cost of an answer, read from the stream as it passes;
 - `app`: the tornado service: the forwarding API under `v1/`, the instructors' page.
 
-It imports the project's core modules (`models`, `stream`, `cassette`), never IPython.
+It imports the project's `core/` (the catalog, the stream's `Usage`, cassettes), never IPython.
 """

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
-from ..cassette import KEPT_HEADERS
+from ..core.cassette import KEPT_HEADERS
 from .meter import Meter, price
 from .page import to_csv, to_html, usd
 from .store import Store

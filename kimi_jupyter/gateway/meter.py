@@ -3,7 +3,7 @@
 The bytes go to the student unchanged; the meter only watches. A streamed
 answer's usage comes in its last chunks (Moonshot: in the finish chunk's choice
 and again at the top level; vLLM: at the top level), so the cost is known when
-the stream ends. Prices are the catalog's (`models.py`) for the model the
+the stream ends. Prices are the catalog's (`core/catalog.py`) for the model the
 request named: Moonshot's list prices, also for an OpenAI-compatible upstream
 that serves the same models.
 """
@@ -13,11 +13,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .. import models
-from ..stream import Usage
-
-# Kimi's built-in search tool, billed per call (`wire.WEB_SEARCH`; wire.py imports IPython, the gateway must not).
-WEB_SEARCH = "$web_search"
+from ..core import catalog
+from ..core.stream import Usage
+from ..core.wire import WEB_SEARCH  # Kimi's built-in search tool, billed per call
 
 _MOONSHOT = "https://api.moonshot.ai/v1"  # whose catalog prices apply
 
@@ -72,6 +70,6 @@ class Meter:
 
 def price(model: str, usage: Usage | None, web_searches: int = 0) -> float:
     """USD for one answer at the catalog's prices; 0 for a model the catalog doesn't price."""
-    info = models.resolve(_MOONSHOT, model)
-    cost = models.cost_usd(info, usage or Usage(), web_searches)
+    info = catalog.resolve(_MOONSHOT, model)
+    cost = catalog.cost_usd(info, usage or Usage(), web_searches)
     return cost or 0.0

@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ..stream import Usage
+from ..core.stream import Usage
 
 _meta = MetaData()
 usage_table = Table(

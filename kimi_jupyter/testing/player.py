@@ -32,7 +32,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-from ..cassette import Cassette, Exchange
+from ..core.cassette import Cassette, Exchange
 
 _HEX = re.compile(r"0x[0-9a-fA-F]+")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")

@@ -18,7 +18,7 @@ import json
 import time
 from typing import TYPE_CHECKING
 
-from ..cassette import REPLAY_HEADER, Exchange, replay_headers
+from ..core.cassette import REPLAY_HEADER, Exchange, replay_headers
 from .player import NoMatch, Pace, Player, chunk_chars
 from .chunked import ChunkedWriter
 from .wire import DONE, error_body

@@ -21,7 +21,7 @@ import threading
 from collections import deque
 from typing import Any, Iterable
 
-from ..cassette import CassetteError, read
+from ..core.cassette import CassetteError, read
 from .player import Pace, Player, parse_pace
 
 from ..batch.limits import Tier

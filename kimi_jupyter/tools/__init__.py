@@ -3,8 +3,8 @@
 Importing this package is light: IPython is only imported when code actually runs.
 """
 
-from .context import ToolContext
-from .output import ToolOutput, cap_output
+from ..core.tool_context import ToolContext
+from ..core.tool_output import ToolOutput, cap_output
 from .registry import ToolRegistry, default_registry, tool
 
 __all__ = ["ToolContext", "ToolOutput", "ToolRegistry", "cap_output", "default_registry", "tool"]

@@ -24,11 +24,11 @@ from __future__ import annotations
 import builtins
 import sys
 
-from ..safe import plain
+from ..core.sanitize import plain
 # Decision lives beside ToolContext (whose `ask` returns one), so neither module imports the
 # other's; it is still imported from here.
-from .context import Decision, ToolContext
-from .output import ToolOutput
+from ..core.tool_context import Decision, ToolContext
+from ..core.tool_output import ToolOutput
 
 APPROVAL_PROMPT = (
     "Run it? [y]es / [n]o / [a]ll in this cell / all in this [s]ession — "

@@ -19,8 +19,8 @@ import sys
 import threading
 from typing import Any, Callable
 
-from ..redact import StreamRedactor, redact_data, redact_text
-from .output import HeadTailBuffer, cap_output, png_size
+from ..core.redact import StreamRedactor, redact_data, redact_text
+from ..core.tool_output import HeadTailBuffer, cap_output, png_size
 
 # Cap for one non-text display (HTML or markdown source) in the model's copy.
 _MAX_DISPLAY_SOURCE = 2000

@@ -30,7 +30,7 @@ import sys
 import types
 from typing import Any
 
-from .output import cap_output
+from ..core.tool_output import cap_output
 
 # A numpy array bigger than this gets no summary statistics (they would scan it all).
 MAX_STATS_ELEMENTS = 10_000_000

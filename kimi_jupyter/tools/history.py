@@ -16,7 +16,7 @@ import traceback
 from typing import Any
 
 from .describe import capped_repr, first_line, is_default_repr
-from .output import cap_output
+from ..core.tool_output import cap_output
 
 # Per-cell caps: source and outputs.
 MAX_SOURCE = 2000

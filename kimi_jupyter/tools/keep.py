@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .output import cap_parts
+from ..core.tool_output import cap_parts
 
 KEPT_NAME = "_kimi_out"
 # Characters kept per capped output: enough to hold any print a person would page

@@ -15,17 +15,37 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from ..errors import redact_all
-from ..safe import plain
+from ..core.errors import redact_all
+from ..core.sanitize import plain
+from ..core.tool_context import ToolContext
+from ..core.tool_output import NO_OUTPUT, ToolOutput, cap_output, png_size
 from .approval import approve
-from .context import ToolContext
-from .output import NO_OUTPUT, ToolOutput, cap_output, png_size
 
 if TYPE_CHECKING:
+    from ..core.session import Session
     from .mcp_runtime import McpManager, McpTool, ServerStatus
 
 INTERRUPTED = "Interrupted by the user."
 _MAX_DESCRIPTION = 1024  # characters of a server's tool description offered to the model
+
+
+def mcp_manager(session: "Session") -> "McpManager | None":
+    """The session's McpManager, following `Kimi.mcp_servers`; None when none are set."""
+    if not session.config.mcp_servers and session.mcp is None:
+        return None  # never imports the MCP code for users who don't use it
+    from ..core.mcp_spec import parse_servers
+    from .mcp_runtime import McpManager
+
+    if session.mcp is None:
+        session.mcp = McpManager()
+    session.mcp.configure(parse_servers(session.config.mcp_servers))
+    return session.mcp
+
+
+def tool_providers(session: "Session") -> tuple["McpTools", ...]:
+    """Tools from outside the registry for one cell: the MCP servers' (SPEC §10)."""
+    manager = mcp_manager(session)
+    return () if manager is None else (McpTools(manager),)
 
 
 class McpTools:
@@ -206,7 +226,7 @@ def _error(text: str, ctx: ToolContext, secrets: tuple[str, ...]) -> ToolOutput:
 
 def status_markdown(statuses: list["ServerStatus"]) -> str:
     """`%kimi mcp` as a markdown table. Server text is untrusted: cells are escaped, and the
-    caller renders the result with `safe.markdown_block`."""
+    caller renders the result with `sanitize.markdown_block`."""
     lines = ["| server | state | tool | read-only | description |", "|---|---|---|---|---|"]
     for s in statuses:
         state = s.state if not s.reason else f"{s.state}: {s.reason}"

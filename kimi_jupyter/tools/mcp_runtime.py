@@ -28,8 +28,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Coroutine, Iterable
 
-from ..errors import Interrupted
-from .mcp_spec import SEPARATOR, ServerSpec
+from ..core.errors import Interrupted
+from ..core.mcp_spec import SEPARATOR, ServerSpec
 
 _SLICE = 0.05  # seconds the main thread blocks at a time, so an interrupt is seen at once
 _PING_TIMEOUT = 5.0  # a server's answer to a ping at the start of a cell

@@ -22,13 +22,13 @@ import traceback
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-from ..redact import redact_output, redact_text
+from ..core.redact import redact_output, redact_text
 from .approval import approve
 from .capture import OutputTee
-from .context import ToolContext
+from ..core.tool_context import ToolContext
 from .keep import KEEP_CHARS, keep_full_text, kept_note
 from .reads import watch_reads
-from .output import NO_OUTPUT, ToolOutput, cap_output, cap_parts, format_error, is_capped
+from ..core.tool_output import NO_OUTPUT, ToolOutput, cap_output, cap_parts, format_error, is_capped
 from .timeout import ToolTimeout, format_seconds, time_limit
 from . import timeout as _timeout_module
 

@@ -21,11 +21,11 @@ import sys
 import threading
 from typing import Any, Callable, TypeVar, overload
 
-from ..stream import CODE_TOOL
+from ..core.stream import CODE_TOOL
 from .coerce import ArgumentError, bind_arguments
-from .context import ToolContext
+from ..core.tool_context import ToolContext
 from .kernel import READ_ONLY_TOOLS as _READ_ONLY
-from .output import NO_OUTPUT, ToolOutput, cap_output, format_error
+from ..core.tool_output import NO_OUTPUT, ToolOutput, cap_output, format_error
 from .reads import reporting_to, watch_reads, watching
 from .schema import ToolSpec, build_spec
 
@@ -84,7 +84,7 @@ class ToolRegistry:
         for provider in ctx.providers if ctx is not None else ():
             out.extend(provider.schemas(ctx))
         if web_search:
-            from ..wire import WEB_SEARCH_TOOL as declaration
+            from ..core.wire import WEB_SEARCH_TOOL as declaration
 
             out.append(declaration)
         return out
@@ -242,7 +242,7 @@ def _parse_arguments(arguments: str | dict | None, name: str, ctx: ToolContext) 
 
 
 def _tell_user(ctx: ToolContext, text: str) -> None:
-    from ..safe import plain
+    from ..core.sanitize import plain
 
     if ctx.notice is not None:
         ctx.notice(text)

@@ -1,48 +1,19 @@
-"""The View protocol: how the agent talks to a screen.
+"""Views to build on: `BaseView` (shows nothing) and `RecordingView` (keeps the events).
 
-The agent never imports IPython.display or ipywidgets; it only calls these
-methods. A test can pass a `RecordingView` and check the events without any
-frontend.
+The protocol itself (`View`) is in `core/view.py`, beside the agent that calls it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
+
+from ..core.view import View  # noqa: F401  (re-exported: views.View)
 
 if TYPE_CHECKING:
-    from ..result import Result
-    from ..stream import ToolCall, Turn
-    from ..tools import ToolOutput
-
-
-class View(Protocol):
-    def on_step_start(self, step: int, model: str) -> None:
-        """A request is about to be sent (step counts model requests in this cell)."""
-
-    def on_reasoning(self, delta: str) -> None: ...
-
-    def on_content(self, delta: str) -> None: ...
-
-    def on_tool_call(self, call: "ToolCall") -> None:
-        """The model started a tool call (its name is known, arguments are still streaming)."""
-
-    def on_step_end(self, turn: "Turn", elapsed_s: float) -> None:
-        """The reply is complete (or cut short); its text is final."""
-
-    def show_code(self, code: str) -> None:
-        """Model-written code, shown before it is approved and run."""
-
-    def on_tool_start(self, call: "ToolCall", step: int) -> None: ...
-
-    def on_tool_output(self, call: "ToolCall", output: "ToolOutput") -> None: ...
-
-    def on_retry(self, seconds: float, reason: str) -> None: ...
-
-    def on_notice(self, text: str, level: str = "warning") -> None:
-        """A note the user must see and that stays in the saved notebook."""
-
-    def on_finish(self, result: "Result") -> None: ...
+    from ..core.result import Result
+    from ..core.stream import ToolCall, Turn
+    from ..core.tool_output import ToolOutput
 
 
 class BaseView:

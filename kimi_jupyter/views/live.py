@@ -32,7 +32,7 @@ import sys
 import time
 from typing import Any
 
-from .. import safe
+from ..core import sanitize
 from . import render
 from .notebook import flush_pending, publish
 
@@ -255,7 +255,7 @@ class LiveReply:
         if self._pending:
             stream = sys.stdout
             # Text-only frontends print this stream to a terminal: no escapes from the model.
-            type(stream).write(stream, safe.plain("".join(self._pending)))
+            type(stream).write(stream, sanitize.plain("".join(self._pending)))
             self._pending.clear()
             self._pending_chars = 0
         flush_pending()  # a wait on ipykernel's IO thread, worth it only with text to send

@@ -33,8 +33,8 @@ from .base import BaseView
 from .status import StepStatus
 
 if TYPE_CHECKING:
-    from ..result import Result
-    from ..stream import ToolCall, Turn
+    from ..core.result import Result
+    from ..core.stream import ToolCall, Turn
     from ..tools import ToolOutput
 
 

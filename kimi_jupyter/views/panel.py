@@ -1,6 +1,6 @@
 """`PanelView`: renders agent events into the chat panel's transcript.
 
-The panel (`kimi_jupyter.chat_panel.ChatPanel`) owns the transcript; this view
+The panel (`kimi_jupyter.views.chat_panel.ChatPanel`) owns the transcript; this view
 only appends widgets to it through the `add` callback. Each reply streams
 through a `live.LiveReply`, the same widgets and traffic rules as the `%%kimi`
 widget view; the status title (elapsed time, tokens) changes at most once a second.
@@ -24,8 +24,8 @@ from .notebook import publish
 from .status import StepStatus
 
 if TYPE_CHECKING:
-    from ..result import Result
-    from ..stream import ToolCall, Turn
+    from ..core.result import Result
+    from ..core.stream import ToolCall, Turn
     from ..tools import ToolOutput
 
 _STATUS_INTERVAL_S = 1.0

@@ -7,7 +7,7 @@ them needs a kernel or widget state. Views publish them with a `part` tag in
 their `kimi_jupyter` metadata (`provenance`), so a reader of the notebook (and
 the offline demo's echo) knows what each output is without reading its label.
 
-Model text is untrusted (SPEC §3): it goes through `safe` on its way into any
+Model text is untrusted (SPEC §3): it goes through `core.sanitize` on its way into any
 rich mime type. Answers become one sanitized HTML block inside `text/markdown`
 (markdown still renders, math still typesets, nothing from the model is live);
 code and tool arguments sit in fences they cannot close; anything put into HTML
@@ -20,7 +20,7 @@ import html
 import json
 from typing import Any
 
-from .. import safe
+from ..core import sanitize
 
 Bundle = dict[str, Any]
 EMPTY: Bundle = {"text/plain": ""}  # a live output once its reply is complete: nothing to show
@@ -34,7 +34,7 @@ DIM, RESET = "\x1b[2m", "\x1b[0m"
 
 
 def calling(tool: str) -> str:
-    return f"Calling {safe.plain(tool)}"  # the name is the model's: it shows in text/plain status lines
+    return f"Calling {sanitize.plain(tool)}"  # the name is the model's: it shows in text/plain status lines
 
 
 def tool_call_label(step: int) -> str:
@@ -60,7 +60,7 @@ def reply_summary(elapsed_s: float, tokens: int) -> str:
 
 def placeholder(first_delta: str = "") -> str:
     """The live output's first form: one line of text, before any widget."""
-    return f"{THINKING}… {safe.plain(first_delta)}" if first_delta else f"{THINKING}…"
+    return f"{THINKING}… {sanitize.plain(first_delta)}" if first_delta else f"{THINKING}…"
 
 
 # -- HTML pieces (ours; any text in them is escaped) -------------------------
@@ -98,7 +98,7 @@ def footer_html(footer: str) -> str:
 
 def tool_call_html(step: int, name: str, arguments: str) -> str:
     """A tool call in the chat panel: every argument, in a box that scrolls, never cut."""
-    return (f"<b>{tool_call_label(step)}</b> <code>{html.escape(safe.plain(name, visible=True))}</code>"
+    return (f"<b>{tool_call_label(step)}</b> <code>{html.escape(sanitize.plain(name, visible=True))}</code>"
             f"<pre class='kimi-tool-arguments' style='{_ARGS_STYLE}'>"
             f"{html.escape(arguments_text(arguments))}</pre>")
 
@@ -126,7 +126,7 @@ def arguments_text(arguments: str) -> str:
     "notes.txt", "content": "<675 chars>", "path": ".bashrc"}`) cannot sit off-screen;
     no value is shortened. Anything else (not JSON, or a repeated key, for which the call
     is refused) is shown exactly as it came. Control and bidi characters are made
-    visible (`safe.plain(visible=True)`): the user sees all of what will run.
+    visible (`sanitize.plain(visible=True)`): the user sees all of what will run.
     """
     from ..tools.registry import ArgumentsError, loads_arguments
 
@@ -140,7 +140,7 @@ def arguments_text(arguments: str) -> str:
             if isinstance(value, dict) and value:
                 # Strings keep their characters; json escapes only C0 controls (as \u001b).
                 text = json.dumps(value, indent=2, ensure_ascii=False)
-    return safe.plain(text, visible=True)
+    return sanitize.plain(text, visible=True)
 
 
 _REASONING_STYLE = "white-space: pre-wrap; opacity: 0.75; font-size: 0.9em; border-left: 3px solid #ccc; padding-left: 0.6em"
@@ -156,7 +156,7 @@ def reasoning_bundle(reasoning: str, elapsed_s: float, tokens: int, streamed: bo
     holds the reasoning itself, dimmed, with the model's escape sequences dropped.
     """
     summary = reasoning_summary(elapsed_s, tokens)
-    plain = f"{DIM}{summary}{RESET}" if streamed else f"{DIM}{summary}\n{safe.plain(reasoning)}{RESET}"
+    plain = f"{DIM}{summary}{RESET}" if streamed else f"{DIM}{summary}\n{sanitize.plain(reasoning)}{RESET}"
     return {
         # Element text: only &, < and > need escaping (quotes matter in attributes alone, and
         # reasoning is full of apostrophes, each 6 bytes as `&#x27;`).
@@ -180,23 +180,23 @@ def status_bundle(text: str) -> Bundle:
     return {"text/html": footer_html(text), "text/plain": text}
 
 
-# Every text/plain below goes through `safe.plain`: jupyter console and qtconsole print
+# Every text/plain below goes through `sanitize.plain`: jupyter console and qtconsole print
 # text/plain to a terminal, and model or server text must not drive it (SPEC §3).
 
 def answer_bundle(content: str, fmt: str = "markdown") -> Bundle:
     if fmt == "text":
-        return {"text/plain": safe.plain(content)}
+        return {"text/plain": sanitize.plain(content)}
     if fmt == "json":
-        return {"text/markdown": safe.fence(content, "json"), "text/plain": safe.plain(content)}
-    return {"text/markdown": safe.markdown_block(content), "text/plain": safe.plain(content)}
+        return {"text/markdown": sanitize.fence(content, "json"), "text/plain": sanitize.plain(content)}
+    return {"text/markdown": sanitize.markdown_block(content), "text/plain": sanitize.plain(content)}
 
 
 def code_bundle(code: str, label: str = CODE_LABEL) -> Bundle:
     """Model code as shown before the approval question: all of it, its last line included,
     with any control or bidi character made visible rather than acted on."""
-    shown = safe.plain(code, visible=True)
+    shown = sanitize.plain(code, visible=True)
     return {
-        "text/markdown": f"**{label}**\n\n{safe.fence(shown, 'python')}",
+        "text/markdown": f"**{label}**\n\n{sanitize.fence(shown, 'python')}",
         # RESET first: output printed before (model code echoing a file) may have left the
         # terminal in a mode that hides text (SGR 8, foreground = background).
         "text/plain": f"{RESET}{label}:\n{shown}",
@@ -206,14 +206,14 @@ def code_bundle(code: str, label: str = CODE_LABEL) -> Bundle:
 def tool_call_bundle(name: str, arguments: str, step: int) -> Bundle:
     """A tool call, shown before it is approved and run: every argument, never cut."""
     label = tool_call_label(step)
-    name = safe.plain(name, visible=True)
+    name = sanitize.plain(name, visible=True)
     if arguments.strip() in ("", "{}"):  # list_variables(): one compact line
-        return {"text/markdown": f"**{label}** {safe.inline_code(name + '()')}", "text/plain": f"{label} {name}()"}
+        return {"text/markdown": f"**{label}** {sanitize.inline_code(name + '()')}", "text/plain": f"{label} {name}()"}
     args = arguments_text(arguments)
     if len(args) <= _ONE_LINE and "\n" not in args:  # inspect_variable {"name": "df"}: one line
-        markdown = f"**{label}** {safe.inline_code(name)} {safe.inline_code(args)}"
+        markdown = f"**{label}** {sanitize.inline_code(name)} {sanitize.inline_code(args)}"
         return {"text/markdown": markdown, "text/plain": f"{label} {name}({args})"}
-    markdown = f"**{label}** {safe.inline_code(name)}\n\n{safe.fence(args, 'json')}"
+    markdown = f"**{label}** {sanitize.inline_code(name)}\n\n{sanitize.fence(args, 'json')}"
     return {"text/markdown": markdown, "text/plain": f"{label} {name}(\n{args}\n)"}
 
 
@@ -222,26 +222,26 @@ def tool_output_bundle(name: str, text: str, ok: bool) -> Bundle:
     title = f"{name} returned" if ok else f"{name} failed"
     return {
         "text/html": details(title, f"<pre>{html.escape(shown)}</pre>"),
-        "text/plain": safe.plain(f"{title}:\n{shown}"),
+        "text/plain": sanitize.plain(f"{title}:\n{shown}"),
     }
 
 
 def tool_image_bundle(name: str, png_b64: str, index: int) -> Bundle:
     """An image a tool returned (an MCP server's; checked to be a PNG in `tools.mcp`)."""
-    return {"image/png": png_b64, "text/plain": safe.plain(f"[image {index} returned by {name}]")}
+    return {"image/png": png_b64, "text/plain": sanitize.plain(f"[image {index} returned by {name}]")}
 
 
 def notice_bundle(text: str, level: str = "warning") -> Bundle:
     # Notices quote server text (error messages), so they are rendered like model text.
     icon = _ICONS.get(level, "")
-    return {"text/markdown": safe.markdown_block(f"> {icon} {text}"), "text/plain": safe.plain(f"[{level}] {text}")}
+    return {"text/markdown": sanitize.markdown_block(f"> {icon} {text}"), "text/plain": sanitize.plain(f"[{level}] {text}")}
 
 
 def footer_bundle(footer: str) -> Bundle:
     return {
         # The model id comes from the server: markdown syntax in it must stay text.
-        "text/markdown": f"<sub>{safe.markdown_text(footer)}</sub>",
-        "text/plain": safe.plain(footer),
+        "text/markdown": f"<sub>{sanitize.markdown_text(footer)}</sub>",
+        "text/plain": sanitize.plain(footer),
     }
 
 

@@ -52,7 +52,7 @@ def test_chat_panel_streams_and_follows_up(lab_page, lab_server, browser_kimi):
     )
     name = write_notebook(lab_server.root, "panel.ipynb", [
         "%load_ext kimi_jupyter",
-        "from kimi_jupyter.chat_panel import ChatPanel\npanel = ChatPanel()\npanel",
+        "from kimi_jupyter.views.chat_panel import ChatPanel\npanel = ChatPanel()\npanel",
         "%%kimi\nWhat was my first question?",
         "import time\ntime.sleep(4)",
     ])

@@ -170,7 +170,7 @@ def test_remote_image_in_a_chat_panel_reply_is_never_fetched(lab_page, lab_serve
     page.on("request", lambda r: seen.append(r.url) if r.url.startswith(base) else None)
     name = write_notebook(server.root, "remote-image-panel.ipynb", [
         "%load_ext kimi_jupyter",
-        "from kimi_jupyter.chat_panel import ChatPanel\npanel = ChatPanel()\npanel",
+        "from kimi_jupyter.views.chat_panel import ChatPanel\npanel = ChatPanel()\npanel",
         "r = panel.ask('[[scenario:remote_image_panel]] chart it')",
         f"from IPython.display import HTML\nHTML('<img src=\"{base}{control}\" alt=\"control\">')",
     ])

@@ -299,7 +299,7 @@ def test_a_class_through_the_gateway(hub, kimi_server):
                 "print(os.environ['KIMI_BASE_URL'])\n"
                 "print(any(key in v for v in os.environ.values()))\n"
                 "print(os.environ['KIMI_API_KEY'] == os.environ['JUPYTERHUB_API_TOKEN'])\n"
-                "from kimi_jupyter.session import default_session\n"
+                "from kimi_jupyter.core.session import default_session\n"
                 "print(key in repr(vars(default_session().settings())), key in repr(globals()))")
             assert text.split() == [f"{hub.url}/services/kimi/v1", "False", "True", "False", "True"], text
     finally:

@@ -122,7 +122,7 @@ def test_the_chat_panel_shows_every_argument(kimi_server):
         _answer(),
     ]))
     with Kernel(kernel_env(kimi_server)) as k:
-        k.run("%load_ext kimi_jupyter\nimport kimi_jupyter\nfrom kimi_jupyter.chat_panel import ChatPanel\n"
+        k.run("%load_ext kimi_jupyter\nimport kimi_jupyter\nfrom kimi_jupyter.views.chat_panel import ChatPanel\n"
               "@kimi_jupyter.tool\ndef note_it(text: str, last: str = '') -> str:\n    '''Note.'''\n"
               "    return 'noted'\npanel = ChatPanel(auto_run=True)")
         k.run("panel.ask('[[scenario:long_user_tool]] go')")
@@ -201,7 +201,7 @@ def test_terminal_ipython_shows_the_code_to_approve_and_no_escapes(kimi_server, 
 
 def test_the_panel_box_means_what_it_shows(kimi_server):
     with Kernel(kernel_env(kimi_server)) as k:
-        k.run("%load_ext kimi_jupyter\nfrom kimi_jupyter.chat_panel import ChatPanel")
+        k.run("%load_ext kimi_jupyter\nfrom kimi_jupyter.views.chat_panel import ChatPanel")
         allowed = k.execute("%%kimi\nVisualize gradient descent.", answers=["s"], timeout=120)
         assert allowed.ok and len(allowed.prompts) == 1 and k.value("'history' in globals()")
         k.run("del history")
@@ -324,7 +324,7 @@ def test_the_panel_refuses_code_after_untrusted_text_and_says_why(kimi_server, t
     for scenario in untrusted_scenarios(data):
         kimi_server.add_scenario(scenario)
     with Kernel(kernel_env(kimi_server)) as k:
-        k.run("%load_ext kimi_jupyter\nfrom kimi_jupyter.chat_panel import ChatPanel\npanel = ChatPanel(auto_run=True)")
+        k.run("%load_ext kimi_jupyter\nfrom kimi_jupyter.views.chat_panel import ChatPanel\npanel = ChatPanel(auto_run=True)")
         k.value("panel.ask('[[scenario:file_then_code]] go') is not None")  # returns: never waits for stdin
         assert k.value("[name in globals() for name in ('before_file', 'after_file')]") == [True, False]
         notes = k.value("[c.value for c in panel._items.children if 'kimi-chat-note' in c._dom_classes]")

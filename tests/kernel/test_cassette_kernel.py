@@ -8,7 +8,7 @@ import re
 
 from conftest import output_text, run_notebook
 
-from kimi_jupyter.result import REPLAY_LABEL
+from kimi_jupyter.core.result import REPLAY_LABEL
 from kimi_jupyter.testing.pytest_plugin import API_KEY
 from kimi_jupyter.testing.server import KimiServer
 
@@ -117,7 +117,7 @@ def test_demo_runs_a_notebook_against_its_cassette(tmp_path, monkeypatch):
 
     from kimi_jupyter.api import chat
     from kimi_jupyter.demo import main as demo_main
-    from kimi_jupyter.session import Session
+    from kimi_jupyter.core.session import Session
     from kimi_jupyter.views.base import RecordingView
 
     cassette = tmp_path / "lesson.jsonl"

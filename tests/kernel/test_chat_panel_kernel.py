@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from kimi_jupyter.send_gate import CellTracker, SendGate
+from kimi_jupyter.views.send_gate import CellTracker, SendGate
 from kimi_jupyter.testing.kernel import Kernel
 from kimi_jupyter.testing.pytest_plugin import kernel_env
 
@@ -59,7 +59,7 @@ def test_gate_refuses_while_a_cell_runs_but_not_for_code():
 @pytest.fixture
 def kernel(kimi_server):
     k = Kernel(kernel_env(kimi_server))
-    k.run("%load_ext kimi_jupyter\nfrom kimi_jupyter.chat_panel import ChatPanel\npanel = ChatPanel()")
+    k.run("%load_ext kimi_jupyter\nfrom kimi_jupyter.views.chat_panel import ChatPanel\npanel = ChatPanel()")
     k.run(
         "def notes():\n"
         "    return [c.value for c in panel._items.children if 'kimi-chat-note' in c._dom_classes]\n"
@@ -160,7 +160,7 @@ def test_the_panel_follows_the_default_to_its_successor_and_shows_it(kimi_server
     kimi_server.retire("kimi-k2.6")
     k = Kernel(kernel_env(kimi_server))
     try:
-        k.run("%load_ext kimi_jupyter\nfrom kimi_jupyter.chat_panel import ChatPanel\npanel = ChatPanel()")
+        k.run("%load_ext kimi_jupyter\nfrom kimi_jupyter.views.chat_panel import ChatPanel\npanel = ChatPanel()")
         assert k.value("panel._model.value") == "kimi-k2.6"
         assert k.value("panel.ask('Tell me about tides.').model") == "kimi-k3"
         assert k.value("panel._model.value") == "kimi-k3"

@@ -183,7 +183,7 @@ def test_the_key_never_appears_on_any_failure_path(kimi_kernel_env, tmp_path, mo
         "%%kimi -y\nVisualize gradient descent.",
         f"%kimi export {export_path}",
         "%kimi config",
-        "from kimi_jupyter.session import default_session\nprint(default_session())",
+        "from kimi_jupyter.core.session import default_session\nprint(default_session())",
         "%config Kimi",
         "import os\nos.environ['KIMI_API_KEY'] = 'sk-wrong-0000'\n",
         "%%kimi\nhello",

@@ -12,7 +12,7 @@ import pytest
 from conftest import output_text, outputs_with, run_notebook
 
 from kimi_jupyter.testing.kernel import Kernel
-from kimi_jupyter.tools.output import png_size
+from kimi_jupyter.core.tool_output import png_size
 
 
 def _tool_messages(request: dict) -> list[dict]:

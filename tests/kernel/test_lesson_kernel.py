@@ -6,8 +6,8 @@ import pytest
 from conftest import output_text, run_notebook
 
 from kimi_jupyter.api import chat
-from kimi_jupyter.result import REPLAY_LABEL
-from kimi_jupyter.session import Session
+from kimi_jupyter.core.result import REPLAY_LABEL
+from kimi_jupyter.core.session import Session
 from kimi_jupyter.testing.pytest_plugin import API_KEY
 from kimi_jupyter.testing.server import KimiServer
 from kimi_jupyter.views.base import RecordingView

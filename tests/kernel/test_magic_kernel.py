@@ -125,7 +125,7 @@ def test_key_never_appears_in_saved_notebook_or_config(kimi_kernel_env, tmp_path
             "%%kimi -o r\nExplain quantum entanglement.",
             "%kimi config",
             "r",
-            "from kimi_jupyter.session import default_session\ndefault_session()",
+            "from kimi_jupyter.core.session import default_session\ndefault_session()",
             "%config Kimi",
         ],
         tmp_path,

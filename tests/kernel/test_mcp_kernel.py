@@ -225,9 +225,10 @@ def test_an_interrupt_while_a_server_starts_is_one_clear_line(kimi_server, tmp_p
             assert time.monotonic() < deadline, f"the server was not marked: {printed}"
             printed.clear()
             after = kc.execute_interactive(
-                "from kimi_jupyter.session import default_session\n"
+                "from kimi_jupyter.core.session import default_session\n"
+                "from kimi_jupyter.tools.mcp import mcp_manager\n"
                 "s = default_session()\n"
-                "print(len(s.conversation.messages), [st.reason for st in s.mcp_manager().statuses()])",
+                "print(len(s.conversation.messages), [st.reason for st in mcp_manager(s).statuses()])",
                 timeout=60, output_hook=lambda m: printed.append(m["content"].get("text", "")))
             # ipykernel 6 aborts a request that comes right after an error: ask again.
             assert after["content"]["status"] in ("ok", "aborted")

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from kimi_jupyter import cassette as cas
+from kimi_jupyter.core import cassette as cas
 from kimi_jupyter.api import chat
-from kimi_jupyter.client import KimiClient
-from kimi_jupyter.errors import StreamEndedEarly
-from kimi_jupyter.session import Session
+from kimi_jupyter.core.client import KimiClient
+from kimi_jupyter.core.errors import StreamEndedEarly
+from kimi_jupyter.core.session import Session
 from kimi_jupyter.testing import KimiServer, Scenario, ScriptedTurn
 from kimi_jupyter.testing import player as pl
 from kimi_jupyter.testing import replay as replay_mod

@@ -21,7 +21,7 @@ pytest.importorskip("jupyterhub")
 from kimi_jupyter.gateway.app import Gateway, make_app, parse_config  # noqa: E402
 from kimi_jupyter.gateway.meter import Meter, price  # noqa: E402
 from kimi_jupyter.gateway.store import Store  # noqa: E402
-from kimi_jupyter.stream import Usage  # noqa: E402
+from kimi_jupyter.core.stream import Usage  # noqa: E402
 from kimi_jupyter.testing.scenarios import long_reasoning_scenario  # noqa: E402
 from kimi_jupyter.testing.server import KimiServer  # noqa: E402
 

@@ -15,15 +15,15 @@ from pathlib import Path
 import pytest
 from traitlets import TraitError
 
-from kimi_jupyter import safe
-from kimi_jupyter.config import Kimi
-from kimi_jupyter.errors import Interrupted
-from kimi_jupyter.session import Session
+from kimi_jupyter.core import sanitize
+from kimi_jupyter.core.settings import Kimi
+from kimi_jupyter.core.errors import Interrupted
+from kimi_jupyter.core.session import Session
 from kimi_jupyter.tools import ToolContext, default_registry
 from kimi_jupyter.tools.approval import Decision
-from kimi_jupyter.tools.mcp import result_text, status_markdown, tool_schema
+from kimi_jupyter.tools.mcp import mcp_manager, result_text, status_markdown, tool_providers, tool_schema
 from kimi_jupyter.tools.mcp_runtime import McpTool, qualified_name
-from kimi_jupyter.tools.mcp_spec import parse_servers
+from kimi_jupyter.core.mcp_spec import parse_servers
 
 FAULTY = str(Path(__file__).parents[1] / "mcp_servers" / "faulty.py")
 
@@ -78,11 +78,12 @@ def test_good_entries_become_specs():
 
 
 def test_loading_the_extension_and_the_settings_never_import_mcp():
-    code = ("import sys, kimi_jupyter, kimi_jupyter.config, kimi_jupyter.magics\n"
-            "from kimi_jupyter.config import Kimi\n"
+    code = ("import sys, kimi_jupyter, kimi_jupyter.core.settings, kimi_jupyter.ipython.magics\n"
+            "from kimi_jupyter.core.settings import Kimi\n"
             "k = Kimi(); k.mcp_servers = {'t': {'command': ['x']}}\n"
-            "from kimi_jupyter.session import Session\n"
-            "Session().tool_providers()\n"
+            "from kimi_jupyter.core.session import Session\n"
+            "from kimi_jupyter.tools.mcp import tool_providers\n"
+            "tool_providers(Session())\n"
             "print(sorted(m for m in sys.modules if m == 'mcp' or m.startswith('mcp.')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
@@ -142,7 +143,7 @@ def test_schema_names_and_the_status_table_are_safe():
                              ServerStatus("ok", "http", "http://h/mcp", "running", "", [tool])])
     rows = table.splitlines()
     assert all(r.count("|") - r.count("\\|") == 6 for r in rows)  # no cell broke out
-    html = safe.markdown_block(table)
+    html = sanitize.markdown_block(table)
     assert "<table>" in html and "<script" not in html and "<b>" not in html
     assert "no (asks first)" in html and "Does | things." in html
 
@@ -157,7 +158,7 @@ def _session(servers: dict) -> Session:
 
 def _ctx(session: Session, **kw) -> tuple[ToolContext, list[str]]:
     notices: list[str] = []
-    ctx = ToolContext(providers=session.tool_providers(), notice=notices.append, **kw)
+    ctx = ToolContext(providers=tool_providers(session), notice=notices.append, **kw)
     default_registry.schemas(ctx=ctx)
     return ctx, notices
 
@@ -207,7 +208,7 @@ def test_the_time_server_from_pypi_and_approval_for_tools_that_write(tmp_path, c
 
     out = default_registry.call("faulty__nope", "{}", ctx)
     assert not out.ok and "unknown tool" in out.text
-    ctx_off = ToolContext(providers=session.tool_providers(), ask=lambda p: Decision.refuse("auto-run is off"))
+    ctx_off = ToolContext(providers=tool_providers(session), ask=lambda p: Decision.refuse("auto-run is off"))
     default_registry.schemas(ctx=ctx_off)
     out = default_registry.call("faulty__write_note", '{"text": "four"}', ctx_off)
     assert out.declined and "auto-run is off" in out.text and log.read_text() == "three\n"
@@ -302,7 +303,7 @@ def test_an_interrupt_cancels_a_start_or_a_call_at_once(closing):
 
     session = _session({"hangs": faulty(args=["--hang-start"], start_timeout=120), "faulty": faulty()})
     closing(session)
-    manager = session.mcp_manager()
+    manager = mcp_manager(session)
     assert manager.start(["faulty"]) == []
     threading.Timer(1.0, _thread.interrupt_main).start()
     started = time.monotonic()

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from kimi_jupyter import cassette as cas
+from kimi_jupyter.core import cassette as cas
 from kimi_jupyter.testing import KimiServer
 
 HEADER = {"cassette": "kimi-jupyter", "version": 1}
@@ -125,8 +125,8 @@ def test_pacing_a_replay_reads_malformed_chunks_without_failing():
 
 
 def test_each_listing_fetched_while_recording_is_written_and_a_replays_is_not(tmp_path, monkeypatch):
-    from kimi_jupyter.client import KimiClient
-    from kimi_jupyter.session import Session
+    from kimi_jupyter.core.client import KimiClient
+    from kimi_jupyter.core.session import Session
     from kimi_jupyter.testing.pytest_plugin import API_KEY
 
     def session_at(server: KimiServer, key: str | None) -> Session:

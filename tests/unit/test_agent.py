@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 
 from kimi_jupyter.api import chat
-from kimi_jupyter.errors import StreamEndedEarly
-from kimi_jupyter.session import Session
+from kimi_jupyter.core.errors import StreamEndedEarly
+from kimi_jupyter.core.session import Session
 from kimi_jupyter.testing.pytest_plugin import API_KEY
 from kimi_jupyter.views import RecordingView
 
@@ -100,7 +100,7 @@ def test_replies_prompt_tokens_stand_in_for_the_tokenizer(session, kimi_server, 
     """Near the window the context check wants an exact count. Each reply's
     `prompt_tokens` is the server's count of exactly what was sent, so only a cell
     that starts on a conversation no reply has counted yet asks the tokenizer."""
-    from kimi_jupyter.client import KimiClient
+    from kimi_jupyter.core.client import KimiClient
 
     from kimi_jupyter.testing.wire import ServedModel
 
@@ -125,7 +125,7 @@ def test_replies_prompt_tokens_stand_in_for_the_tokenizer(session, kimi_server, 
 def test_a_context_overflow_from_the_server_says_how_to_go_on(session):
     """Where the count was off and the server still refuses, the 400 becomes one message
     with the way out, and the cell is rolled back so the next one works."""
-    from kimi_jupyter.errors import ContextOverflowError
+    from kimi_jupyter.core.errors import ContextOverflowError
     from kimi_jupyter.testing import KimiServer
     from kimi_jupyter.testing.scenarios import Fault, Scenario, ScriptedTurn
 
@@ -167,7 +167,7 @@ def test_a_default_that_closes_mid_session_moves_to_its_successor_after_one_404(
 
 
 def test_a_named_model_that_closes_mid_session_is_a_clear_error(session, kimi_server):
-    from kimi_jupyter.errors import ModelNotFoundError
+    from kimi_jupyter.core.errors import ModelNotFoundError
 
     chat("Explain quantum entanglement.", session=session, view=RecordingView(), model="kimi-k2.6")
     kimi_server.retire("kimi-k2.6")

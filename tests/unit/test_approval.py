@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from kimi_jupyter.safe import plain
+from kimi_jupyter.core.sanitize import plain
 from kimi_jupyter.tools import ToolContext, ToolRegistry
 from kimi_jupyter.tools.approval import APPROVAL_PROMPT, Decision, approve
 from kimi_jupyter.tools.registry import ArgumentsError, loads_arguments

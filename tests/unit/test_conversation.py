@@ -1,6 +1,6 @@
 import json
 
-from kimi_jupyter.conversation import Conversation
+from kimi_jupyter.core.conversation import Conversation
 
 
 def test_running_size_matches_the_serialized_conversation():
@@ -26,8 +26,8 @@ def test_a_second_reply_on_the_same_session_is_refused_while_one_runs(kimi_serve
     import pytest
 
     from kimi_jupyter import chat
-    from kimi_jupyter.errors import Busy
-    from kimi_jupyter.session import Session
+    from kimi_jupyter.core.errors import Busy
+    from kimi_jupyter.core.session import Session
     from kimi_jupyter.testing import Scenario, ScriptedTurn
     from kimi_jupyter.testing.pytest_plugin import API_KEY
     from kimi_jupyter.views import RecordingView
@@ -54,8 +54,8 @@ def test_a_second_reply_on_the_same_session_is_refused_while_one_runs(kimi_serve
 
 
 def test_a_new_system_prompt_is_sent_once_and_then_stays_in_force():
-    from kimi_jupyter.agent import Agent, Request
-    from kimi_jupyter.session import Session
+    from kimi_jupyter.core.agent import Agent, Request
+    from kimi_jupyter.core.session import Session
     from kimi_jupyter.testing import KimiServer
     from kimi_jupyter.views.base import RecordingView
 
@@ -71,7 +71,7 @@ def test_a_new_system_prompt_is_sent_once_and_then_stays_in_force():
 
 def test_a_later_cell_does_not_change_an_earlier_results_messages(kimi_server):
     from kimi_jupyter import chat
-    from kimi_jupyter.session import Session
+    from kimi_jupyter.core.session import Session
     from kimi_jupyter.testing.pytest_plugin import API_KEY
     from kimi_jupyter.views import RecordingView
 
@@ -127,7 +127,7 @@ class _Tokenizer:
 
 
 def _session_with(chars):
-    from kimi_jupyter.session import Session
+    from kimi_jupyter.core.session import Session
 
     session = Session()
     session.conversation.append({"role": "user", "content": "x" * chars})
@@ -137,8 +137,8 @@ def _session_with(chars):
 def _check(session, client, window=100_000, max_tokens=1000):
     from dataclasses import replace
 
-    from kimi_jupyter import window as context_window
-    from kimi_jupyter.models import CATALOG
+    from kimi_jupyter.core import context_window
+    from kimi_jupyter.core.catalog import CATALOG
 
     info = replace(CATALOG["kimi-k3"], context_window=window)
     settings = session.settings(model="kimi-k3", max_tokens=max_tokens)
@@ -148,7 +148,7 @@ def _check(session, client, window=100_000, max_tokens=1000):
 def test_the_exact_count_is_asked_once_then_extrapolated_not_on_every_step():
     import pytest
 
-    from kimi_jupyter.errors import PromptTooLarge
+    from kimi_jupyter.core.errors import PromptTooLarge
 
     session = _session_with(240_000)  # ~60k tokens: past half of a 100k window
     client = _Tokenizer(answer=lambda msgs: sum(len(m["content"]) for m in msgs) // 5)

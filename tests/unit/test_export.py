@@ -6,8 +6,8 @@ import json
 
 import nbformat
 
-from kimi_jupyter.export import conversation_notebook
-from kimi_jupyter.result import Result, ToolCallRecord
+from kimi_jupyter.ipython.export import conversation_notebook
+from kimi_jupyter.core.result import Result, ToolCallRecord
 
 
 def _record(code: str, **kw) -> ToolCallRecord:

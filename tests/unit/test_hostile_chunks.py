@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from kimi_jupyter.client import iter_chunks
-from kimi_jupyter.conversation import Conversation, EncodedMessages
-from kimi_jupyter.errors import MalformedStream, StreamEndedEarly
-from kimi_jupyter.stream import StreamFolder, check_chunk, encodable
+from kimi_jupyter.core.client import iter_chunks
+from kimi_jupyter.core.conversation import Conversation, EncodedMessages
+from kimi_jupyter.core.errors import MalformedStream, StreamEndedEarly
+from kimi_jupyter.core.stream import StreamFolder, check_chunk, encodable
 
 
 def _delta(**delta: Any) -> dict[str, Any]:
@@ -144,7 +144,7 @@ def test_appending_json_that_cannot_be_encoded_changes_nothing():
 def test_a_huge_or_odd_server_error_message_is_one_short_message():
     from types import SimpleNamespace
 
-    from kimi_jupyter.client import _stream_error, error_for
+    from kimi_jupyter.core.client import _stream_error, error_for
 
     settings = SimpleNamespace(all_secrets=lambda: ("sk-x",), api_key="sk-x")  # what error_for reads
     err = error_for(400, "invalid_request_error", "bad " * 100_000, settings, "req-9")
@@ -160,8 +160,8 @@ def test_a_model_listing_past_16_mb_is_not_read_whole(monkeypatch):
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    from kimi_jupyter import client as client_mod
-    from kimi_jupyter.session import Session
+    from kimi_jupyter.core import client as client_mod
+    from kimi_jupyter.core.session import Session
 
     monkeypatch.setattr(client_mod, "MAX_JSON_BYTES", 1 << 20, raising=False)  # 1 MB here, to keep the test small
     sent = []

@@ -1,6 +1,6 @@
 from types import SimpleNamespace
 
-from kimi_jupyter.interpolate import interpolate
+from kimi_jupyter.ipython.interpolate import interpolate
 
 
 NS = {

@@ -16,11 +16,11 @@ import pytest
 
 from kimi_jupyter.tools import ToolContext, default_registry
 from kimi_jupyter.tools import keep as keep_module
-from kimi_jupyter.tools.images import downscale_png
+from kimi_jupyter.core.images import downscale_png
 from kimi_jupyter.tools.describe import capped_repr
 from kimi_jupyter.tools.kernel import user_variables
 from kimi_jupyter.tools.keep import KEPT_NAME, KeptOutputs, keep_full_text
-from kimi_jupyter.tools.output import png_size
+from kimi_jupyter.core.tool_output import png_size
 from kimi_jupyter.tools.timeout import ToolTimeout, time_limit
 
 SETUP = '''

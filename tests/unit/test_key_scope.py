@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from kimi_jupyter.config import InsecureEndpoint, Kimi, moonshot_url_problem, resolve
-from kimi_jupyter.errors import MissingKeyError
+from kimi_jupyter.core.settings import InsecureEndpoint, Kimi, moonshot_url_problem, resolve
+from kimi_jupyter.core.errors import MissingKeyError
 
 MOONSHOT_KEY = "sk-moonshot-env-key-123456"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kimi_jupyter.commands import SUBCOMMANDS, parse_line
+from kimi_jupyter.ipython.commands import SUBCOMMANDS, parse_line
 
 
 @pytest.mark.parametrize("line, expected", [
@@ -44,6 +44,6 @@ def test_every_subcommand_alone_is_the_command_and_with_a_sentence_a_question():
     (["%%kimi\n", "%kimi what?\n"], ["%%kimi\n", "%kimi what?\n"]),  # a cell magic's body is its own
 ])
 def test_question_mark_lines_are_questions_not_help(lines, expected):
-    from kimi_jupyter.magics import keep_question_marks
+    from kimi_jupyter.ipython.magics import keep_question_marks
 
     assert keep_question_marks(lines) == expected

@@ -10,7 +10,7 @@ import time
 
 import pandas as pd
 import pytest
-from IPython.core.error import UsageError
+from kimi_jupyter.core.errors import OptionError
 from pydantic import BaseModel
 
 from kimi_jupyter.batch.cache import Cache, body_key
@@ -18,7 +18,7 @@ from kimi_jupyter.batch.items import prepare
 from kimi_jupyter.batch.limits import TIERS, Pacer, Stopped, time_bound
 from kimi_jupyter.batch.results import ItemResult, Results
 from kimi_jupyter.batch.schema import SchemaError, check, validator
-from kimi_jupyter.stream import Usage
+from kimi_jupyter.core.stream import Usage
 
 
 # ---------------------------------------------------------------- items
@@ -44,7 +44,7 @@ def test_lists_templates_series_and_frames_keep_input_order_and_labels():
     (42, "x {item}", "needs a list"),
 ])
 def test_mistakes_are_one_line_usage_errors(items, prompt, message):
-    with pytest.raises(UsageError, match=None) as info:
+    with pytest.raises(OptionError, match=None) as info:
         prepare(items, prompt)
     assert message in str(info.value) and "\n" not in str(info.value)
 
@@ -208,7 +208,7 @@ def test_a_per_minute_429_widens_the_window_and_a_concurrency_429_halves_the_poo
 
     from kimi_jupyter.batch.pool import Pool
     from kimi_jupyter.batch.progress import Counts, Progress
-    from kimi_jupyter.errors import RateLimitError
+    from kimi_jupyter.core.errors import RateLimitError
 
     job = SimpleNamespace(max_retries=5, max_cost=None, settings=None)
     pool = Pool(job, [(None, None)] * 8, [], concurrency=8, rpm=200, tpm=None, progress=Progress(), counts=Counts())

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -106,9 +108,65 @@ def test_the_cycle_check_can_fail(tmp_path):
     # An import only for type checking, or inside a function, is an import all the same.
     module = tmp_path / "module.py"
     module.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .approval import Decision\n"
-                      "def f():\n    from .. import errors\n")
+                      "def f():\n    from ..core import errors\n")
     assert _imports("kimi_jupyter.tools.module", module) == {"kimi_jupyter.tools.approval",
-                                                             "kimi_jupyter.errors"}
+                                                             "kimi_jupyter.core.errors"}
+
+
+CORE = "kimi_jupyter.core"
+# What `core/` must never load: the frontends. The gateway and plain scripts import core.
+FRONTENDS = {"IPython", "ipykernel", "ipywidgets"}
+
+
+def _third_party(path: Path) -> set[str]:
+    """The top-level packages a module imports from outside this one, anywhere in its code."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            found.add(node.module.split(".")[0])
+    return found - {"kimi_jupyter"}
+
+
+def _core_problems(modules: dict[str, Path]) -> list[str]:
+    """Why `core/` is not a layer of its own: an import of a module above it, or of a frontend."""
+    problems = []
+    for name, path in sorted(modules.items()):
+        if name != CORE and not name.startswith(CORE + "."):
+            continue
+        above = sorted(m for m in _imports(name, path)
+                       if not (m == CORE or m.startswith(CORE + ".")) and m != "kimi_jupyter._version")
+        problems += [f"{name} imports {m}" for m in above]
+        problems += [f"{name} imports {m}" for m in sorted(_third_party(path) & FRONTENDS)]
+    return problems
+
+
+def test_core_reaches_no_ipython_and_no_widgets():
+    # Core imports only core (so nothing it reaches is outside this check), and no frontend,
+    # counting imports inside functions and under TYPE_CHECKING.
+    assert _core_problems(MODULES) == []
+
+
+def test_core_imports_load_no_frontend():
+    # The same at run time: every core module imported in a fresh interpreter.
+    names = sorted(n for n in MODULES if n == CORE or n.startswith(CORE + "."))
+    code = (f"import importlib, sys\nfor n in {names!r}: importlib.import_module(n)\n"
+            f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({sorted(FRONTENDS)!r})))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_core_check_can_fail(tmp_path):
+    core = tmp_path / "core"
+    core.mkdir()
+    # Imports inside a function count; the package's modules are the real ones (MODULES).
+    (core / "agent.py").write_text("def f():\n    from ..views import live\n    import ipywidgets\n")
+    assert _core_problems({"kimi_jupyter.core.agent": core / "agent.py"}) == [
+        "kimi_jupyter.core.agent imports kimi_jupyter.views.live", "kimi_jupyter.core.agent imports ipywidgets"]
+    (core / "agent.py").write_text("from .stream import Turn\nfrom IPython.display import display\n")
+    assert _core_problems({"kimi_jupyter.core.agent": core / "agent.py"}) == [
+        "kimi_jupyter.core.agent imports IPython"]
 
 
 def test_every_module_says_its_job():
@@ -121,6 +179,6 @@ def test_readme_layout_names_every_module():
     layout = readme[readme.index("## Layout"):]
     top = {p.stem for p in PACKAGE.glob("*.py") if not p.stem.startswith("_")}
     packages = {p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
-    named = set(re.findall(r"^\s{2}(\w+)(?:\.py|/)", layout, re.M))
+    named = {n for n in re.findall(r"^\s{2}(\w+)(?:\.py|/)", layout, re.M) if not n.startswith("_")}
     assert sorted((top | packages) - named) == [], "add these to the README's layout section"
     assert sorted(named - top - packages) == [], "the README's layout names modules that are gone"

@@ -1,4 +1,4 @@
-"""The one redaction rule (kimi_jupyter.redact): secrets, their encodings, split streams, mime bundles."""
+"""The one redaction rule (kimi_jupyter.core.redact): secrets, their encodings, split streams, mime bundles."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from kimi_jupyter.redact import REDACTED, StreamRedactor, redact_data, redact_text, redact_value
+from kimi_jupyter.core.redact import REDACTED, StreamRedactor, redact_data, redact_text, redact_value
 
 KEY = "sk-Abc123xyz789-SECRET"
 PW = "db-password-42"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kimi_jupyter.sse import EventTooLarge, SSEDecoder
+from kimi_jupyter.core.sse import EventTooLarge, SSEDecoder
 
 STREAM = (
     b": keep-alive\r\n\r\n"

@@ -3,9 +3,9 @@
 import json
 from pathlib import Path
 
-from kimi_jupyter import wire
-from kimi_jupyter.client import iter_chunks
-from kimi_jupyter.stream import StreamFolder, Turn, Usage, fold
+from kimi_jupyter.core import wire
+from kimi_jupyter.core.client import iter_chunks
+from kimi_jupyter.core.stream import StreamFolder, Turn, Usage, fold
 
 
 def chunk(delta=None, finish=None, usage=None, top_usage=None, choices=True):

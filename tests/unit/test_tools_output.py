@@ -13,7 +13,7 @@ import pytest
 
 from kimi_jupyter.tools import ToolOutput, cap_output
 from kimi_jupyter.tools.capture import OutputTee
-from kimi_jupyter.tools.output import HeadTailBuffer, cap_parts, cut_marker, format_error, png_size
+from kimi_jupyter.core.tool_output import HeadTailBuffer, cap_parts, cut_marker, format_error, png_size
 
 MARKER = re.compile(r"\n\.\.\. \[([\d,]+) characters cut\] \.\.\.\n")
 

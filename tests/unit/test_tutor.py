@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from kimi_jupyter import tutor
-from kimi_jupyter.conversation import Conversation
+from kimi_jupyter.core.conversation import Conversation
 
 
 def test_hidden_messages_frame_the_conversation_in_the_encoded_body():

@@ -1,13 +1,15 @@
-"""wire.py: each Moonshot rule about what is sent, checked without a server (SPEC §7)."""
+"""core/wire.py: each Moonshot rule about what is sent, checked without a server (SPEC §7)."""
 
 import json
 
 import pytest
-from IPython.core.error import UsageError
+from kimi_jupyter.core.errors import OptionError
 
-from kimi_jupyter import models, wire
-from kimi_jupyter.config import Kimi, resolve
-from kimi_jupyter.stream import ToolCall, Turn
+from kimi_jupyter.core import catalog
+
+from kimi_jupyter.core import wire
+from kimi_jupyter.core.settings import Kimi, resolve
+from kimi_jupyter.core.stream import ToolCall, Turn
 
 MOONSHOT = "https://api.moonshot.ai/v1"
 
@@ -24,7 +26,7 @@ PLAIN = {"plain-8k": {"id": "plain-8k", "context_length": 8_192, "supports_think
 
 def body(model="kimi-k2.6", **kw):
     s = settings(model=model, **kw)
-    info = models.resolve(MOONSHOT, model, PLAIN)
+    info = catalog.resolve(MOONSHOT, model, PLAIN)
     plan = wire.check(info, s, moonshot=info.moonshot)
     return wire.request_body(info, s, plan, [{"role": "user", "content": "hi"}], moonshot=info.moonshot), plan
 
@@ -41,49 +43,49 @@ def test_default_k26_body_thinks_keeps_reasoning_and_sends_no_temperature():
 def test_k3_sends_no_temperature_and_refuses_what_it_would_400():
     b, _ = body("kimi-k3")
     assert "temperature" not in b and "thinking" not in b  # it always thinks: no switch to send
-    with pytest.raises(UsageError, match="only temperature 1"):
+    with pytest.raises(OptionError, match="only temperature 1"):
         body("kimi-k3", temperature=0.7)
-    with pytest.raises(UsageError, match="always thinks.*kimi-k2.6"):
+    with pytest.raises(OptionError, match="always thinks.*kimi-k2.6"):
         body("kimi-k3", thinking=False)
-    with pytest.raises(UsageError, match="low | high | max"):
+    with pytest.raises(OptionError, match="low | high | max"):
         body("kimi-k3", effort="extreme")
     b, _ = body("kimi-k3", temperature=1.0, effort="max")
     assert b["temperature"] == 1.0 and b["reasoning_effort"] == "max"
 
 
 def test_k26_temperature_follows_the_thinking_switch():
-    with pytest.raises(UsageError, match="only temperature 1 with thinking on.*0.6 with --no-thinking"):
+    with pytest.raises(OptionError, match="only temperature 1 with thinking on.*0.6 with --no-thinking"):
         body(temperature=0.6)
-    with pytest.raises(UsageError, match="only temperature 0.6 with thinking off"):
+    with pytest.raises(OptionError, match="only temperature 0.6 with thinking off"):
         body(temperature=1.0, thinking=False)
     b, _ = body(temperature=0.6, thinking=False)
     assert b["temperature"] == 0.6 and b["thinking"] == {"type": "disabled"}
-    with pytest.raises(UsageError, match="between 0 and 2"):
+    with pytest.raises(OptionError, match="between 0 and 2"):
         body("plain-8k", temperature=3)
 
 
 def test_effort_only_from_the_models_valid_efforts():
     b, _ = body("kimi-k3", effort="low")
     assert b["reasoning_effort"] == "low" and "thinking" not in b
-    with pytest.raises(UsageError, match="kimi-k2.6 takes no --effort"):
+    with pytest.raises(OptionError, match="kimi-k2.6 takes no --effort"):
         body(effort="high")
-    with pytest.raises(UsageError, match="needs thinking on"):
+    with pytest.raises(OptionError, match="needs thinking on"):
         body(effort="low", thinking=False)
-    with pytest.raises(UsageError, match="does not think"):
+    with pytest.raises(OptionError, match="does not think"):
         body("plain-8k", effort="low")
-    with pytest.raises(UsageError, match="takes no --effort"):
+    with pytest.raises(OptionError, match="takes no --effort"):
         body("kimi-k2.7-code", effort="low")
 
 
 def test_session_wide_settings_the_model_cant_take_are_not_sent():
     cfg = Kimi(thinking=False, effort="max")
     s = resolve(cfg, model="kimi-k3", env={})
-    info = models.resolve(MOONSHOT, "kimi-k3")
+    info = catalog.resolve(MOONSHOT, "kimi-k3")
     plan = wire.check(info, s)
     assert plan.thinking is True and plan.effort == "max"  # K3 takes max; off isn't sent to it
     assert "thinking" not in wire.request_body(info, s, plan, [])
     s = resolve(cfg, model="kimi-k2.6", env={})
-    plan = wire.check(models.resolve(MOONSHOT, "kimi-k2.6"), s)
+    plan = wire.check(catalog.resolve(MOONSHOT, "kimi-k2.6"), s)
     assert plan.thinking is False and plan.effort is None and "not sent" in plan.notices[0]
 
 
@@ -106,14 +108,14 @@ def test_web_search_keeps_thinking_and_echoes_arguments():
 
 def test_self_hosted_dialect_uses_chat_template_kwargs_and_reasoning_effort():
     s = settings(model="moonshotai/Kimi-K2.6", base_url="http://gpu:8000/v1", thinking=False, temperature=0.3)
-    info = models.resolve("http://gpu:8000/v1", "moonshotai/Kimi-K2.6")
+    info = catalog.resolve("http://gpu:8000/v1", "moonshotai/Kimi-K2.6")
     plan = wire.check(info, s, moonshot=False)
     b = wire.request_body(info, s, plan, [], moonshot=False)
     assert b["chat_template_kwargs"] == {"thinking": False} and "thinking" not in b
     assert b["temperature"] == 0.3 and b["max_tokens"] == 32_000
     s = settings(model="m", base_url="http://gpu:8000/v1", effort="high")
-    plan = wire.check(models.resolve("http://gpu:8000/v1", "m"), s, moonshot=False)
-    assert wire.request_body(models.ModelInfo("m"), s, plan, [], moonshot=False)["reasoning_effort"] == "high"
+    plan = wire.check(catalog.resolve("http://gpu:8000/v1", "m"), s, moonshot=False)
+    assert wire.request_body(catalog.ModelInfo("m"), s, plan, [], moonshot=False)["reasoning_effort"] == "high"
 
 
 def test_assistant_message_keeps_reasoning_and_omits_empty_content_on_tool_calls():
@@ -149,7 +151,7 @@ def _sent(parts):
 
 @pytest.mark.parametrize("tail", [1 << 20, 40])
 def test_encode_body_splices_the_kept_message_json(monkeypatch, tail):
-    from kimi_jupyter.conversation import Conversation, EncodedMessages
+    from kimi_jupyter.core.conversation import Conversation, EncodedMessages
 
     # tail=40: every message seals a chunk of its own, so the body is many parts.
     monkeypatch.setattr(EncodedMessages, "TAIL", tail)
@@ -185,9 +187,9 @@ def test_the_1h_cache_ttl_goes_only_to_the_k3_family():
 
 
 def test_k31_pro_refuses_a_temperature_and_an_effort_it_would_400():
-    with pytest.raises(UsageError, match="only temperature 1"):
+    with pytest.raises(OptionError, match="only temperature 1"):
         body("kimi-k3.1-pro", temperature=0.5)
-    with pytest.raises(UsageError, match="low | high | max"):
+    with pytest.raises(OptionError, match="low | high | max"):
         body("kimi-k3.1-pro", effort="medium")
     b, _ = body("kimi-k3.1-pro", effort="low")
     assert b["reasoning_effort"] == "low" and "thinking" not in b and "temperature" not in b

@@ -94,7 +94,7 @@ class Result:
 
     def metadata(self) -> dict[str, Any]:
         """Output metadata stored under the `kimi_jupyter` key (SPEC §3, provenance)."""
-        from ._version import __version__
+        from .._version import __version__
 
         u = self.usage
         meta: dict[str, Any] = {
@@ -122,14 +122,14 @@ class Result:
         return meta
 
     def _repr_markdown_(self) -> str:
-        """Model text is untrusted: each part is one sanitized HTML block (see `safe`)."""
-        from . import safe
+        """Model text is untrusted: each part is one sanitized HTML block (see `sanitize`)."""
+        from . import sanitize
 
         parts = []
         if self.reasoning:
-            parts.append(f"<details><summary>Reasoning</summary>{safe.markdown_block(self.reasoning)}</details>")
-        parts.append(safe.markdown_block(self.content) if self.content else "*(no answer)*")
-        parts.append(f"<sub>{safe.markdown_text(self.footer())}</sub>")
+            parts.append(f"<details><summary>Reasoning</summary>{sanitize.markdown_block(self.reasoning)}</details>")
+        parts.append(sanitize.markdown_block(self.content) if self.content else "*(no answer)*")
+        parts.append(f"<sub>{sanitize.markdown_text(self.footer())}</sub>")
         return "\n\n".join(parts)
 
     def __str__(self) -> str:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from .cassette import is_replay
-from .config import Settings
+from .settings import Settings
 from .errors import (
     APIError,
     AuthenticationError,
@@ -367,7 +367,7 @@ class KimiClient:
             time.sleep(delay)
 
     def _explain_missing_model(self, error: ModelNotFoundError) -> ModelNotFoundError:
-        from .models import RETIRED, live_thinking_models, pick_successor
+        from .catalog import RETIRED, live_thinking_models, pick_successor
 
         model, url = self.settings.model, self.settings.base_url
         listing = self._listing() if self._listing is not None else self.model_listing()

@@ -28,7 +28,7 @@ from traitlets import Bool, CaselessStrEnum, Dict, Float, Int, List, TraitError,
 from traitlets.config import Configurable
 
 from .errors import KimiError, MissingKeyError, mask
-from .models import MOONSHOT_HOSTS, is_moonshot
+from .catalog import MOONSHOT_HOSTS, is_moonshot
 
 DEFAULT_BASE_URL = "https://api.moonshot.ai/v1"
 # The default until the server stops listing it (announced: 2027-01-07); then the session
@@ -165,7 +165,7 @@ class Kimi(Configurable):
 
     @validate("mcp_servers")
     def _check_mcp_servers(self, proposal: Any) -> Any:
-        from .tools.mcp_spec import parse_servers  # light: no `mcp` import
+        from .mcp_spec import parse_servers  # light: no `mcp` import
 
         try:
             parse_servers(proposal["value"])

@@ -1,6 +1,6 @@
 """`Kimi.mcp_servers` entries checked and turned into `ServerSpec` values.
 
-Pure and light (no `mcp` import): `config.py` validates the setting with it the
+Pure and light (no `mcp` import): `settings.py` validates the setting with it the
 moment the user assigns it, so a typo is reported by `%config` naming the server,
 not later in the middle of a cell.
 """

@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import io
 
-from .output import png_size
+from .tool_output import png_size
 
 MAX_SIDE = 1024
 

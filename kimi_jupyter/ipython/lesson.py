@@ -24,11 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
-from .errors import KimiError
+from ..core.errors import KimiError
 
 if TYPE_CHECKING:
-    from .config import Settings
-    from .testing.server import KimiServer
+    from ..core.session import Session
+    from ..core.settings import Settings
+    from ..testing.server import KimiServer
 
 
 class NotInLesson(KimiError):
@@ -54,7 +55,7 @@ class Lesson:
 
     def holds(self, messages: list[Mapping[str, Any]]) -> bool:
         """Whether the cassette has an answer for a request with these messages (nothing is taken)."""
-        from .testing.player import match_key
+        from ..testing.player import match_key
 
         player = self.server.player
         return player is not None and player.has(match_key({"messages": messages}))
@@ -70,8 +71,8 @@ class Lesson:
 
 def start(path: str, *, live_fallback: bool = False) -> Lesson:
     """Read the cassette and serve it on loopback. `CassetteError` (one line) if it isn't one."""
-    from .cassette import read
-    from .testing.server import KimiServer
+    from ..core.cassette import read
+    from ..testing.server import KimiServer
 
     p = Path(path.strip()).expanduser().absolute()
     read(p)  # a clear error before a server starts (KimiServer reads it again, cheaply)
@@ -99,7 +100,7 @@ def route(lesson: Lesson, messages: list[dict[str, Any]], live: "Settings") -> "
         return None
     miss = lesson.explain(messages)
     if lesson.live_fallback:
-        from .errors import MissingKeyError
+        from ..core.errors import MissingKeyError
 
         try:
             live.require_key()
@@ -111,3 +112,23 @@ def route(lesson: Lesson, messages: list[dict[str, Any]], live: "Settings") -> "
         raise NotInLesson(f"{miss} `--live-fallback` found no key for {live.base_url}: "
                           "run `%kimi login` to answer such cells live.")
     raise NotInLesson(miss)
+
+
+def start_replay(session: "Session", path: str, *, live_fallback: bool = False) -> Lesson:
+    """Answer the session's `%%kimi` cells from the cassette at `path` (replacing a running replay).
+
+    `cassette.CassetteError` (one line) if the file isn't a cassette.
+    """
+    lesson = start(path, live_fallback=live_fallback)
+    stop_replay(session)
+    session.lesson = lesson
+    return lesson
+
+
+def stop_replay(session: "Session") -> Lesson | None:
+    """Stop the session's replay, if any, and return it."""
+    lesson, session.lesson = session.lesson, None
+    if lesson is not None:
+        lesson.stop()
+        session.listings.pop(lesson.base_url, None)
+    return lesson

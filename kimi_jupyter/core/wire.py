@@ -15,7 +15,7 @@ test, not by a user (SPEC §7):
 - `$web_search` is one builtin declaration whose tool reply echoes the
   arguments unchanged.
 
-`check()` turns a request the model would refuse into a `UsageError` before
+`check()` turns a request the model would refuse into an `OptionError` before
 anything is sent.
 """
 
@@ -25,12 +25,11 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
-from IPython.core.error import UsageError
-
-from .models import CATALOG, ModelInfo
+from .catalog import CATALOG, ModelInfo
+from .errors import OptionError
 
 if TYPE_CHECKING:
-    from .config import Settings
+    from .settings import Settings
     from .stream import ToolCall, Turn
 
 WEB_SEARCH = "$web_search"
@@ -54,7 +53,7 @@ def _switchable() -> str:
 
 
 def check(info: ModelInfo, settings: "Settings", *, moonshot: bool = True) -> Plan:
-    """Decide thinking, effort and temperature for `info`, or raise UsageError saying what it accepts.
+    """Decide thinking, effort and temperature for `info`, or raise OptionError saying what it accepts.
 
     Only Moonshot's API (and servers that list Moonshot's model fields) gets
     Moonshot's rules; a vLLM or SGLang server is sent what the user asked for.
@@ -63,7 +62,7 @@ def check(info: ModelInfo, settings: "Settings", *, moonshot: bool = True) -> Pl
     want_thinking = settings.thinking
     if info.thinking == "only" and not want_thinking:
         if "thinking" in settings.explicit:
-            raise UsageError(
+            raise OptionError(
                 f"{info.id} always thinks, so --no-thinking would be refused. "
                 f"Models that can switch thinking off: {_switchable()}."
             )
@@ -90,18 +89,18 @@ def check(info: ModelInfo, settings: "Settings", *, moonshot: bool = True) -> Pl
             )
         if problem is not None:
             if explicit:
-                raise UsageError(problem)
+                raise OptionError(problem)
             notices.append(f"`Kimi.effort = {effort!r}` is not sent: {problem}")
             effort = None
 
     temperature = settings.temperature
     if temperature is not None:
         if not 0.0 <= temperature <= 2.0:
-            raise UsageError(f"-t/--temperature must be between 0 and 2 (got {temperature}).")
+            raise OptionError(f"-t/--temperature must be between 0 and 2 (got {temperature}).")
         if moonshot:
             fixed = info.temperature_thinking if thinking else info.temperature_instant
             if fixed is not None and temperature != fixed:
-                raise UsageError(
+                raise OptionError(
                     f"{info.id} accepts only temperature {fixed:g}{_temperature_modes(info, thinking)}. "
                     "Leave -t out (and `Kimi.temperature` unset) to use the model's own value."
                 )

@@ -280,7 +280,7 @@ class Recorder:
     """
 
     def __init__(self, path: Path, secrets: Iterable[str] = ()) -> None:
-        from ._version import __version__
+        from .._version import __version__
 
         self.path = path
         self.written = 0  # exchanges written

@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from IPython.core.error import UsageError
 
-from .session import Session
+from ..core.session import Session
 
 
 @dataclass
@@ -26,7 +26,7 @@ class Context:
 def _show(markdown: str) -> None:
     from IPython.display import display
 
-    from .safe import plain
+    from ..core.sanitize import plain
 
     # text/plain is what jupyter console prints: server text in it must not drive the terminal.
     display({"text/markdown": markdown, "text/plain": plain(markdown)}, raw=True)
@@ -69,7 +69,7 @@ def _login(ctx: Context, args: list[str]) -> None:
 
     from IPython.core.error import StdinNotImplementedError
 
-    from .config import origin
+    from ..core.settings import origin
 
     url = ctx.options.base_url
     where = f"the server at {url}" if url else "Moonshot's API (api.moonshot.ai / api.moonshot.cn)"
@@ -113,8 +113,8 @@ def _models(ctx: Context, args: list[str]) -> None:
     """
     from IPython.display import display
 
-    from . import models as catalog
-    from .safe import escape, plain
+    from ..core import catalog
+    from ..core.sanitize import escape, plain
 
     settings = ctx.session.settings(base_url=ctx.options.base_url)
     settings.require_key()
@@ -155,7 +155,7 @@ def _reset(ctx: Context, args: list[str]) -> None:
 
 
 def _history(ctx: Context, args: list[str]) -> None:
-    from .safe import plain
+    from ..core.sanitize import plain
 
     messages = ctx.session.conversation.messages
     if not messages:
@@ -197,8 +197,8 @@ def _fix(ctx: Context, args: list[str]) -> Any:
     prompt = fix_prompt(settings.all_secrets())
     if prompt is None:
         raise UsageError("There is no exception to explain yet: `%kimi fix` looks at the last error.")
-    from .api import run
-    from .options import Options
+    from ..api import run
+    from ..core.options import Options
 
     # Not interpolated: a traceback is full of braces that aren't ours.
     run(prompt, Options.from_magic(ctx.options), session=ctx.session, shell=ctx.shell)
@@ -208,8 +208,8 @@ def _hint(ctx: Context, args: list[str]) -> Any:
     """`%kimi hint [what I tried]`: tutor mode's next rung for the exercise in progress."""
     from dataclasses import replace
 
-    from .api import run
-    from .options import Options
+    from ..api import run
+    from ..core.options import Options
 
     prompt = " ".join(args).strip() or "I'm still stuck. Please give me the next hint."
     run(prompt, replace(Options.from_magic(ctx.options), tutor=True), session=ctx.session, shell=ctx.shell)
@@ -230,7 +230,7 @@ def _export(ctx: Context, args: list[str]) -> None:
 def _chat(ctx: Context, args: list[str]) -> None:
     from IPython.display import display
 
-    from .chat_panel import ChatPanel
+    from ..views.chat_panel import ChatPanel
 
     display(ChatPanel(ctx.session, shell=ctx.shell))
 
@@ -239,19 +239,21 @@ def _mcp(ctx: Context, args: list[str]) -> None:
     """The MCP servers of `Kimi.mcp_servers`, started if needed, with their state and tools."""
     from IPython.display import display
 
-    from . import safe
+    from ..core import sanitize
 
-    manager = ctx.session.mcp_manager()
+    from ..tools.mcp import mcp_manager
+
+    manager = mcp_manager(ctx.session)
     if manager is None:
         print('No MCP servers are configured. Add one with e.g. '
               '`%config Kimi.mcp_servers = {"time": {"command": ["uvx", "mcp-server-time"]}}`.')
         return
     manager.start()  # failures are shown in the table, with their reason
-    from .tools.mcp import status_markdown
+    from ..tools.mcp import status_markdown
 
     table = status_markdown(manager.statuses())
     # Tool descriptions and error reasons are the servers' text: rendered like model text.
-    display({"text/markdown": safe.markdown_block(table), "text/plain": table}, raw=True)
+    display({"text/markdown": sanitize.markdown_block(table), "text/plain": table}, raw=True)
 def _record(ctx: Context, args: list[str]) -> None:
     """`%kimi record PATH` / `%kimi record stop`: a cassette of the session (see `cassette`)."""
     usage = "Usage: %kimi record PATH.jsonl (start recording) or %kimi record stop"
@@ -291,19 +293,21 @@ def _replay(ctx: Context, args: list[str]) -> None:
     usage = "Usage: %kimi replay PATH.jsonl [--live-fallback] (answer from a cassette) or %kimi replay stop"
     if len(args) != 1:
         raise UsageError(usage)
+    from .lesson import start_replay, stop_replay
+
     session = ctx.session
     if args[0] == "stop":
-        lesson = session.stop_replay()
+        lesson = stop_replay(session)
         if lesson is None:
             print("No replay is running.")
         else:
             print(f"Stopped replaying {lesson.path.name}; `%%kimi` cells go to the API again.")
         return
-    from .cassette import CassetteError
+    from ..core.cassette import CassetteError
 
     live_fallback = bool(getattr(ctx.options, "live_fallback", False))
     try:
-        lesson = session.start_replay(args[0], live_fallback=live_fallback)
+        lesson = start_replay(session, args[0], live_fallback=live_fallback)
     except CassetteError as exc:
         raise UsageError(str(exc)) from None
     n = lesson.recorded

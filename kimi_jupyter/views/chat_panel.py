@@ -19,15 +19,15 @@ from typing import TYPE_CHECKING, Any, Callable
 import ipywidgets as w
 from IPython.core.error import UsageError
 
-from .errors import KimiError
+from ..core.errors import KimiError, OptionError
 from .send_gate import SendGate, cell_tracker, parent_sent_time
-from .session import Session, default_session
-from .views import render
-from .views.panel import PanelView
+from ..core.session import Session, default_session
+from . import render
+from .panel import PanelView
 
 if TYPE_CHECKING:
-    from .result import Result
-    from .tools.approval import Decision
+    from ..core.result import Result
+    from ..tools.approval import Decision
 
 # A widget callback cannot ask through stdin, so the panel answers for the user: with its box
 # unticked, or (box ticked) for code written after untrusted text, which needs a person's yes.
@@ -45,7 +45,7 @@ def _decliner(auto_run: bool) -> "Callable[[str], Decision]":
     With the box ticked, a question is asked only for code written after untrusted text
     (`approval.approve`); with it unticked, for any code.
     """
-    from .tools.approval import Decision
+    from ..tools.approval import Decision
 
     reason = _DECLINE_UNTRUSTED if auto_run else _DECLINE
     return lambda prompt: Decision.refuse(reason)
@@ -69,7 +69,7 @@ class ChatPanel(w.VBox):
         shell: Any = None,
         **kwargs: Any,
     ) -> None:
-        from . import models
+        from ..core import catalog
 
         self.session = session or default_session()
         self._shell = shell
@@ -80,7 +80,7 @@ class ChatPanel(w.VBox):
         # The default model is a choice, not an id: while the dropdown shows it untouched,
         # the panel sends no model, so the session can move to its successor when it closes.
         self._default_model = None if (model or settings.model_given) else current
-        options = list(models.CATALOG)
+        options = list(catalog.CATALOG)
         if current not in options:
             options.insert(0, current)
 
@@ -186,8 +186,8 @@ class ChatPanel(w.VBox):
         view = PanelView(self._add)
         result: "Result | None" = None
         try:
-            from .api import run
-            from .options import Options
+            from ..api import run
+            from ..core.options import Options
 
             # A widget callback cannot ask through stdin (the browser would never show
             # the prompt and the kernel would wait forever): with auto-run off the code
@@ -203,7 +203,7 @@ class ChatPanel(w.VBox):
             result = run(text, options, session=self.session, shell=self._get_shell(), view=view,
                          ask=_decliner(auto_run), session_allow=False)
             self._show_model(result.model)
-        except (KimiError, UsageError) as exc:  # one short message, never a traceback
+        except (KimiError, OptionError, UsageError) as exc:  # one short message, never a traceback
             view.close()
             self._add_note(str(exc), "error")
         except KeyboardInterrupt:  # ■ outside the stream (the agent handles it inside)

@@ -19,9 +19,10 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from .errors import KimiError
-from .options import Options, usage_error
-from .session import Session
+from ..core.errors import KimiError
+from ..core.options import Options, usage_error
+from ..core.session import Session
+from .usage import usage_errors
 
 
 @magics_class
@@ -63,6 +64,7 @@ class KimiMagics(Magics):
               "question (any other line; `ask QUESTION` always asks).")
     @no_var_expand
     @line_cell_magic
+    @usage_errors()  # the core's OptionError shows as a UsageError: one line, no traceback
     def kimi(self, line: str, cell: str | None = None) -> Any:
         """Ask a Kimi thinking model. The cell body is the prompt; cells continue one conversation.
 
@@ -121,7 +123,7 @@ class KimiMagics(Magics):
             from .interpolate import interpolate
 
             prompt = interpolate(prompt, self.shell.user_ns)
-        from .api import run
+        from ..api import run
 
         run(prompt, options, session=self.session, shell=self.shell)
         return None
@@ -164,13 +166,13 @@ class KimiMagics(Magics):
             raise usage_error(f"--map {name}: no variable named {name!r} in the notebook.")
         items = self.shell.user_ns[name]
         if interpolate_ns:
-            from .batch.items import is_dataframe
+            from ..batch.items import is_dataframe
             from .interpolate import interpolate
 
             # Other `{names}` come from the notebook; the item's own names are left for each item.
             own = {"item", "key", "index", "row"} | ({str(c) for c in items.columns} if is_dataframe(items) else set())
             template = interpolate(template, {k: v for k, v in self.shell.user_ns.items() if k not in own})
-        from .batch.run import map as run_map
+        from ..batch.run import map as run_map
 
         try:
             results = run_map(
@@ -258,7 +260,7 @@ def show_kimi_error(shell: Any, etype: type, value: BaseException, tb: Any, tb_o
     error itself (an `error` output: the cell is marked failed, and headless runs
     like papermill stop as they should).
     """
-    from .safe import plain
+    from ..core.sanitize import plain
 
     # The message quotes server text (errors, `Msh-Request-Id`): no escapes reach a terminal.
     message = plain(str(value))

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Literal
+from typing import TYPE_CHECKING, Any, Callable, Literal, Protocol
+
+if TYPE_CHECKING:
+    from .tool_output import ToolOutput
 
 DEFAULT_MAX_OUTPUT = 8000
 # About what jupyter_server lets through in one go before it starts dropping stream
@@ -82,3 +85,16 @@ class ToolContext:
         """Note that untrusted text (named by `source`) just entered the conversation."""
         self.untrusted = source
         self.untrusted_allowed = False
+
+
+class Tools(Protocol):
+    """What the agent needs from a set of tools (`tools.ToolRegistry` is the one in use).
+
+    A protocol, so the agent loop in `core/` never imports the tools that run code in the
+    user's kernel: it only asks for their schemas and calls them by name.
+    """
+
+    def schemas(self, *, python: bool = True, web_search: bool = False,
+                ctx: ToolContext | None = None) -> list[dict[str, Any]]: ...
+
+    def call(self, name: str, arguments: str, ctx: ToolContext) -> "ToolOutput": ...

@@ -3,10 +3,10 @@
 `%%kimi` (from its parsed arguments), `kimi_jupyter.chat(**options)` and the
 chat panel all build an `Options` and hand it to `api.run`, so an option means
 the same thing everywhere and is checked in one place. A mistake is a one-line
-`UsageError` that points to `%%kimi?`, never a traceback.
+`OptionError` that points to `%%kimi?`, never a traceback.
 
 An option that overrides a setting is checked by that setting's own `Kimi` trait
-validator (`config.checked`), so a per-cell `--max-steps -1` and a session-wide
+validator (`settings.checked`), so a per-cell `--max-steps -1` and a session-wide
 `%config Kimi.max_steps = -1` are refused by one rule, named for what the user typed.
 What the *model* accepts (temperature, effort, thinking) depends on the model
 and the server, so that is checked later, once the model is resolved (`wire.check`).
@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from IPython.core.error import UsageError
+from .errors import OptionError
 
 FORMATS = ("markdown", "code", "json", "text")
 # Each option that overrides a session setting: (how the user wrote it, the Kimi trait /
@@ -37,9 +37,9 @@ SETTINGS: dict[str, tuple[str, str]] = {
 SEE_HELP = "See `%%kimi?` for the options."
 
 
-def usage_error(message: str) -> UsageError:
+def usage_error(message: str) -> OptionError:
     """A user's mistake: one line, and where to read more."""
-    return UsageError(f"{message} {SEE_HELP}")
+    return OptionError(f"{message} {SEE_HELP}")
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ class Options:
             raise usage_error(f"-o/--out needs a variable name (got {self.out!r}).")
         from traitlets import TraitError
 
-        from .config import checked
+        from .settings import checked
 
         for name, (flag, trait) in SETTINGS.items():
             value = getattr(self, name)
@@ -94,7 +94,7 @@ class Options:
 
     @classmethod
     def create(cls, **given: Any) -> "Options":
-        """`Options(**given)`, with an unknown name as a UsageError that lists the known ones."""
+        """`Options(**given)`, with an unknown name as an OptionError that lists the known ones."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(given) - known)
         if unknown:

@@ -14,15 +14,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-from . import safe
-from ._version import __version__
-from .result import Result, ToolCallRecord
+from ..core import sanitize
+from .._version import __version__
+from ..core.result import Result, ToolCallRecord
 
 
 def _code_of(call: ToolCallRecord) -> str | None:
     if not call.is_code:
         return None
-    from .tools.registry import loads_arguments
+    from ..tools.registry import loads_arguments
 
     try:
         args = loads_arguments(call.arguments)  # a repeated key was refused, not run: no code cell
@@ -59,7 +59,7 @@ def _not_run_cell(code: str, told: str, provenance: dict[str, Any]) -> Any:
     cell = nbformat.v4.new_markdown_cell(
         "*Model code, **not run**: it was declined (refused by the user, or there was no way to "
         "ask). It is kept as text so that running this notebook does not run it.*\n\n"
-        f"{safe.fence(code, 'python')}\n\n*What the model was told:*\n\n{safe.fence(told[:4000])}"
+        f"{sanitize.fence(code, 'python')}\n\n*What the model was told:*\n\n{sanitize.fence(told[:4000])}"
     )
     cell.metadata["kimi_jupyter"] = {**provenance, "part": "code", "model_written": True, "declined": True}
     return cell
@@ -76,7 +76,7 @@ def conversation_notebook(entries: list[dict[str, Any]]) -> Any:
     for entry in entries:
         result: Result = entry["result"]
         # A prompt can carry interpolated data (a web page, a dataframe): rendered safely too.
-        cells.append(v4.new_markdown_cell(f"**You:**\n\n{safe.markdown_block(entry['prompt'])}"))
+        cells.append(v4.new_markdown_cell(f"**You:**\n\n{sanitize.markdown_block(entry['prompt'])}"))
         provenance = {"model": result.model, "version": __version__}
         for call in result.tool_calls:
             code = _code_of(call)
@@ -89,16 +89,16 @@ def conversation_notebook(entries: list[dict[str, Any]]) -> Any:
                 cells.append(cell)
             else:
                 cell = v4.new_markdown_cell(
-                    f"*Tool call* {safe.inline_code(call.name)}\n\n{safe.fence(call.arguments, 'json')}\n\n"
-                    f"{safe.fence(call.output[:4000])}"
+                    f"*Tool call* {sanitize.inline_code(call.name)}\n\n{sanitize.fence(call.arguments, 'json')}\n\n"
+                    f"{sanitize.fence(call.output[:4000])}"
                 )
                 cell.metadata["kimi_jupyter"] = {**provenance, "part": "tool_call"}
                 cells.append(cell)
-        answer = f"**Kimi** ({safe.markdown_text(result.model)}):\n\n"
-        answer += safe.markdown_block(result.content) if result.content else "*(no answer)*"
+        answer = f"**Kimi** ({sanitize.markdown_text(result.model)}):\n\n"
+        answer += sanitize.markdown_block(result.content) if result.content else "*(no answer)*"
         if result.reasoning:
-            answer += f"\n\n<details><summary>Reasoning</summary>{safe.markdown_block(result.reasoning)}</details>"
-        answer += f"\n\n<sub>{safe.markdown_text(result.footer())}</sub>"
+            answer += f"\n\n<details><summary>Reasoning</summary>{sanitize.markdown_block(result.reasoning)}</details>"
+        answer += f"\n\n<sub>{sanitize.markdown_text(result.footer())}</sub>"
         cell = v4.new_markdown_cell(answer)
         cell.metadata["kimi_jupyter"] = {**result.metadata(), "part": "answer"}
         cells.append(cell)
