@@ -23,13 +23,11 @@ import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable, Protocol
 
+from .files import FileStore
+from .protocols import RouteHandler
 from .wire import RequestError
-
-if TYPE_CHECKING:
-    from .handler import Handler
-    from .server import KimiServer
 
 ENDPOINT = "/v1/chat/completions"
 BATCH_HEADER = "X-Loopback-Batch"  # a batch's own requests skip the tier's rate limits
@@ -81,10 +79,21 @@ class Batch:
         self.times[status] = int(time.time())
 
 
+class BatchHost(Protocol):
+    """What `Batches` needs from its server: the file store (a batch's input, output and error
+    files) and the base URL its requests go to."""
+
+    @property
+    def files(self) -> FileStore: ...
+
+    @property
+    def base_url(self) -> str: ...
+
+
 class Batches:
     """The server's batches; each runs in its own daemon thread."""
 
-    def __init__(self, server: "KimiServer", step_s: float = 0.05) -> None:
+    def __init__(self, server: BatchHost, step_s: float = 0.05) -> None:
         self.server = server
         self.step_s = step_s  # time spent in validating and finalizing
         self._batches: dict[str, Batch] = {}
@@ -226,21 +235,28 @@ def _validate(data: bytes) -> tuple[list[dict[str, Any]], dict[str, Any] | None]
     return lines, None
 
 
+class HasBatches(Protocol):
+    """What the batches routes need from the server: its batches."""
+
+    @property
+    def batches(self) -> Batches: ...
+
+
 # -- endpoints ---------------------------------------------------------------------------
-def create(h: "Handler", flavor: str, key: str, raw: bytes) -> None:
+def create(h: RouteHandler[HasBatches], flavor: str, key: str, raw: bytes) -> None:
     h._send_json(200, h.server.kimi.batches.create(h._json_body(raw), key).object())
 
 
-def listing(h: "Handler", flavor: str, key: str, raw: bytes) -> None:
+def listing(h: RouteHandler[HasBatches], flavor: str, key: str, raw: bytes) -> None:
     data = [b.object() for b in reversed(h.server.kimi.batches.all())]
     h._send_json(200, {"object": "list", "data": data, "has_more": False})
 
 
-def retrieve(h: "Handler", flavor: str, key: str, raw: bytes, batch_id: str) -> None:
+def retrieve(h: RouteHandler[HasBatches], flavor: str, key: str, raw: bytes, batch_id: str) -> None:
     h._send_json(200, h.server.kimi.batches.get(batch_id).object())
 
 
-def cancel(h: "Handler", flavor: str, key: str, raw: bytes, batch_id: str) -> None:
+def cancel(h: RouteHandler[HasBatches], flavor: str, key: str, raw: bytes, batch_id: str) -> None:
     batch = h.server.kimi.batches.get(batch_id)
     if batch.status in ("validating", "in_progress"):
         batch.cancel.set()

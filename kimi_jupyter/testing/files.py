@@ -14,12 +14,10 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable, Protocol
 
+from .protocols import RouteHandler
 from .wire import RequestError
-
-if TYPE_CHECKING:
-    from .handler import Handler
 
 PURPOSES = ("batch", "file-extract", "batch_output")
 MAX_BYTES = 100 * 1024 * 1024  # Moonshot's per-file cap for batch input
@@ -68,6 +66,13 @@ class FileStore:
             return list(self._files.values())
 
 
+class HasFiles(Protocol):
+    """What the files routes need from the server: its file store."""
+
+    @property
+    def files(self) -> FileStore: ...
+
+
 def parse_multipart(content_type: str, raw: bytes) -> dict[str, tuple[str | None, bytes]]:
     """{field: (filename, bytes)} of a multipart/form-data body."""
     if not content_type.lower().startswith("multipart/form-data"):
@@ -83,7 +88,7 @@ def parse_multipart(content_type: str, raw: bytes) -> dict[str, tuple[str | None
 
 
 # -- endpoints: (handler, flavor, key, raw, *path params) -----------------------------------
-def upload(h: "Handler", flavor: str, key: str, raw: bytes) -> None:
+def upload(h: RouteHandler[HasFiles], flavor: str, key: str, raw: bytes) -> None:
     fields = parse_multipart(h.headers.get("Content-Type", ""), raw)
     purpose = (fields.get("purpose") or (None, b""))[1].decode("utf-8", "replace").strip()
     if purpose not in ("batch", "file-extract"):
@@ -97,15 +102,15 @@ def upload(h: "Handler", flavor: str, key: str, raw: bytes) -> None:
     h._send_json(200, stored.object())
 
 
-def listing(h: "Handler", flavor: str, key: str, raw: bytes) -> None:
+def listing(h: RouteHandler[HasFiles], flavor: str, key: str, raw: bytes) -> None:
     h._send_json(200, {"object": "list", "data": [f.object() for f in h.server.kimi.files.all()]})
 
 
-def retrieve(h: "Handler", flavor: str, key: str, raw: bytes, file_id: str) -> None:
+def retrieve(h: RouteHandler[HasFiles], flavor: str, key: str, raw: bytes, file_id: str) -> None:
     h._send_json(200, h.server.kimi.files.get(file_id).object())
 
 
-def content(h: "Handler", flavor: str, key: str, raw: bytes, file_id: str) -> None:
+def content(h: RouteHandler[HasFiles], flavor: str, key: str, raw: bytes, file_id: str) -> None:
     f = h.server.kimi.files.get(file_id)
     h.send_response(200)
     h.send_header("Content-Type", "application/octet-stream")
@@ -114,7 +119,7 @@ def content(h: "Handler", flavor: str, key: str, raw: bytes, file_id: str) -> No
     h.wfile.write(f.data)
 
 
-def delete(h: "Handler", flavor: str, key: str, raw: bytes, file_id: str) -> None:
+def delete(h: RouteHandler[HasFiles], flavor: str, key: str, raw: bytes, file_id: str) -> None:
     h.server.kimi.files.delete(file_id)
     h._send_json(200, {"id": file_id, "object": "file", "deleted": True})
 

@@ -4,8 +4,10 @@ Streams use HTTP/1.1 chunked encoding on purpose: closing the socket before the
 final zero-length chunk is exactly what a client sees when a real connection
 drops mid-stream, so the ``drop`` fault raises on the client like the real thing.
 State (scenarios, fault counters, prefix cache, request ids) lives on `KimiServer`;
-a handler reaches it as ``self.server.kimi``. Which requests are refused, and with
-what message, is `.rules`; the bytes are `.wire`.
+a handler reaches it as ``self.server.kimi``, typed as what it uses of it
+(`LoopbackState`, see `.protocols`): the server imports the handler, never the
+reverse. Which requests are refused, and with what message, is `.rules`; the
+bytes are `.wire`.
 """
 
 from __future__ import annotations
@@ -17,23 +19,25 @@ import sys
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from . import rules
-from . import batches, files
+from . import batches, files, replay
 from .batches import BATCH_HEADER
 from .chunked import ChunkedWriter
+from .protocols import ServerState
 from .scenarios import STREAM_ERROR_STATUS, RequestState, Fault, render, select, template_vars
 from .wire import (
     DONE, Encoder, Flavor, RequestError, ServedModel, UsageCounts, WireCall, compact, error_body, estimate_tokens,
     model_entry, model_not_found,
 )
 
-if TYPE_CHECKING:
-    from .server import KimiServer
-
 _NO_TOOLS_ANSWER = "I would use a tool for this, but this request offers none, so I'll answer directly: it depends."
+
+
+class LoopbackState(ServerState, files.HasFiles, batches.HasBatches, Protocol):
+    """What the handler and its routes use of the server (`KimiServer` is one)."""
 
 
 class LoopbackHTTPServer(ThreadingHTTPServer):
@@ -43,7 +47,7 @@ class LoopbackHTTPServer(ThreadingHTTPServer):
     # tier 1) would see some refused, which a real API's listener never does.
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], kimi: KimiServer, handler: type | None = None) -> None:
+    def __init__(self, address: tuple[str, int], kimi: LoopbackState, handler: type | None = None) -> None:
         self.kimi = kimi
         super().__init__(address, handler or Handler)
 
@@ -112,10 +116,8 @@ class Handler(BaseHTTPRequestHandler):
             route, params = _resource_route(self.command, path[len(prefix):]) or (None, ())
         kimi = self.server.kimi
         if kimi.player is not None and path.startswith(prefix):  # replay mode: answers come from a cassette
-            from .replay import serve
-
             try:
-                if serve(self, kimi.player, kimi.pace, f"{self.command} {path[len(prefix) - 1 :]}", raw):
+                if replay.serve(self, kimi.player, kimi.pace, f"{self.command} {path[len(prefix) - 1 :]}", raw):
                     return
             except ConnectionError:
                 self.close_connection = True

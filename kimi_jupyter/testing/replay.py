@@ -16,18 +16,15 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING
 
 from ..core.cassette import REPLAY_HEADER, Exchange, replay_headers
 from .player import NoMatch, Pace, Player, chunk_chars
 from .chunked import ChunkedWriter
+from .protocols import Responder
 from .wire import DONE, error_body
 
-if TYPE_CHECKING:
-    from .handler import Handler
 
-
-def serve(handler: "Handler", player: Player, pace: Pace, endpoint: str, raw: bytes) -> bool:
+def serve(handler: Responder, player: Player, pace: Pace, endpoint: str, raw: bytes) -> bool:
     """Answer `endpoint` ("GET /models", "POST /chat/completions") from the cassette; False if not ours."""
     if endpoint not in ("GET /models", "POST /chat/completions"):
         return False
@@ -54,11 +51,11 @@ def serve(handler: "Handler", player: Player, pace: Pace, endpoint: str, raw: by
     return True
 
 
-def _send_json(handler: "Handler", status: int, obj: object, headers: dict[str, str] | None = None) -> None:
+def _send_json(handler: Responder, status: int, obj: object, headers: dict[str, str] | None = None) -> None:
     handler._send_json(status, obj, {REPLAY_HEADER: "cassette", **(headers or {})})
 
 
-def _send(handler: "Handler", exchange: Exchange, pace: Pace) -> None:
+def _send(handler: Responder, exchange: Exchange, pace: Pace) -> None:
     # Only the checked headers go out (`replay_headers`): never a recorded header as written.
     headers = replay_headers(exchange.headers, exchange.streamed)
     handler._request_id = headers.pop("Msh-Request-Id", None)  # sent by `Handler.send_response`
