@@ -7,9 +7,9 @@ cell, a script or the panel; only the view differs.
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any, Callable
 
+from . import fences
 from .errors import KimiError, redact_all
 from .options import Options, usage_error
 from .result import Result
@@ -135,12 +135,13 @@ def _store(shell: Any, name: str | None, result: Result | None) -> None:
         shell.user_ns[name] = result
 
 
-_FENCE = re.compile(r"^(```+|~~~+)[ \t]*([\w+-]*)[^\n]*\n(.*?)^\1[ \t]*$", re.S | re.M)
-
-
 def extract_code(markdown: str) -> str:
-    """The answer's code blocks, Python ones first; the whole text if it has no fences."""
-    blocks = [(lang.lower(), body.rstrip("\n")) for _, lang, body in _FENCE.findall(markdown)]
+    """The answer's code blocks, Python ones first; the whole text if it has none.
+
+    The blocks are the renderer's (`fences.code_blocks`): an unclosed fence runs to
+    the end, indented code counts, and a fence's content never takes text after it.
+    """
+    blocks = [(b.lang.lower(), b.code.rstrip("\n")) for b in fences.code_blocks(markdown)]
     if not blocks:
         return markdown.strip()
     python = [body for lang, body in blocks if lang in ("python", "py", "python3", "ipython")]

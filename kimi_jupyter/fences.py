@@ -33,7 +33,7 @@ _JSON_LANGS = ("json",)
 class CodeBlock:
     """A fenced or indented code block, as the renderer sees it."""
 
-    code: str  # the content, container indentation and quote markers removed
+    code: str  # the content, each line ended by "\n", container indentation and quote markers removed
     info: str  # the info string, unescaped and stripped ("python title=x"); "" if none
     lang: str  # its first word, as the renderer's `language-` class ("python")
     start: int  # first line (0-based): the opening fence, for a fenced block
