@@ -136,12 +136,13 @@ def _store(shell: Any, name: str | None, result: Result | None) -> None:
 
 
 def extract_code(markdown: str) -> str:
-    """The answer's code blocks, Python ones first; the whole text if it has none.
+    """The answer's fenced code blocks, Python ones first; the whole text if it has none.
 
-    The blocks are the renderer's (`fences.code_blocks`): an unclosed fence runs to
-    the end, indented code counts, and a fence's content never takes text after it.
+    The fences are the renderer's (`fences.code_blocks`): an unclosed one runs to the
+    end, and none takes text after it. Indented code doesn't count: an answer that is
+    bare code with a blank line in a function body would lose its first lines.
     """
-    blocks = [(b.lang.lower(), b.code.rstrip("\n")) for b in fences.code_blocks(markdown)]
+    blocks = [(b.lang.lower(), b.code.rstrip("\n")) for b in fences.code_blocks(markdown) if b.fenced]
     if not blocks:
         return markdown.strip()
     python = [body for lang, body in blocks if lang in ("python", "py", "python3", "ipython")]

@@ -8,7 +8,7 @@ for JSON answers, a line toggle for the live view) each had their own idea of a
 fence, and each got some of CommonMark wrong: a closing fence must be at least as long
 as the opening one and made of the same character; a fence may be indented up to three
 spaces (or sit in a list or a quote); an unclosed fence runs to the end; a backtick
-fence's info string holds no backtick ("```x``` " is inline code). So the fences come
+fence's info string holds no backtick ("```x```" is inline code). So the fences come
 from markdown-it's block parser, the same configured parser `safe` renders with.
 
 Writing a fence around text is `safe.fence` (a fence longer than any backtick run in it).

@@ -84,6 +84,8 @@ def test_crlf_and_cr_line_breaks() -> None:
     ("```sh\npip install x\n```\n\n```python\nimport x\n```\n\n```py\nx.go()\n```", "import x\n\nx.go()"),
     ("```sh\nls\n```\n\n```\npwd\n```", "ls\n\npwd"),
     ("  just text  \n", "just text"),
+    # kept: bare code is all code, though markdown reads its indented line after a blank as a block
+    ("def f():\n    x = 1\n\n    return x\n", "def f():\n    x = 1\n\n    return x"),
 ])
 def test_format_code_takes_the_blocks_the_user_sees(answer: str, code: str) -> None:
     assert extract_code(answer) == code
