@@ -7,9 +7,9 @@ cell, a script or the panel; only the view differs.
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any, Callable
 
+from .core import fences
 from .core.errors import KimiError
 from .core.options import Options, usage_error
 from .core.result import Result
@@ -128,12 +128,14 @@ def _store(shell: Any, name: str | None, result: Result | None) -> None:
         shell.user_ns[name] = result
 
 
-_FENCE = re.compile(r"^(```+|~~~+)[ \t]*([\w+-]*)[^\n]*\n(.*?)^\1[ \t]*$", re.S | re.M)
-
-
 def extract_code(markdown: str) -> str:
-    """The answer's code blocks, Python ones first; the whole text if it has no fences."""
-    blocks = [(lang.lower(), body.rstrip("\n")) for _, lang, body in _FENCE.findall(markdown)]
+    """The answer's fenced code blocks, Python ones first; the whole text if it has none.
+
+    The fences are the renderer's (`fences.code_blocks`): an unclosed one runs to the
+    end, and none takes text after it. Indented code doesn't count: an answer that is
+    bare code with a blank line in a function body would lose its first lines.
+    """
+    blocks = [(b.lang.lower(), b.code.rstrip("\n")) for b in fences.code_blocks(markdown) if b.fenced]
     if not blocks:
         return markdown.strip()
     python = [body for lang, body in blocks if lang in ("python", "py", "python3", "ipython")]

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any, Callable
 
+from ..core import fences
+
 Validator = Callable[[Any], Any]
 
 
@@ -19,12 +21,8 @@ class SchemaError(ValueError):
 
 
 def parse_json(content: str) -> Any:
-    text = content.strip()
-    if text.startswith("```"):  # a fenced answer despite JSON mode: take what's inside
-        text = text.strip("`")
-        text = text[text.find("\n") + 1:] if "\n" in text else text
-    try:
-        return json.loads(text)
+    try:  # also an answer fenced despite JSON mode: what's inside the fence
+        return fences.load_json(content.strip())
     except ValueError as exc:
         raise SchemaError(f"the answer is not valid JSON ({exc})") from None
 

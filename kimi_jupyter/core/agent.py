@@ -7,12 +7,11 @@ a notebook, a terminal, a script or a test with a `RecordingView`.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Callable
 
-from . import catalog, context_window, wire
+from . import catalog, context_window, fences, wire
 from .settings import Settings
 from .errors import (
     Busy,
@@ -471,12 +470,8 @@ def _images_in(messages: list[dict[str, Any]]) -> int:
 
 
 def _parse_json(content: str, view: "View") -> Any:
-    text = content.strip()
-    if text.startswith("```"):
-        text = text.strip("`")
-        text = text[text.find("\n") + 1 :] if "\n" in text else text
     try:
-        return json.loads(text)
+        return fences.load_json(content.strip())
     except ValueError as exc:
         view.on_notice(f"The answer is not valid JSON ({exc}); `parsed` is None.", "warning")
         return None

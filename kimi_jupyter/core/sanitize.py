@@ -75,7 +75,7 @@ def markdown_html(text: str) -> str:
     Raw HTML in ``text`` is shown as text; only http(s)/mailto links and images
     survive; math stays as ``<span class="math">$x^2$</span>`` for MathJax.
     """
-    return _clean(_markdown().render(text, {}))
+    return _clean(markdown_parser().render(text, {}))
 
 
 def markdown_block(text: str) -> str:
@@ -95,7 +95,7 @@ def markdown_block(text: str) -> str:
     while token in text:  # the placeholder cannot be forged by the text itself
         token = _new_token()
     maths: list[str] = []
-    body = _clean(_markdown().render(text, {"kimi_math": (token, maths)}))
+    body = _clean(markdown_parser().render(text, {"kimi_math": (token, maths)}))
     body = _PRE.sub(lambda m: m.group(0).replace("\n", "&#10;"), body)
     body = _BLANKS.sub("\n", body.strip())
     body = body.replace("$", "&#36;").replace("\\", "&#92;").replace("`", "&#96;")
@@ -258,7 +258,7 @@ def _new_token() -> str:
     return "kimimath" + os.urandom(8).hex()
 
 
-def _markdown() -> Any:
+def markdown_parser() -> Any:
     """The configured MarkdownIt, built once (the live view renders per paragraph)."""
     global _md
     if _md is None:

@@ -8,6 +8,7 @@ import traceback
 from types import TracebackType
 from typing import Iterable
 
+from ..core import sanitize
 from ..core.redact import redact_text
 
 _MAX_TRACEBACK = 6000
@@ -53,7 +54,8 @@ def fix_prompt(secrets: Iterable[str] = ()) -> str | None:
     if cell:
         cell = redact_text(cell, secrets)
     parts = ["My notebook code raised an exception. Explain what went wrong and propose a fix."]
+    # Fences longer than any backtick run inside: a ``` in the cell or the error can't close them.
     if cell:
-        parts.append(f"The cell that raised it:\n\n```python\n{cell}\n```")
-    parts.append(f"The traceback:\n\n```\n{text.rstrip()}\n```")
+        parts.append(f"The cell that raised it:\n\n{sanitize.fence(cell, 'python')}")
+    parts.append(f"The traceback:\n\n{sanitize.fence(text.rstrip())}")
     return "\n\n".join(parts)

@@ -33,6 +33,7 @@ import time
 from typing import Any
 
 from ..core import sanitize
+from ..core.fences import BlockSplitter
 from . import render
 from .notebook import flush_pending, publish
 
@@ -105,25 +106,6 @@ def sync(widget: Any, **state: Any) -> None:
         widget._states_to_send.update(state)
 
 
-def split_paragraphs(text: str) -> tuple[str, str]:
-    """Split streamed markdown into (finished blocks, unfinished tail).
-
-    A block ends at a blank line outside a fenced code block, so code with
-    blank lines isn't rendered half-way.
-    """
-    cut = 0
-    in_fence = False
-    pos = 0
-    for line in text.splitlines(keepends=True):
-        pos += len(line)
-        stripped = line.strip()
-        if stripped.startswith("```") or stripped.startswith("~~~"):
-            in_fence = not in_fence
-        elif not stripped and not in_fence and line.endswith("\n"):
-            cut = pos
-    return text[:cut], text[cut:]
-
-
 class LiveReply:
     """An accordion with the reasoning (following its newest line), then the answer.
 
@@ -187,6 +169,7 @@ class LiveReply:
         self._last_send = 0.0
         self._chunk_chars = 0
         self.tail = ""
+        self._splitter = BlockSplitter()  # where the tail's finished blocks end, fences respected
         self._tail_shown = 0  # len(self.tail) when the tail was last sent
         self._reasoning_nl = True  # the reasoning sent so far ends a line
         self.seen_reasoning = self.seen_content = False
@@ -331,12 +314,12 @@ class LiveReply:
             self.accordion.selected_index = None  # fold the reasoning away once the answer starts
         self.tail += delta
         if "\n" in delta:  # only a newline can finish a paragraph
-            done, rest = split_paragraphs(self.tail)
-            if done:
+            cut = self._splitter.cut(self.tail)
+            if cut:
                 # The finished paragraph replaces its streamed text, rendered once as markdown;
                 # the tail then shows what follows it (or nothing), in one message.
-                self._render(done)
-                self.tail = rest
+                self._render(self.tail[:cut])
+                self.tail = self.tail[cut:]
                 self._show_tail()
                 return
         if self._holding:
@@ -367,6 +350,7 @@ class LiveReply:
         if self.tail.strip():
             self._render(self.tail)
         self.tail = ""
+        self._splitter = BlockSplitter()
         self._show_tail()
 
     def _render(self, markdown: str) -> None:

@@ -22,8 +22,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from ..core.fences import split_paragraphs
 from . import render
-from .live import LiveReply, split_paragraphs
+from .live import LiveReply
 from .notebook import NotebookView, live_start, publish, update
 from .status import StepStatus
 
