@@ -33,7 +33,7 @@ class KimiError(Exception):
 
         IPython's public hook for exceptions that format themselves (`showtraceback`
         calls it, in terminal IPython and in ipykernel alike). Unlike a custom exception
-        handler (`set_custom_exc`, one per shell), another extension cannot displace it.
+        handler (one per shell), another extension cannot displace it.
         The saved error output keeps `ename` (the class name) and `evalue` (`str(self)`).
         """
         return [f"{type(self).__name__}: {self}"]
