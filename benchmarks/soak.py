@@ -33,8 +33,9 @@ WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 GROW_TEXT = "Here is more context about the data set and what I want from it. " * 15  # ~1 KB per prompt
 # `ipywidgets.widgets.widget._instances` is private, kept here on purpose (issue 25): it is
 # every widget the kernel holds, which is what a leak check counts. Its only public door,
-# `Widget.widgets`, is deprecated and warns; the comm count beside it is public. Checked
-# against ipywidgets 8.0.0-8.1.9; a benchmark, so it may fail loudly if ipywidgets moves it.
+# `Widget.widgets`, is deprecated and warns; the comm count beside it is public. Checked on
+# ipywidgets 8.1.9 (8.0 had no `_instances`: `Widget.widgets` was the registry); a benchmark,
+# so it fails loudly, not wrongly, where ipywidgets moves it.
 STATE_EXPR = (
     "(__import__('psutil').Process().memory_info().rss, "
     "len(__import__('json').dumps(__import__('kimi_jupyter.session', fromlist=['x']).default_session()"
