@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from conftest import notebook_json, output_text, run_notebook
 
 from kimi_jupyter.testing.pytest_plugin import API_KEY
@@ -55,3 +56,15 @@ def test_other_extensions_custom_exc_does_not_displace_our_one_line_errors(kimi_
     assert hostile["traceback"] == [f"APIError: {hostile['evalue']}"]
     assert output_text(nb.cells[7]).strip() == "kernel alive"
     assert API_KEY not in notebook_json(nb)
+
+
+def test_a_headless_run_stops_at_our_error(kimi_kernel_env, tmp_path):
+    # nbclient (papermill's engine) stops at a cell whose execute_reply is an error, as it
+    # should: the one-line rendering still marks the cell failed.
+    from nbclient.exceptions import CellExecutionError
+
+    with pytest.raises(CellExecutionError) as caught:
+        run_notebook(["%load_ext kimi_jupyter", OTHER_EXTENSION, HOSTILE, "print('not reached')"],
+                     tmp_path, allow_errors=False)
+    assert "APIError: Kimi API error 500 (server_error): Internal error" in str(caught.value)
+    assert "\x1b]52" not in str(caught.value)
