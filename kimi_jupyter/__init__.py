@@ -42,8 +42,7 @@ def __getattr__(name: str) -> Any:
 
 def load_ipython_extension(ipython: Any) -> None:
     from .core.settings import Kimi
-    from .core.errors import KimiError
-    from .ipython.magics import KimiMagics, keep_question_marks, show_kimi_error
+    from .ipython.magics import KimiMagics, keep_question_marks
     from .core.session import Session, set_default_session
 
     config = Kimi(parent=ipython)
@@ -55,21 +54,17 @@ def load_ipython_extension(ipython: Any) -> None:
     # `%kimi what is X?` asks, instead of IPython's help for X (see keep_question_marks).
     if keep_question_marks not in ipython.input_transformers_cleanup:
         ipython.input_transformers_cleanup.append(keep_question_marks)
-    if not ipython.custom_exceptions:  # don't take over a handler someone else installed
-        ipython.set_custom_exc((KimiError,), show_kimi_error)
+    # Our errors show as one line through `KimiError._render_traceback_`, IPython's public
+    # hook: no custom exception handler, which another extension could displace.
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     from .core.settings import Kimi
-    from .core.errors import KimiError
-
     from .ipython.magics import keep_question_marks
 
     ipython.configurables = [c for c in ipython.configurables if not isinstance(c, Kimi)]
     if keep_question_marks in ipython.input_transformers_cleanup:
         ipython.input_transformers_cleanup.remove(keep_question_marks)
-    if ipython.custom_exceptions == (KimiError,):
-        ipython.set_custom_exc((), None)
 
 
 __all__ = ["chat", "ChatPanel", "Result", "Results", "batch_status", "map", "tool", "load_ipython_extension", "__version__"]

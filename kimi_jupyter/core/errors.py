@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from .redact import REDACTED, redact_text  # noqa: F401  (REDACTED: re-exported)
+from .sanitize import plain
 
 
 class KimiError(Exception):
@@ -21,6 +22,21 @@ class KimiError(Exception):
 
     retryable = False
     result: Any = None
+
+    def __str__(self) -> str:
+        # The message quotes server text (errors, `Msh-Request-Id`): no escapes reach a
+        # terminal, wherever it is printed (the error output's `evalue` is this text too).
+        return plain(super().__str__())
+
+    def _render_traceback_(self) -> list[str]:
+        """What IPython shows for this error instead of a traceback: ``Name: message``.
+
+        IPython's public hook for exceptions that format themselves (`showtraceback`
+        calls it, in terminal IPython and in ipykernel alike). Unlike a custom exception
+        handler (one per shell), another extension cannot displace it.
+        The saved error output keeps `ename` (the class name) and `evalue` (`str(self)`).
+        """
+        return [f"{type(self).__name__}: {self}"]
 
 
 class OptionError(ValueError):

@@ -253,20 +253,4 @@ def _expand_option_values(args: Any, shell: Any) -> None:
             setattr(args, name, shell.var_expand(value) if "$" in value or "{" in value else value)
 
 
-def show_kimi_error(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None) -> list[str]:
-    """Custom exception handler: our errors show as one clear message, not a traceback.
-
-    IPython ignores the handler's return value on this path, so it publishes the
-    error itself (an `error` output: the cell is marked failed, and headless runs
-    like papermill stop as they should).
-    """
-    from ..core.sanitize import plain
-
-    # The message quotes server text (errors, `Msh-Request-Id`): no escapes reach a terminal.
-    message = plain(str(value))
-    stb = [f"{etype.__name__}: {message}"]
-    shell._showtraceback(etype, message, stb)  # the error output's `evalue` is this text too
-    return stb
-
-
-__all__ = ["KimiMagics", "KimiError", "keep_question_marks", "show_kimi_error"]
+__all__ = ["KimiMagics", "KimiError", "keep_question_marks"]

@@ -19,6 +19,7 @@ import sys
 import threading
 from typing import Any, Callable
 
+from .. import _compat
 from ..core.redact import StreamRedactor, redact_data, redact_text
 from ..core.tool_output import HeadTailBuffer, cap_output, png_size
 
@@ -164,7 +165,7 @@ class OutputTee:
         if getattr(shell, "showing_traceback", False):
             return True
         hook = getattr(shell, "displayhook", None)
-        return bool(getattr(hook, "is_active", getattr(hook, "_is_active", False)))
+        return bool(getattr(hook, "is_active", False))  # public since before IPython 9.1
 
     # ---------------------------------------------------------------- displays
     def _hook_displays(self) -> None:
@@ -220,7 +221,7 @@ class OutputTee:
 
         Both reach the frontend outside the display publisher (ipykernel sends them
         itself), so they are redacted where IPython builds them: the displayhook's
-        mime bundle, and the traceback lines handed to ``_showtraceback``.
+        mime bundle, and the traceback lines on their way out (`_compat.wrap_showtraceback`).
         """
         shell, secrets = self.shell, self.secrets
         hook = getattr(shell, "displayhook", None)
@@ -231,8 +232,8 @@ class OutputTee:
                 return redact_data(data, secrets) if isinstance(data, dict) else data, metadata
 
             self._patch(hook, "compute_format_data", compute_format_data)
-        show = getattr(shell, "_showtraceback", None)
-        if show is not None:
+
+        def redacting(show: Callable[..., Any]) -> Callable[..., Any]:
             def showtraceback(etype: Any, evalue: Any, stb: Any) -> Any:
                 if isinstance(stb, list):
                     stb = [redact_text(line, secrets) if isinstance(line, str) else line for line in stb]
@@ -244,7 +245,11 @@ class OutputTee:
                     evalue = _RedactedValue(redact_text(message, secrets))
                 return show(etype, evalue, stb)
 
-            self._patch(shell, "_showtraceback", showtraceback)
+            return showtraceback
+
+        undo = _compat.wrap_showtraceback(shell, redacting)
+        if undo is not None:
+            self._undo.append(undo)
 
     def _patch(self, obj: Any, name: str, replacement: Callable[..., Any]) -> None:
         """Set an instance attribute for the tee's lifetime, then put back what was there."""

@@ -15,6 +15,7 @@ import sys
 import traceback
 from typing import Any
 
+from .. import _compat
 from .describe import capped_repr, first_line, is_default_repr
 from ..core.tool_output import cap_output
 
@@ -114,7 +115,7 @@ def _last_error(shell: Any, manager: Any) -> str:
     if cell is not None:
         lines = [str(x) for x in stored[cell].get("traceback", [])]
     if not lines:
-        lines = [str(x) for x in (getattr(shell, "_last_traceback", None) or [])]
+        lines = _compat.last_traceback(shell)
     if not lines:
         return ""
     text = _ANSI.sub("", "\n".join(lines)).strip("\n")

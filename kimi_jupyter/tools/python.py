@@ -22,6 +22,7 @@ import traceback
 from contextlib import contextmanager
 from typing import Any, Iterator
 
+from .. import _compat
 from ..core.redact import redact_output, redact_text
 from .approval import approve
 from .capture import OutputTee
@@ -195,8 +196,7 @@ def _get_shell(ctx: ToolContext) -> Any:
     return ctx.shell
 
 
-_SHELL_ATTRS = ("_last_traceback", "_last_traceback_during_displayhook",
-                "last_execution_succeeded", "last_execution_result")
+_SHELL_ATTRS = ("last_execution_succeeded", "last_execution_result")
 _SYS_ATTRS = ("last_type", "last_value", "last_traceback", "last_exc")
 _MISSING = object()
 
@@ -206,10 +206,12 @@ def _preserve_shell_state(shell: Any) -> Iterator[None]:
     hook = getattr(shell, "displayhook", None)
     exec_result = getattr(hook, "exec_result", _MISSING)
     shell_saved = {a: getattr(shell, a, _MISSING) for a in _SHELL_ATTRS}
+    kernel_saved = _compat.kernel_error_state(shell)  # the outer cell's reply must not carry the model's error
     sys_saved = {a: getattr(sys, a, _MISSING) for a in _SYS_ATTRS}
     try:
         yield
     finally:
+        _compat.restore_kernel_error_state(shell, kernel_saved)
         if exec_result is not _MISSING:
             # The outer cell's ExecutionResult: without this its Out value would be lost.
             hook.exec_result = exec_result
@@ -283,11 +285,9 @@ def _needs_fresh_loop(shell: Any, code: str) -> bool:
         asyncio.get_running_loop()
     except RuntimeError:
         return False  # no loop running: IPython's own runner works
-    try:
-        from IPython.core.async_helpers import _asyncio_runner
-    except ImportError:
-        return False
-    if getattr(shell, "loop_runner", None) is not _asyncio_runner:
+    # IPython's own asyncio runner, by the public name `%autoawait asyncio` uses.
+    asyncio_runner = (getattr(shell, "loop_runner_map", None) or {}).get("asyncio", (None,))[0]
+    if asyncio_runner is None or getattr(shell, "loop_runner", None) is not asyncio_runner:
         return False  # trio/curio or a custom runner: leave it to the user's choice
     try:
         transformed = shell.transform_cell(code)

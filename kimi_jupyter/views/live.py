@@ -32,6 +32,7 @@ import sys
 import time
 from typing import Any
 
+from .. import _compat
 from ..core import sanitize
 from ..core.fences import BlockSplitter
 from . import render
@@ -81,10 +82,8 @@ def _output_class() -> Any:
         class Output(w.Output):
             outputs = w.widgets.trait_types.TypedTuple(trait=Dict()).tag(sync=True, echo_update=False)
 
-            def _flush(self) -> None:
-                # On entering and leaving: only a stream holding text must go first.
-                flush_pending()
-
+        # On entering and leaving: only a stream holding text must go first.
+        _compat.set_output_flush(Output, flush_pending)
         _Output = Output
     return _Output
 
@@ -102,8 +101,8 @@ def sync(widget: Any, **state: Any) -> None:
     with widget.hold_sync():
         for name, value in state.items():
             setattr(widget, name, value)
-        # What hold_sync sends on exit (ipywidgets 7 and 8); it skips unchanged traits.
-        widget._states_to_send.update(state)
+        # In what hold_sync sends on exit, which would skip unchanged traits.
+        _compat.send_in_held_sync(widget, state)
 
 
 class LiveReply:

@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, Iterator, Protocol
 
+from .. import _compat
 from . import render
 from .base import BaseView
 from .status import StepStatus
@@ -44,12 +45,12 @@ def flush_pending() -> None:
     ipykernel flushes both streams before every display, and each flush waits for a
     round trip to its IO thread even when there is nothing to send: two waits per
     display, several displays per tool step. A stream with nothing pending (ipykernel's
-    `_flush_pending`, set on write and cleared as its IO thread starts sending) has
-    nothing to put ahead of the display; a send already under way was queued on the
+    flag, set on write and cleared as its IO thread starts sending: `_compat.has_unsent_text`)
+    has nothing to put ahead of the display; a send already under way was queued on the
     IO thread before our message, so the order holds. Any other stream is flushed.
     """
     for stream in (sys.stdout, sys.stderr):
-        if getattr(stream, "_flush_pending", True) or getattr(stream, "_subprocess_flush_pending", False):
+        if _compat.has_unsent_text(stream):
             stream.flush()
 
 
@@ -58,15 +59,8 @@ def _lean_flush() -> Iterator[None]:
     """While our own displays go out, the display publisher flushes only pending streams."""
     from IPython import get_ipython
 
-    pub = getattr(get_ipython(), "display_pub", None)
-    if pub is None or not hasattr(pub, "_flush_streams") or "_flush_streams" in vars(pub):
-        yield  # not ipykernel's publisher, or already swapped (a display inside a display)
-        return
-    pub._flush_streams = flush_pending  # shadows the method on this instance only
-    try:
+    with _compat.display_flush_replaced(getattr(get_ipython(), "display_pub", None), flush_pending):
         yield
-    finally:
-        del pub._flush_streams
 
 
 def publish(bundle: render.Bundle, *, metadata: dict[str, Any] | None = None, display_id: bool = False) -> Any:

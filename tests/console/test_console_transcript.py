@@ -46,3 +46,23 @@ def test_console_reads_reasoning_then_answer_once(kimi_server, tmp_path, paced):
     assert REASONING + "\n" in out and "\n" + ANSWER_1 in out, out
     assert len(LABEL.findall(out)) <= 1, out  # the summary line, if shown, once and on its own line
     assert "kimi-k2.6 · " in out[out.index(ANSWER_2):], out  # the footer, last
+
+
+def test_console_shows_our_errors_as_one_line_of_plain_text(kimi_server, tmp_path):
+    # Another extension's custom exception handler, installed after ours loads, does not
+    # turn our one-line errors back into tracebacks; server text reaches the terminal as text.
+    with JupyterConsole(kernel_env(kimi_server), tmp_path) as console:
+        console.run("%load_ext kimi_jupyter")
+        console.run("get_ipython().set_custom_exc((ZeroDivisionError,), lambda *a, **k: print('other handler'))")
+        quota = console.run("get_ipython().run_cell_magic('kimi', '-n', '[[scenario:quota]] Tell me about quota.')")
+        hostile = console.run("from kimi_jupyter.core.errors import APIError; "
+                              "raise APIError(500, 'server_error', 'Internal\\x1b]52;c;aGk=\\x07 error\\rhidden')")
+        other = console.run("1/0")
+    out = visible(quota)
+    assert "QuotaError: Kimi API error 429 (exceeded_current_quota_error)" in out, out
+    assert "Traceback" not in out and "httpx" not in out and "----" not in out, out
+    shown = hostile[hostile.index("APIError: Kimi"):]  # after the echo of the typed line
+    assert shown.startswith("APIError: Kimi API error 500 (server_error): Internal error\r\nhidden"), hostile
+    assert "\x1b]52" not in shown and "aGk=" not in shown and "\x07" not in shown, hostile
+    assert "Traceback" not in visible(hostile), hostile
+    assert "other handler" in visible(other), other
