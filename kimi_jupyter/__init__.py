@@ -20,10 +20,10 @@ if TYPE_CHECKING:
 
 _LAZY = {
     "chat": ("api", "chat"),
-    "Result": ("result", "Result"),
+    "Result": ("core.result", "Result"),
     "tool": ("tools", "tool"),
     "KimiServer": ("testing", "KimiServer"),
-    "ChatPanel": ("chat_panel", "ChatPanel"),
+    "ChatPanel": ("views.chat_panel", "ChatPanel"),
     "map": ("batch", "map"),
     "batch_status": ("batch", "batch_status"),
     "Results": ("batch", "Results"),

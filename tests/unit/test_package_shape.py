@@ -178,3 +178,12 @@ def test_readme_layout_names_every_module():
     named = {n for n in re.findall(r"^\s{2}(\w+)(?:\.py|/)", layout, re.M) if not n.startswith("_")}
     assert sorted((top | packages) - named) == [], "add these to the README's layout section"
     assert sorted(named - top - packages) == [], "the README's layout names modules that are gone"
+
+
+def test_every_public_name_resolves():
+    # The top-level names are lazy (module paths as strings): a moved module must not break one.
+    code = ("import kimi_jupyter\n"
+            "for name in [*kimi_jupyter.__all__, 'KimiServer']: getattr(kimi_jupyter, name)\n"
+            "import kimi_jupyter.batch as b\n"
+            "for name in b.__all__: getattr(b, name)\n")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
