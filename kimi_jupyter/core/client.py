@@ -130,6 +130,11 @@ def error_for(status: int, type_: str, message: str, settings: Settings, request
     err: APIError
     if status == 429 and type_ == "exceeded_current_quota_error":
         err = QuotaError(status, type_, message, "Your account is out of quota: check your plan and billing.")
+    elif status == 402:
+        # Payment Required: a budget or balance is used up (the classroom gateway's per-student
+        # budget, a prepaid proxy). The server's message says which; retrying cannot help, and
+        # `map` stops (FATAL) rather than sending every remaining item into the same refusal.
+        err = QuotaError(status, type_, message)
     elif status == 429:
         err = RateLimitError(status, type_, message)
     elif status >= 500:

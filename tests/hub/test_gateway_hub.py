@@ -286,6 +286,7 @@ def test_a_class_through_the_gateway(hub, kimi_server):
         # alice is past her budget: one line in her cell, and her kernel keeps working.
         text, errors = kernels["alice"].run("%%kimi\nAnd in one sentence?")
         assert len(errors) == 1 and BUDGET_LINE.search(errors[0]["evalue"]), text
+        assert errors[0]["ename"] == "QuotaError", errors[0]  # was BadRequestError: not what happened
         assert "\n" not in errors[0]["evalue"] and "Traceback" not in text
         assert kernels["alice"].run("print(6 * 7)")[0].strip() == "42"
         # bob is unaffected.
