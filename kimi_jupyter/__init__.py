@@ -13,10 +13,10 @@ from ._version import __version__
 
 if TYPE_CHECKING:
     from .api import chat
-    from .views.chat_panel import ChatPanel
+    from .batch import Results, batch_status, map
     from .core.result import Result
     from .tools import tool
-    from .batch import Results, batch_status, map
+    from .views.chat_panel import ChatPanel
 
 _LAZY = {
     "chat": ("api", "chat"),
@@ -41,9 +41,9 @@ def __getattr__(name: str) -> Any:
 
 
 def load_ipython_extension(ipython: Any) -> None:
+    from .core.session import Session, set_default_session
     from .core.settings import Kimi
     from .ipython.magics import KimiMagics, keep_question_marks
-    from .core.session import Session, set_default_session
 
     config = Kimi(parent=ipython)
     session = Session(config=config)

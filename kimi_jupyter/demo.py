@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import re
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass

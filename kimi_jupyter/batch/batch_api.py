@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..core import catalog
-from ..core.settings import Settings
-from ..core.errors import ConnectError, KimiError
 from ..core.catalog import ModelInfo
+from ..core.errors import ConnectError, KimiError
 from ..core.session import Session, default_session
+from ..core.settings import Settings
 from ..core.stream import Usage
 from .cache import Cache, all_batch_files
 from .items import Item

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from ..ipython.interpolate import interpolate
 from ..core.options import usage_error
+from ..ipython.interpolate import interpolate
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core import wire
-from ..core.settings import Settings
 from ..core.catalog import ModelInfo
 from ..core.options import Options, usage_error
 from ..core.session import Session
+from ..core.settings import Settings
 from .cache import Cache, body_key
 from .items import Item
 from .schema import Validator, describe

@@ -18,7 +18,8 @@ from ..ipython.usage import usage_errors
 from . import progress as progress_mod
 from .items import Item, prepare
 from .job import Job, make_job
-from .limits import MAX_WORKERS, tier as tier_limits
+from .limits import MAX_WORKERS
+from .limits import tier as tier_limits
 from .pool import Pool, from_entry, not_run
 from .results import ItemResult, Results
 from .schema import validator

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Callable
 
 from . import catalog, context_window, fences, wire
-from .settings import Settings
+from .catalog import ModelInfo
 from .errors import (
     Busy,
     ContextOverflowError,
@@ -23,10 +23,10 @@ from .errors import (
     StreamEndedEarly,
     redact_all,
 )
-from .catalog import ModelInfo
 from .options import Options
 from .result import Result, ToolCallRecord
 from .session import Session
+from .settings import Settings
 from .stream import StreamFolder, ToolCall, Turn, Usage
 from .tool_context import ToolContext, Tools
 from .tool_output import ToolOutput

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from .cassette import is_replay
-from .settings import Settings
 from .errors import (
     APIError,
     AuthenticationError,
@@ -40,6 +39,7 @@ from .errors import (
     StreamEndedEarly,
     redact_all,
 )
+from .settings import Settings
 from .sse import EventTooLarge, SSEDecoder
 
 if TYPE_CHECKING:

@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 from .errors import PromptTooLarge
 
 if TYPE_CHECKING:
-    from .settings import Settings
-    from .conversation import Conversation
     from .catalog import ModelInfo
+    from .conversation import Conversation
+    from .settings import Settings
 
 # The tokenizer is asked again only once this share of the window was appended since
 # the last exact count: a 4 MB, million-token body on every step of a tool loop would

@@ -6,8 +6,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .settings import Kimi, Settings, resolve
 from .conversation import Conversation
+from .settings import Kimi, Settings, resolve
 from .stream import Usage
 
 if TYPE_CHECKING:

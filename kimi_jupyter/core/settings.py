@@ -27,8 +27,8 @@ from urllib.parse import urlsplit
 from traitlets import Bool, CaselessStrEnum, Dict, Float, Int, List, TraitError, Unicode, validate
 from traitlets.config import Configurable
 
-from .errors import KimiError, MissingKeyError, mask
 from .catalog import MOONSHOT_HOSTS, is_moonshot
+from .errors import KimiError, MissingKeyError, mask
 
 DEFAULT_BASE_URL = "https://api.moonshot.ai/v1"
 # The default until the server stops listing it (announced: 2027-01-07); then the session

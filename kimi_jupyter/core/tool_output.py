@@ -9,8 +9,7 @@ import base64
 import struct
 import traceback
 from dataclasses import dataclass, field
-from typing import Any
-from typing import Callable
+from typing import Any, Callable
 
 NO_OUTPUT = "No output"
 

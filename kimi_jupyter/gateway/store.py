@@ -15,7 +15,17 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import (
-    Column, Float, Integer, MetaData, String, Table, case, create_engine, func, select, update,
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    case,
+    create_engine,
+    func,
+    select,
+    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 

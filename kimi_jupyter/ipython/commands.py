@@ -240,7 +240,6 @@ def _mcp(ctx: Context, args: list[str]) -> None:
     from IPython.display import display
 
     from ..core import sanitize
-
     from ..tools.mcp import mcp_manager
 
     manager = mcp_manager(ctx.session)

@@ -14,8 +14,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..core import sanitize
 from .._version import __version__
+from ..core import sanitize
 from ..core.result import Result, ToolCallRecord
 
 

@@ -25,6 +25,7 @@ import builtins
 import sys
 
 from ..core.sanitize import plain
+
 # Decision lives beside ToolContext (whose `ask` returns one), so neither module imports the
 # other's; it is still imported from here.
 from ..core.tool_context import Decision, ToolContext

@@ -16,8 +16,8 @@ import traceback
 from typing import Any
 
 from .. import _compat
-from .describe import capped_repr, first_line, is_default_repr
 from ..core.tool_output import cap_output
+from .describe import capped_repr, first_line, is_default_repr
 
 # Per-cell caps: source and outputs.
 MAX_SOURCE = 2000

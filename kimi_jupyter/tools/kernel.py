@@ -29,9 +29,9 @@ import warnings
 from typing import Any, Callable, Iterator
 
 from ..core.tool_context import ToolContext
+from ..core.tool_output import ToolOutput, cap_output
 from .describe import describe, first_line, is_code, join_capped, summary_line, type_name
 from .history import history_report
-from ..core.tool_output import ToolOutput, cap_output
 
 # How many variables list_variables shows before saying how many more there are.
 MAX_LISTED = 200

@@ -24,14 +24,14 @@ from typing import Any, Iterator
 
 from .. import _compat
 from ..core.redact import redact_output, redact_text
+from ..core.tool_context import ToolContext
+from ..core.tool_output import NO_OUTPUT, ToolOutput, cap_output, cap_parts, format_error, is_capped
+from . import timeout as _timeout_module
 from .approval import approve
 from .capture import OutputTee
-from ..core.tool_context import ToolContext
 from .keep import KEEP_CHARS, keep_full_text, kept_note
 from .reads import watch_reads
-from ..core.tool_output import NO_OUTPUT, ToolOutput, cap_output, cap_parts, format_error, is_capped
 from .timeout import ToolTimeout, format_seconds, time_limit
-from . import timeout as _timeout_module
 
 PYTHON_DESCRIPTION = (
     "Run Python code in the user's live Jupyter kernel (IPython), as if the user ran a "

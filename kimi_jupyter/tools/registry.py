@@ -22,10 +22,10 @@ import threading
 from typing import Any, Callable, TypeVar, overload
 
 from ..core.stream import CODE_TOOL
-from .coerce import ArgumentError, bind_arguments
 from ..core.tool_context import ToolContext
-from .kernel import READ_ONLY_TOOLS as _READ_ONLY
 from ..core.tool_output import NO_OUTPUT, ToolOutput, cap_output, format_error
+from .coerce import ArgumentError, bind_arguments
+from .kernel import READ_ONLY_TOOLS as _READ_ONLY
 from .reads import reporting_to, watch_reads, watching
 from .schema import ToolSpec, build_spec
 

@@ -20,10 +20,10 @@ import ipywidgets as w
 from IPython.core.error import UsageError
 
 from ..core.errors import KimiError, OptionError
-from .send_gate import SendGate, cell_tracker, parent_sent_time
 from ..core.session import Session, default_session
 from . import render
 from .panel import PanelView
+from .send_gate import SendGate, cell_tracker, parent_sent_time
 
 if TYPE_CHECKING:
     from ..core.result import Result
