@@ -49,7 +49,8 @@ def _api(settings: Settings, call: Callable[[Any], Any]) -> Any:
     """One Files/Batches call through the project's one HTTP client, with its error mapping."""
     import openai
 
-    from ..core.client import _make_client, map_status_error
+    from ..core.client import _make_client
+    from ..core.server_errors import map_status_error
 
     try:
         return call(_make_client(settings))

@@ -58,6 +58,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
 from .errors import redact_all
+from .server_errors import REQUEST_ID
 
 FORMAT = "kimi-jupyter"
 VERSION = 1
@@ -67,7 +68,6 @@ KEPT_HEADERS = ("content-type", "msh-request-id", "x-msh-request-id", "x-trace-i
 # What a replayed header value may look like: a media type with an optional charset, a
 # request id, a number of seconds. Nothing with a CR, LF or other control character.
 _CONTENT_TYPE = re.compile(r"[a-z]+/[a-z0-9.+-]+(?:; ?charset=[a-z0-9_-]+)?", re.I)
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _SECONDS = re.compile(r"\d{1,6}(?:\.\d{1,3})?")
 _REQUEST_ID_NAMES = ("msh-request-id", "x-msh-request-id", "x-trace-id")
 # Error types a client retries (the same request comes again, so the recording is part of the sequence).
@@ -259,7 +259,7 @@ def replay_headers(headers: Mapping[str, str], streamed: bool) -> dict[str, str]
     out = {"Content-Type": ctype if ok else default}
     for name in _REQUEST_ID_NAMES:
         value = str(headers.get(name) or "")
-        if _REQUEST_ID.fullmatch(value):
+        if REQUEST_ID.fullmatch(value):
             out["Msh-Request-Id"] = value
             break
     retry = str(headers.get("retry-after") or "")

@@ -1,4 +1,4 @@
-"""HTTP to the model: the openai SDK with `base_url`, error mapping and the retry policy.
+"""HTTP to the model: the openai SDK with `base_url`, and the retry policy.
 
 The SDK does the request, auth and status handling; the SSE body is decoded by
 `sse.py` (spec-complete: comments, `event:`/`id:` lines, blank and multi-line
@@ -9,7 +9,7 @@ the SDK's per-chunk pydantic models, which keeps the hot path cheap and lets
 Retries live here and only here. A request is retried only before any text
 arrives: once text has been shown, restarting silently would replace what the
 user saw. An error event inside a 200 stream is mapped by its type exactly like
-the same error as an HTTP status, so a quota error is not retried either way.
+the same error as an HTTP status (`server_errors`), so a quota error is not retried either way.
 """
 
 from __future__ import annotations
@@ -25,20 +25,15 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 from .cassette import is_replay
 from .errors import (
     APIError,
-    AuthenticationError,
-    BadRequestError,
     ConnectError,
-    ContextOverflowError,
     KimiError,
     MalformedStream,
     ModelNotFoundError,
-    PermissionDeniedError,
-    QuotaError,
     RateLimitError,
-    ServerError,
     StreamEndedEarly,
     redact_all,
 )
+from .server_errors import StreamError, error_for, map_status_error, request_id_of, stream_error
 from .settings import Settings
 from .sse import EventTooLarge, SSEDecoder
 
@@ -46,24 +41,8 @@ if TYPE_CHECKING:
     from .cassette import Recorder
 
 _clients: dict[tuple[str, str, float], Any] = {}
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _AFTER = re.compile(r"try again after (\d+(?:\.\d+)?) ?s", re.I)
 RetryHook = Callable[[float, str], None]
-# In-stream error events carry only a type; these are the statuses the same errors have over HTTP.
-_STATUS_OF_TYPE = {
-    "exceeded_current_quota_error": 429,
-    "rate_limit_reached_error": 429,
-    "engine_overloaded_error": 429,
-    "invalid_authentication_error": 401,
-    "incorrect_api_key_error": 401,
-    "permission_denied_error": 403,
-    "resource_not_found_error": 404,
-    "invalid_request_error": 400,
-    "content_filter": 400,
-    "server_error": 500,
-}
-
-
 def _make_client(settings: Settings) -> Any:
     from openai import OpenAI  # heavy: imported on first use only
 
@@ -101,96 +80,6 @@ def _retry_hint(err: Exception) -> float | None:
                 pass
     match = _AFTER.search(str(getattr(err, "server_message", "")) or str(err))
     return float(match.group(1)) if match else None
-
-
-def _error_fields(err: Any) -> tuple[str, str]:
-    body = getattr(err, "body", None)
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict):
-            return str(inner.get("type") or inner.get("code") or ""), str(inner.get("message") or "")
-        return "", str(inner)
-    return "", getattr(err, "message", "") or str(err)
-
-
-def _no_key_hint(settings: Settings) -> str:
-    return (
-        f"kimi-jupyter sent no key to {settings.base_url}: keys from MOONSHOT_API_KEY, KIMI_API_KEY and a "
-        "plain `%kimi login` go only to Moonshot's API. To give this server a key: "
-        f"`%kimi login --base-url {settings.base_url}`, or `Kimi.api_key` together with `Kimi.base_url`, "
-        "or KIMI_API_KEY together with KIMI_BASE_URL."
-    )
-
-
-def error_for(status: int, type_: str, message: str, settings: Settings, request_id: str | None = None) -> APIError:
-    """One of our errors, with a what-to-do hint, for an HTTP status or an in-stream error type."""
-    message = _capped_message(redact_all(message, settings.all_secrets()))
-    if not status:
-        status = _STATUS_OF_TYPE.get(type_, 500)
-    err: APIError
-    if status == 429 and type_ == "exceeded_current_quota_error":
-        err = QuotaError(status, type_, message, "Your account is out of quota: check your plan and billing.")
-    elif status == 402:
-        # Payment Required: a budget or balance is used up (the classroom gateway's per-student
-        # budget, a prepaid proxy). The server's message says which; retrying cannot help, and
-        # `map` stops (FATAL) rather than sending every remaining item into the same refusal.
-        err = QuotaError(status, type_, message)
-    elif status == 429:
-        err = RateLimitError(status, type_, message)
-    elif status >= 500:
-        err = ServerError(status, type_, message)
-    elif status == 401:
-        hint = (
-            _no_key_hint(settings)
-            if settings.api_key is None
-            else "Check your API key: `%kimi login`, or MOONSHOT_API_KEY / KIMI_API_KEY. "
-            "Keys of platform.moonshot.ai and platform.moonshot.cn are not interchangeable."
-        )
-        err = AuthenticationError(status, type_, message, hint)
-    elif status == 403:
-        err = PermissionDeniedError(status, type_, message, "This key may not use this model or endpoint.")
-    elif status == 404:
-        err = ModelNotFoundError(status, type_, message)
-    elif "token limit" in message or "context length" in message.lower():
-        err = ContextOverflowError(status, type_, message)
-    elif type_ == "content_filter":
-        err = BadRequestError(status, type_, message, "Rephrase the prompt and try again.")
-    else:
-        err = BadRequestError(status, type_, message)
-    err.request_id = request_id
-    return err
-
-
-# A server's error message is shown as one message: a page of HTML or megabytes of text isn't one.
-MAX_SERVER_MESSAGE = 1000
-
-
-def _capped_message(message: str) -> str:
-    if len(message) <= MAX_SERVER_MESSAGE:
-        return message
-    return f"{message[:MAX_SERVER_MESSAGE]}… ({len(message) - MAX_SERVER_MESSAGE:,} more characters cut)"
-
-
-def map_status_error(err: Any, settings: Settings) -> APIError:
-    """Turn an openai APIStatusError into one of ours."""
-    status = int(getattr(err, "status_code", 0) or 0)
-    type_, message = _error_fields(err)
-    response = getattr(err, "response", None)
-    request_id = request_id_of(response.headers) if response is not None else None
-    return error_for(status, type_, message, settings, request_id)
-
-
-def request_id_of(headers: Any) -> str | None:
-    """Moonshot's `Msh-Request-Id` (what its support asks for), or the trace ids other gateways send.
-
-    Server text goes into error messages, footers and metadata: only a value that
-    looks like an id is taken (no spaces, markup or control characters).
-    """
-    for name in ("msh-request-id", "x-msh-request-id", "x-trace-id"):
-        value = headers.get(name)
-        if value and _REQUEST_ID.fullmatch(str(value)):
-            return str(value)
-    return None
 
 
 def _has_text(chunk: dict[str, Any]) -> bool:
@@ -245,21 +134,6 @@ def iter_chunks(http_response: Any) -> Iterator[dict[str, Any]]:
 
 def _json_kind(value: Any) -> str:
     return {list: "array", str: "string", bool: "boolean", type(None): "null"}.get(type(value), "number")
-
-
-class _StreamError(Exception):
-    """An error event inside a 200 stream (`data: {"error": …}`)."""
-
-    def __init__(self, type_: str, message: str) -> None:
-        self.type, self.message = type_, message
-
-
-def _stream_error(err: Any) -> _StreamError:
-    """The error event's type and message; a bare string is the message (some gateways send that)."""
-    if isinstance(err, dict):
-        type_, message = err.get("type") or err.get("code") or "", err.get("message") or ""
-        return _StreamError(type_ if isinstance(type_, str) else "", message if isinstance(message, str) else str(message))
-    return _StreamError("", err if isinstance(err, str) else "")
 
 
 class KimiClient:
@@ -324,13 +198,13 @@ class KimiClient:
                     try:
                         for chunk in chunks:
                             if "error" in chunk and not chunk.get("choices"):
-                                raise _stream_error(chunk.get("error"))
+                                raise stream_error(chunk.get("error"))
                             shown = shown or _has_text(chunk)
                             on_chunk(chunk)
                     except MalformedStream as exc:
                         exc.request_id = request_id  # what support asks for, where the server sent it
                         raise
-                    except (KimiError, KeyboardInterrupt, _StreamError):
+                    except (KimiError, KeyboardInterrupt, StreamError):
                         raise
                     except Exception as exc:  # noqa: BLE001 - httpx read errors, bad JSON: stream broke
                         raise StreamEndedEarly(
@@ -352,7 +226,7 @@ class KimiClient:
                 reason = "timed out" if isinstance(exc, openai.APITimeoutError) else "connection failed"
                 error = ConnectError(f"Could not reach {self.settings.base_url}: {reason}.")
                 hint = None
-            except _StreamError as exc:
+            except StreamError as exc:
                 error = error_for(0, exc.type, exc.message, self.settings, request_id)
                 if shown and error.retryable:
                     raise StreamEndedEarly(f"The server reported an error mid-stream: {error}") from None

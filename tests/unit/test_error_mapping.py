@@ -1,4 +1,4 @@
-"""`client.error_for`: each HTTP status or in-stream error type becomes the error a user can act on."""
+"""`server_errors.error_for`: each HTTP status or in-stream error type becomes the error a user can act on."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from kimi_jupyter.batch.pool import FATAL
 from kimi_jupyter.core import errors
-from kimi_jupyter.core.client import error_for
+from kimi_jupyter.core.server_errors import error_for
 
 SETTINGS = SimpleNamespace(all_secrets=lambda: (), api_key="sk-x", base_url="http://127.0.0.1:9/v1")
 

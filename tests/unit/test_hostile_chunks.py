@@ -144,15 +144,15 @@ def test_appending_json_that_cannot_be_encoded_changes_nothing():
 def test_a_huge_or_odd_server_error_message_is_one_short_message():
     from types import SimpleNamespace
 
-    from kimi_jupyter.core.client import _stream_error, error_for
+    from kimi_jupyter.core.server_errors import error_for, stream_error
 
     settings = SimpleNamespace(all_secrets=lambda: ("sk-x",), api_key="sk-x")  # what error_for reads
     err = error_for(400, "invalid_request_error", "bad " * 100_000, settings, "req-9")
     text = str(err)
     assert len(text) < 1500 and "characters cut" in text and text.count("\n") <= 1
     # An in-stream error whose `error` is not an object still maps to a message.
-    assert (_stream_error("overloaded").type, _stream_error("overloaded").message) == ("", "overloaded")
-    assert _stream_error({"type": 5, "message": ["x"]}).type == ""
+    assert (stream_error("overloaded").type, stream_error("overloaded").message) == ("", "overloaded")
+    assert stream_error({"type": 5, "message": ["x"]}).type == ""
 
 
 def test_a_model_listing_past_16_mb_is_not_read_whole(monkeypatch):
