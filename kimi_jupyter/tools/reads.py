@@ -10,8 +10,9 @@ pandas, numpy and the rest read through them), `urllib.Request` and `socket.conn
 A hook cannot be removed once added, so one hook is added on first use and does nothing
 outside a watch: a thread-local lookup per event. What Python itself reads while code
 runs is not a read of untrusted text: modules and packages (anything under the
-interpreter's prefixes or site-packages, and `.py`/`.pyc`/extension files anywhere),
-IPython's and matplotlib's own configuration and caches, `/proc`, `/sys`, `/dev`, and the
+interpreter's prefixes or site-packages, and `.py`/`.pyc`/extension files anywhere), the
+metadata of installed distributions (`*.dist-info/`, `*.egg-info/`: `importlib.metadata`
+reads their entry points wherever they are, e.g. a source checkout's editable install), IPython's and matplotlib's own configuration and caches, `/proc`, `/sys`, `/dev`, and the
 system's fonts, time zones, MIME types and certificates. Reads made in C without Python's
 `open` (a C library calling `fopen`) or by a subprocess (`!cat file`) are not seen.
 """
@@ -34,6 +35,9 @@ _CODE_SUFFIXES = (".py", ".pyc", ".pyo", ".pyd", ".so", ".pth", ".dylib", ".dll"
 _SYSTEM_DIRS = ("/proc/", "/sys/", "/dev/", "/usr/share/fonts/", "/usr/share/zoneinfo/", "/usr/share/mime/",
                 "/etc/fonts/", "/etc/ssl/", "/etc/mime.types", "/etc/localtime", "/etc/matplotlibrc")
 _READ_FLAGS = (os.O_RDONLY, os.O_RDWR)
+# Distribution metadata: what `importlib.metadata` reads (a magic or a plotting backend
+# looking up entry points), in site-packages or beside a source checkout on sys.path.
+_METADATA_DIRS = (".dist-info" + os.sep, ".egg-info" + os.sep)
 
 
 @dataclass
@@ -117,6 +121,8 @@ def _file_read(path: Any, mode: Any, flags: Any) -> str | None:
         _WRITTEN.add(name)
         return None
     if name in _WRITTEN or name.endswith(_CODE_SUFFIXES) or name.startswith(_SYSTEM_DIRS) or name.startswith(_own_dirs()):
+        return None
+    if any(part in name for part in _METADATA_DIRS):
         return None
     # The event comes before the open: a missing file (linecache trying a cell's
     # pseudo-file "<ipython-input-…>" for a traceback) is not a read.
