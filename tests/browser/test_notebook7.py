@@ -13,7 +13,8 @@ import pytest
 
 from .checks import check_live_streaming
 
-pytestmark = pytest.mark.browser
+# One worker runs all of tests/browser (one JupyterLab, one Chromium) and the hub test, never beside each other.
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("jupyter-servers")]
 
 
 def test_notebook7_live_reasoning_then_static_output(nb7_page, notebook_server, browser_kimi):

@@ -28,7 +28,8 @@ from typing import Any
 import pytest
 
 pytest.importorskip("jupyterhub")
-pytestmark = pytest.mark.slow
+# Never beside the browser tests (a hub, two single-user servers and their kernels): same worker.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("jupyter-servers")]
 
 CLASS_KEY = "sk-class-key-3f9a1c7e5b2d"
 DRIVER_TOKEN = uuid.uuid4().hex
