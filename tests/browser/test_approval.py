@@ -22,8 +22,7 @@ from .harness import cell, expect, open_notebook, run_and_wait, run_cell, screen
 from kimi_jupyter.testing import RequestState
 from kimi_jupyter.tools.approval import APPROVAL_PROMPT
 
-# One worker runs all of tests/browser (one JupyterLab, one Chromium) and the hub test, never beside each other.
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("jupyter-servers")]
+pytestmark = pytest.mark.browser
 
 TASK = "%%kimi\nVisualize gradient descent."
 FEEDBACK = "no, use a smaller learning rate"

@@ -14,8 +14,7 @@ from .harness import cell, expect, open_notebook, run_and_wait, run_cell, screen
 from kimi_jupyter.testing import RequestState, Scenario, ScriptedTurn
 from kimi_jupyter.testing.texts import long_text
 
-# One worker runs all of tests/browser (one JupyterLab, one Chromium) and the hub test, never beside each other.
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("jupyter-servers")]
+pytestmark = pytest.mark.browser
 
 QUESTION = "Explain tides, please."
 ANSWER = "## Tides\n\nThe Moon's gravity pulls the oceans into two bulges.\n\nSo most coasts get two tides a day.\n"

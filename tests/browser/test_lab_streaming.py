@@ -16,8 +16,7 @@ from .checks import check_live_streaming, record_metric
 from .harness import cell, expect, open_notebook, run_and_wait, run_cell, screenshot, wait_cell_done, write_notebook
 from kimi_jupyter.testing import long_reasoning_scenario
 
-# One worker runs all of tests/browser (one JupyterLab, one Chromium) and the hub test, never beside each other.
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("jupyter-servers")]
+pytestmark = pytest.mark.browser
 
 
 def test_lab_live_reasoning_then_static_output(lab_page, lab_server, browser_kimi):

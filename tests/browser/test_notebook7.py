@@ -13,8 +13,7 @@ import pytest
 
 from .checks import check_live_streaming
 
-# One worker runs all of tests/browser (one JupyterLab, one Chromium) and the hub test, never beside each other.
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("jupyter-servers")]
+pytestmark = pytest.mark.browser
 
 
 def test_notebook7_live_reasoning_then_static_output(nb7_page, notebook_server, browser_kimi):

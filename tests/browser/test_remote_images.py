@@ -36,8 +36,7 @@ from .harness import (
 )
 from kimi_jupyter.testing import Scenario, ScriptedTurn, ToolCallSpec
 
-# One worker runs all of tests/browser (one JupyterLab, one Chromium) and the hub test, never beside each other.
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("jupyter-servers")]
+pytestmark = pytest.mark.browser
 
 # The smallest valid PNG (1×1), so the control image really loads.
 _PNG = bytes.fromhex(

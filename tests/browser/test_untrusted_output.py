@@ -12,8 +12,7 @@ import pytest
 from .harness import cell, expect, open_notebook, run_and_wait, save_notebook, screenshot, wait_kernel_idle, write_notebook
 from kimi_jupyter.testing import Scenario, ToolCallSpec, ScriptedTurn
 
-# One worker runs all of tests/browser (one JupyterLab, one Chromium) and the hub test, never beside each other.
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("jupyter-servers")]
+pytestmark = pytest.mark.browser
 
 # Every payload calls __pwn(), which the page records: any call means script ran.
 PWN = "__pwn"

@@ -28,8 +28,7 @@ from typing import Any
 import pytest
 
 pytest.importorskip("jupyterhub")
-# Never beside the browser tests (a hub, two single-user servers and their kernels): same worker.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("jupyter-servers")]
+pytestmark = pytest.mark.slow
 
 CLASS_KEY = "sk-class-key-3f9a1c7e5b2d"
 DRIVER_TOKEN = uuid.uuid4().hex

@@ -14,9 +14,6 @@ from conftest import output_text, outputs_with, run_notebook
 from kimi_jupyter.testing.kernel import Kernel
 from kimi_jupyter.tools.output import png_size
 
-# One worker runs this module, so the module-scoped notebook run happens once.
-pytestmark = pytest.mark.xdist_group("kernel_tools_kernel")
-
 
 def _tool_messages(request: dict) -> list[dict]:
     return [m for m in request["messages"] if m["role"] == "tool"]

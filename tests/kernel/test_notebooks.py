@@ -31,8 +31,6 @@ NOTEBOOKS = ROOT / "notebooks"
 
 STEMS = sorted(p.stem for p in NOTEBOOKS.glob("[0-9][0-9]-*.ipynb"))
 REPLIES = load_scenarios(NOTEBOOKS / "offline_replies.py")
-# One worker runs this module, so `executed` (every tutorial, ~40 s) runs once.
-pytestmark = pytest.mark.xdist_group("notebooks")
 
 
 @pytest.fixture(scope="module")

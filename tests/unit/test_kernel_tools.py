@@ -23,9 +23,6 @@ from kimi_jupyter.tools.keep import KEPT_NAME, KeptOutputs, keep_full_text
 from kimi_jupyter.tools.output import png_size
 from kimi_jupyter.tools.timeout import ToolTimeout, time_limit
 
-# One worker runs this module: its module-scoped shell is set up once.
-pytestmark = pytest.mark.xdist_group("kernel_tools")
-
 SETUP = '''
 import numpy as np, os, functools
 from typing import List

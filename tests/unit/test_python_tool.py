@@ -14,9 +14,6 @@ from conftest import ANSI, outputs_with, run_notebook
 
 from kimi_jupyter.tools import ToolContext, ToolRegistry
 
-# One worker runs this module, so the module-scoped notebook run happens once.
-pytestmark = pytest.mark.xdist_group("python_tool")
-
 SETUP = r'''
 import json, dataclasses, sys
 from kimi_jupyter.tools import ToolContext, default_registry, tool
