@@ -135,7 +135,7 @@ def worker_scope(nodeid: str) -> str:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """`--dist loadscope` with the scopes of `worker_scope` (biggest groups start first)."""
+    """`--dist loadscope` with the scopes of `worker_scope` (xdist starts those with most tests first)."""
     if config.getvalue("dist") != "loadscope":
         return None
     from xdist.scheduler import LoadScopeScheduling
