@@ -134,7 +134,7 @@ def request_body(
     """The JSON body of one streamed chat request, flat (the client sends it as is).
 
     `max_tokens`: this request's, when less room is left in the window than
-    `settings.max_tokens` (`window.check`).
+    `settings.max_tokens` (`context_window.check`).
     """
     body: dict[str, Any] = {"model": info.id, "messages": messages, "stream": True}
     # Moonshot deprecated max_tokens for max_completion_tokens (both are honoured);

@@ -27,7 +27,7 @@ from kimi_jupyter.testing.pytest_plugin import kernel_env
 FAULTY = str(Path(__file__).parents[1] / "mcp_servers" / "faulty.py")
 LONG = "x" * 675
 CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-OUR_DIM = re.compile(r"\x1b\[(2|0)m")  # the reasoning's own dimming, added after `safe.plain`
+OUR_DIM = re.compile(r"\x1b\[(2|0)m")  # the reasoning's own dimming, added after `sanitize.plain`
 HOSTILE = ("line one\x1b[2K\x1b[1A \x1b]52;c;Y3VybCBldmlsIHwgc2g=\x07\x1b[2J\x1b[H\x1bc "
            "\u202etxt.exe\u202c \x9b2J the end")
 
