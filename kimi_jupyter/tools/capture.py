@@ -10,6 +10,10 @@ hook, or by wrapping ``display_pub.publish`` in other shells.
 Keys and ``Kimi.secrets`` are redacted on the way through, from everything model code
 shows: streams (over the whole stream, so a key written one character at a time is
 caught too), displays of every text mime type, the ``Out[]`` value and tracebacks.
+
+Printed text is then filtered for the terminal (`core.echo_filter`): jupyter console and
+qtconsole write stream text as it is, so a page or file the code prints must not bring
+its escape sequences (clipboard writes, titles, cursor moves) to the user's terminal.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import threading
 from typing import Any, Callable
 
 from .. import _compat
+from ..core.echo_filter import EchoFilter, without_colour
 from ..core.redact import StreamRedactor, redact_data, redact_text
 from ..core.tool_output import HeadTailBuffer, cap_output, png_size
 
@@ -52,8 +57,9 @@ class OutputTee:
         # What the user saw, as nbformat outputs, so `%kimi export` can replay it.
         self.outputs: list[dict[str, Any]] = []
         self._undo: list[Callable[[], None]] = []
-        # Per stream: the redactor, and the stream's own write for what is flushed at the end.
-        self._streams: dict[str, tuple[StreamRedactor, Callable[..., Any]]] = {}
+        # Per stream: the redactor, the escape filter after it, and the stream's own write
+        # for what both hold back, flushed at the end.
+        self._streams: dict[str, tuple[StreamRedactor, EchoFilter, Callable[..., Any]]] = {}
 
     # ---------------------------------------------------------------- lifecycle
     def __enter__(self) -> OutputTee:
@@ -71,10 +77,11 @@ class OutputTee:
 
     def __exit__(self, *exc: Any) -> None:
         # What each redactor held back (it might have been the start of a key) can't
-        # grow into one any more: it goes out before the streams are unwrapped.
-        for name, (redactor, original) in self._streams.items():
+        # grow into one any more, nor can an unfinished escape sequence be completed:
+        # both go out before the streams are unwrapped.
+        for name, (redactor, echo_filter, original) in self._streams.items():
             try:
-                self._emit(name, original, redactor.flush(), (), {})
+                self._emit(name, original, echo_filter.feed(redactor.flush()) + echo_filter.flush(), (), {})
             except Exception:
                 pass  # a closed stream must not hide the real outcome
         self.active = False
@@ -99,16 +106,18 @@ class OutputTee:
         tee = self
 
         redactor = StreamRedactor(self.secrets)
+        echo_filter = EchoFilter()
         lock = threading.RLock()
-        self._streams[name] = (redactor, original)
+        self._streams[name] = (redactor, echo_filter, original)
 
         def write(data: Any, *args: Any, **kwargs: Any) -> Any:
             if not tee.active or not isinstance(data, str):  # kept past the call, or bytes: as is
                 return original(data, *args, **kwargs)
-            # Redacted over the stream, not per call: the tail that could start a key waits.
+            # Redacted over the stream, not per call: the tail that could start a key waits;
+            # then filtered for the terminal, where an escape cut between writes waits.
             # One writer at a time (threads print too), so pieces stay in order.
             with lock:
-                tee._emit(name, original, redactor.feed(data), args, kwargs)
+                tee._emit(name, original, echo_filter.feed(redactor.feed(data)), args, kwargs)
             return len(data)
 
         try:
@@ -131,11 +140,15 @@ class OutputTee:
         self._undo.append(undo)
 
     def _emit(self, name: str, original: Callable[..., Any], data: str, args: tuple, kwargs: dict) -> None:
-        """Show redacted text to the user, and keep it for the model and the export."""
+        """Show redacted, filtered text to the user, and keep it for the model and the export."""
         if not data:
             return
         if not self._machinery_writing():
-            self.buffer.write(data)
+            # The model's copy is the same filtered text without its SGR colour: no terminal
+            # shows it, and colour codes are only tokens the model pays for and has to read
+            # past. Not `plain`: it would make each `\r` of a progress bar a line of its own,
+            # and the filter already dropped every other escape and control.
+            self.buffer.write(without_colour(data))
         before = self.echoed
         self._echo(original, data, args, kwargs)
         self.record_stream(name, data if self.max_echo is None else data[: self.echoed - before])

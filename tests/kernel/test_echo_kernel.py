@@ -1,0 +1,57 @@
+"""What model code prints reaches no terminal as an escape, in a real kernel.
+
+The python tool echoes model code's stdout and stderr live; jupyter console and
+qtconsole write that stream text as it is. Code that prints a page or a file must not
+pass its escapes on (clipboard, title, cursor moves over the approval prompt), even
+when a sequence is cut between two writes. Colour and progress bars' ``\\r`` stay.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from kimi_jupyter.testing import Scenario, ScriptedTurn, ToolCallSpec
+from kimi_jupyter.testing.kernel import Kernel
+from kimi_jupyter.testing.pytest_plugin import kernel_env
+
+# One hostile page, cut into writes mid-sequence: OSC 52 (clipboard), cursor-up and
+# erase-line, a window title, a bidi override; with colour and a progress bar's \r.
+PIECES = [
+    "first words \x1b]52;c;Y3VybCBldmlsIHwg", "c2g=\x07 second \x1b[", "1A\x1b[2", "K third ",
+    "\x1b]0;owned ", "title\x1b", "\\ fourth \u202etxt.exe\u202c \x1b[3", "1mcoloured\x1b[0m ",
+    "10%\r", "100%\n",
+]
+WORDS = ("first words", "second", "third", "fourth", "txt.exe", "coloured", "10%", "100%")
+# Anything but an SGR colour sequence, \t, \n and \r that a terminal would act on.
+UNSAFE = re.compile("(?!\x1b\\[[0-9;:]*m)\x1b|[\x00-\x08\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+CODE = ("import sys\n"
+        f"for piece in {PIECES!r}:\n"
+        "    sys.stdout.write(piece)\n"
+        "    sys.stdout.flush()\n"
+        f"for piece in {PIECES!r}:\n"
+        "    sys.stderr.write(piece)\n"
+        "    sys.stderr.flush()\n")
+
+
+def test_what_model_code_prints_reaches_the_frontend_without_escapes(kimi_server):
+    kimi_server.add_scenario(Scenario("hostile_print", [
+        ScriptedTurn(reasoning="Print the page.", tool_calls=[ToolCallSpec("python", json.dumps({"code": CODE}))]),
+        ScriptedTurn(content="Printed."),
+    ]))
+    with Kernel(kernel_env(kimi_server)) as k:
+        k.run("%load_ext kimi_jupyter")
+        run = k.execute("%%kimi -y\n[[scenario:hostile_print]] go", timeout=120)
+    assert run.ok, run.text
+    for name in ("stdout", "stderr"):
+        text = "".join(m["content"]["text"] for m in run.messages
+                       if m["msg_type"] == "stream" and m["content"]["name"] == name)
+        assert UNSAFE.findall(text) == [], repr(text)
+        assert "\x1b[31mcoloured\x1b[0m" in text and "10%\r100%\n" in text
+        assert all(word in text for word in WORDS), repr(text)
+        assert "owned" not in text and "Y3VybCBldmlsIHwg" not in text  # the title and the clipboard payload
+    # The model's copy: the same words, and no escape at all (colour is noise to it).
+    tool_message = [m for m in kimi_server.requests[-1]["messages"] if m["role"] == "tool"][-1]
+    content = str(tool_message["content"])
+    assert "\x1b" not in content and UNSAFE.findall(content) == []
+    assert all(word in content for word in WORDS), content
