@@ -6,11 +6,12 @@ streams must not reach it twice, and what replaces the live output must still re
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
 
-from kimi_jupyter.testing import Scenario, ScriptedTurn
+from kimi_jupyter.testing import Scenario, ScriptedTurn, ToolCallSpec
 from kimi_jupyter.testing.pytest_plugin import kernel_env
 
 pytest.importorskip("pexpect")
@@ -24,6 +25,8 @@ REASONING = ("First I recall what entanglement means for two particles. "
 ANSWER_1 = "Entangled particles share one quantum state, however far apart they are."
 ANSWER_2 = "Measuring one tells you at once what a measurement of the other will show."
 ANSWER = f"{ANSWER_1}\n\n{ANSWER_2}\n"
+# After the console printed it: nothing a terminal acts on but SGR colour, \t, \n and \r.
+UNSAFE = re.compile("(?!\x1b\\[[0-9;:]*m)\x1b|[\x00-\x08\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 LABEL = re.compile(r"^Reasoning · [\d.]+ s · [\d,]+ tokens$", re.M)
 
 
@@ -66,3 +69,23 @@ def test_console_shows_our_errors_as_one_line_of_plain_text(kimi_server, tmp_pat
     assert "\x1b]52" not in shown and "aGk=" not in shown and "\x07" not in shown, hostile
     assert "Traceback" not in visible(hostile), hostile
     assert "other handler" in visible(other), other
+
+
+def test_console_gets_what_model_code_prints_without_its_escapes(kimi_server, tmp_path):
+    # A page printed by model code, cut into writes mid-sequence: the terminal must not get its
+    # clipboard write, title, cursor-up + erase-line or bidi override; colour and \r stay.
+    pieces = ["page \x1b]52;c;Y2xpcGJvYXJk", "\x07 one \x1b[", "1A\x1b[2", "K two \x1b]0;owned ",
+              "title\x1b", "\\ three \u202etxt.exe\u202c \x1b[3", "2mgreen\x1b[0m 10%\r", "100%\n"]
+    code = f"import sys\nfor p in {pieces!r}:\n    sys.stdout.write(p)\n    sys.stdout.flush()\n"
+    kimi_server.add_scenario(Scenario("console_print", [
+        ScriptedTurn(reasoning="Print it.", tool_calls=[ToolCallSpec("python", json.dumps({"code": code}))]),
+        ScriptedTurn(content="Printed."),
+    ]))
+    with JupyterConsole(kernel_env(kimi_server), tmp_path) as console:
+        console.run("%load_ext kimi_jupyter")
+        out = console.run("get_ipython().run_cell_magic('kimi', '-y', '[[scenario:console_print]] go')", timeout=90)
+    shown = out[out.index("\npage "):]  # after the typed line and the code shown to the user
+    assert UNSAFE.findall(shown) == [], shown
+    assert "owned" not in shown and "Y2xpcGJvYXJk" not in shown, shown
+    assert "\x1b[32mgreen\x1b[0m 10%\r100%" in shown, shown
+    assert all(word in visible(shown) for word in ("page", "one", "two", "three", "txt.exe", "Printed.")), shown
