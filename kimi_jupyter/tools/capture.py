@@ -24,7 +24,7 @@ import threading
 from typing import Any, Callable
 
 from .. import _compat
-from ..core.echo_filter import EchoFilter, without_colour
+from ..core.echo_filter import SGR, EchoFilter, without_colour
 from ..core.redact import StreamRedactor, redact_data, redact_text
 from ..core.tool_output import HeadTailBuffer, cap_output, png_size
 
@@ -160,6 +160,11 @@ class OutputTee:
         if len(data) <= room:
             self.echoed += len(data)
             return original(data, *args, **kwargs)
+        # Never cut inside a colour sequence: half of one would eat what the terminal shows next.
+        # The filter let only whole SGR sequences through, so an ESC before the cut starts one.
+        esc = data.rfind("\x1b", 0, max(room, 0))
+        if esc >= 0 and SGR.match(data, esc, room) is None:
+            room = esc
         if room > 0:
             original(data[:room], *args, **kwargs)
             self.echoed += room

@@ -245,3 +245,22 @@ def test_tee_echo_cap(capsys: pytest.CaptureFixture[str]) -> None:
     assert seen.out == "0123456789"
     assert "7 more characters of output were not shown" in seen.err
     assert tee.buffer.head == "0123456789abcmore"
+
+
+def test_tee_echoes_no_escape_but_colour_however_the_writes_are_split(capsys: pytest.CaptureFixture[str]) -> None:
+    page = "a\x1b]52;c;eA==\x07b\x1b[1A\x1b[2Kc\u202ed\x1b[31me\x1b[0m\r\n"
+    with OutputTee(types.SimpleNamespace(), limit=1000) as tee:
+        for ch in page:
+            sys.stdout.write(ch)
+        sys.stdout.write("\x1b]0;never ends")  # flushed at the end: its text, not its ESC ]
+    assert capsys.readouterr().out == "abcd\x1b[31me\x1b[0m\r\n0;never ends"
+    assert tee.buffer.head == "abcde\r\n0;never ends"  # the model's copy: no colour either
+    assert tee.outputs[0]["text"] == "abcd\x1b[31me\x1b[0m\r\n0;never ends"  # what the user saw
+
+
+def test_tee_echo_cap_does_not_cut_a_colour_sequence(capsys: pytest.CaptureFixture[str]) -> None:
+    with OutputTee(types.SimpleNamespace(), limit=100, max_echo=6) as tee:
+        sys.stdout.write("abc\x1b[31mred\x1b[0m")
+    seen = capsys.readouterr()
+    assert seen.out == "abc" and "12 more characters" in seen.err
+    assert tee.buffer.head == "abcred"
