@@ -24,7 +24,7 @@ import threading
 from typing import Any, Callable
 
 from .. import _compat
-from ..core.echo_filter import SGR, EchoFilter, without_colour
+from ..core.echo_filter import SGR, EchoFilter, filter_text, without_colour
 from ..core.redact import StreamRedactor, redact_data, redact_text
 from ..core.tool_output import HeadTailBuffer, cap_output, png_size
 
@@ -68,8 +68,7 @@ class OutputTee:
             for name in ("stdout", "stderr"):
                 self._wrap_stream(name)
             self._hook_displays()
-            if self.secrets:
-                self._redact_results()
+            self._redact_results()
         except BaseException:
             self.__exit__(None, None, None)
             raise
@@ -197,8 +196,8 @@ class OutputTee:
                     kind = msg.get("msg_type") or msg.get("header", {}).get("msg_type")
                     if kind in ("display_data", "update_display_data"):
                         content = msg.get("content", {})
-                        if self.secrets and isinstance(content.get("data"), dict):
-                            content["data"] = redact_data(content["data"], self.secrets)
+                        if isinstance(content.get("data"), dict):
+                            content["data"] = _terminal_safe(redact_data(content["data"], self.secrets))
                         # Provenance (SPEC §3): what model code displays (figures, tables) is
                         # marked as model-written in the saved notebook.
                         metadata = content.setdefault("metadata", {})
@@ -216,7 +215,7 @@ class OutputTee:
 
         def publish(data: Any, *args: Any, **kwargs: Any) -> Any:
             if self.active and isinstance(data, dict):
-                data = redact_data(data, self.secrets)
+                data = _terminal_safe(redact_data(data, self.secrets))
                 self.record_display(data, kwargs.get("metadata") or (args[0] if args else None) or {})
             self._quiet += 1
             try:
@@ -235,11 +234,13 @@ class OutputTee:
         self._undo.append(undo)
 
     def _redact_results(self) -> None:
-        """Redact the ``Out[]`` value and tracebacks of model code, as printed text is.
+        """Redact and filter the ``Out[]`` value and tracebacks of model code, as printed text is.
 
         Both reach the frontend outside the display publisher (ipykernel sends them
         itself), so they are redacted where IPython builds them: the displayhook's
         mime bundle, and the traceback lines on their way out (`_compat.wrap_showtraceback`).
+        jupyter console prints both as they are, so the text/plain, the message and the
+        lines lose their escapes too (a DataFrame or an exception holding a page's text).
         """
         shell, secrets = self.shell, self.secrets
         hook = getattr(shell, "displayhook", None)
@@ -247,20 +248,22 @@ class OutputTee:
         if compute is not None:
             def compute_format_data(result: Any) -> Any:
                 data, metadata = compute(result)
-                return redact_data(data, secrets) if isinstance(data, dict) else data, metadata
+                return _terminal_safe(redact_data(data, secrets)) if isinstance(data, dict) else data, metadata
 
             self._patch(hook, "compute_format_data", compute_format_data)
 
         def redacting(show: Callable[..., Any]) -> Callable[..., Any]:
             def showtraceback(etype: Any, evalue: Any, stb: Any) -> Any:
                 if isinstance(stb, list):
-                    stb = [redact_text(line, secrets) if isinstance(line, str) else line for line in stb]
+                    stb = [filter_text(redact_text(line, secrets)) if isinstance(line, str) else line
+                           for line in stb]
                 try:
                     message = str(evalue)
                 except Exception:  # a broken __str__: IPython reports that itself
                     message = ""
-                if redact_text(message, secrets) != message:
-                    evalue = _RedactedValue(redact_text(message, secrets))
+                shown = filter_text(redact_text(message, secrets))
+                if shown != message:
+                    evalue = _RedactedValue(shown)
                 return show(etype, evalue, stb)
 
             return showtraceback
@@ -324,6 +327,16 @@ class OutputTee:
                 return
         kinds = ", ".join(sorted(data)) or "empty"
         self.buffer.write(f"[{kinds} output displayed to the user]\n")
+
+
+def _terminal_safe(data: dict) -> dict:
+    """A mime bundle whose ``text/plain`` (what a terminal frontend prints) has no escapes but colour."""
+    text = data.get("text/plain")
+    if isinstance(text, list):  # nbformat-style multiline strings
+        text = "".join(text)
+    if not isinstance(text, str) or filter_text(text) == text:
+        return data
+    return {**data, "text/plain": filter_text(text)}
 
 
 def _is_default_repr(text: str) -> bool:

@@ -55,3 +55,29 @@ def test_what_model_code_prints_reaches_the_frontend_without_escapes(kimi_server
     content = str(tool_message["content"])
     assert "\x1b" not in content and UNSAFE.findall(content) == []
     assert all(word in content for word in WORDS), content
+
+
+def test_what_model_code_displays_or_raises_reaches_the_frontend_without_escapes(kimi_server):
+    # A table or an exception that holds a page's text is printed by jupyter console as it is.
+    show = ("class Page:\n    def __repr__(self):\n"
+            "        return 'row \\x1b]52;c;Y3VybA==\\x07 cell \\x1b[1A\\x1b[2K\\x1b[32mgreen\\x1b[0m'\n"
+            "display(Page())\nPage()")
+    fail = "raise ValueError('bad \\x1b]0;owned title\\x07 value \\u202etxt.exe')"
+    kimi_server.add_scenario(Scenario("hostile_display", [
+        ScriptedTurn(reasoning="Show the page.", tool_calls=[
+            ToolCallSpec("python", json.dumps({"code": show})), ToolCallSpec("python", json.dumps({"code": fail}))]),
+        ScriptedTurn(content="Shown."),
+    ]))
+    with Kernel(kernel_env(kimi_server)) as k:
+        k.run("%load_ext kimi_jupyter")
+        run = k.execute("%%kimi -y\n[[scenario:hostile_display]] go", timeout=120)
+    assert run.ok, run.text
+    plain = [m["content"]["data"]["text/plain"] for m in run.messages
+             if m["msg_type"] in ("display_data", "execute_result") and "row" in m["content"]["data"].get("text/plain", "")
+             and "class Page" not in m["content"]["data"]["text/plain"]]
+    errors = [m["content"] for m in run.messages if m["msg_type"] == "error"]
+    assert len(plain) == 2 and len(errors) == 1, run.messages  # the display and the Out value
+    texts = [*plain, errors[0]["evalue"], *errors[0]["traceback"]]
+    assert [t for t in texts if UNSAFE.search(t)] == []
+    assert all(t == "row  cell \x1b[32mgreen\x1b[0m" for t in plain), plain
+    assert errors[0]["evalue"] == "bad  value txt.exe"
