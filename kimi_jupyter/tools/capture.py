@@ -57,7 +57,8 @@ class OutputTee:
         # What the user saw, as nbformat outputs, so `%kimi export` can replay it.
         self.outputs: list[dict[str, Any]] = []
         self._undo: list[Callable[[], None]] = []
-        # Per stream: the redactor, the escape filter after it, and the stream's own write
+        # Per stream: the redactor, the escape filter before it (an escape the filter drops
+        # must not split a key the redactor would then miss), and the stream's own write
         # for what both hold back, flushed at the end.
         self._streams: dict[str, tuple[StreamRedactor, EchoFilter, Callable[..., Any]]] = {}
 
@@ -80,7 +81,7 @@ class OutputTee:
         # both go out before the streams are unwrapped.
         for name, (redactor, echo_filter, original) in self._streams.items():
             try:
-                self._emit(name, original, echo_filter.feed(redactor.flush()) + echo_filter.flush(), (), {})
+                self._emit(name, original, redactor.feed(echo_filter.flush()) + redactor.flush(), (), {})
             except Exception:
                 pass  # a closed stream must not hide the real outcome
         self.active = False
@@ -116,7 +117,7 @@ class OutputTee:
             # then filtered for the terminal, where an escape cut between writes waits.
             # One writer at a time (threads print too), so pieces stay in order.
             with lock:
-                tee._emit(name, original, echo_filter.feed(redactor.feed(data)), args, kwargs)
+                tee._emit(name, original, redactor.feed(echo_filter.feed(data)), args, kwargs)
             return len(data)
 
         try:

@@ -264,3 +264,15 @@ def test_tee_echo_cap_does_not_cut_a_colour_sequence(capsys: pytest.CaptureFixtu
     seen = capsys.readouterr()
     assert seen.out == "abc" and "12 more characters" in seen.err
     assert tee.buffer.head == "abcred"
+
+
+def test_a_key_split_by_an_escape_the_filter_drops_is_still_redacted(capsys: pytest.CaptureFixture[str]) -> None:
+    # The filter runs before the redactor: an erase-line between the halves would otherwise
+    # keep each half from matching, and then vanish from the echo, showing the key whole.
+    key = "sk-split-0123456789abcdefghijklmnopqrstuv"
+    half = len(key) // 2
+    with OutputTee(types.SimpleNamespace(), limit=1000, secrets=(key,)) as tee:
+        sys.stdout.write(key[:half] + "\x1b[2K" + key[half:] + "\n")
+    shown = capsys.readouterr().out
+    assert key not in shown and key[:half] not in shown and "[redacted]" in shown
+    assert key not in tee.buffer.head and key not in tee.outputs[0]["text"]
