@@ -198,7 +198,7 @@ class OutputTee:
                     if kind in ("display_data", "update_display_data"):
                         content = msg.get("content", {})
                         if isinstance(content.get("data"), dict):
-                            content["data"] = _terminal_safe(redact_data(content["data"], self.secrets))
+                            content["data"] = redact_data(_terminal_safe(content["data"]), self.secrets)
                         # Provenance (SPEC §3): what model code displays (figures, tables) is
                         # marked as model-written in the saved notebook.
                         metadata = content.setdefault("metadata", {})
@@ -216,7 +216,7 @@ class OutputTee:
 
         def publish(data: Any, *args: Any, **kwargs: Any) -> Any:
             if self.active and isinstance(data, dict):
-                data = _terminal_safe(redact_data(data, self.secrets))
+                data = redact_data(_terminal_safe(data), self.secrets)
                 self.record_display(data, kwargs.get("metadata") or (args[0] if args else None) or {})
             self._quiet += 1
             try:
@@ -249,20 +249,20 @@ class OutputTee:
         if compute is not None:
             def compute_format_data(result: Any) -> Any:
                 data, metadata = compute(result)
-                return _terminal_safe(redact_data(data, secrets)) if isinstance(data, dict) else data, metadata
+                return redact_data(_terminal_safe(data), secrets) if isinstance(data, dict) else data, metadata
 
             self._patch(hook, "compute_format_data", compute_format_data)
 
         def redacting(show: Callable[..., Any]) -> Callable[..., Any]:
             def showtraceback(etype: Any, evalue: Any, stb: Any) -> Any:
                 if isinstance(stb, list):
-                    stb = [filter_text(redact_text(line, secrets)) if isinstance(line, str) else line
+                    stb = [redact_text(filter_text(line), secrets) if isinstance(line, str) else line
                            for line in stb]
                 try:
                     message = str(evalue)
                 except Exception:  # a broken __str__: IPython reports that itself
                     message = ""
-                shown = filter_text(redact_text(message, secrets))
+                shown = redact_text(filter_text(message), secrets)
                 if shown != message:
                     evalue = _RedactedValue(shown)
                 return show(etype, evalue, stb)
