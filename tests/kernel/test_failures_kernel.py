@@ -145,8 +145,10 @@ def test_interrupt_cuts_the_stream_and_keeps_what_was_shown(kimi_server):
             assert time.monotonic() < deadline, "no reasoning was shown"
             msg = kc.get_iopub_msg(timeout=60)
             seen.append(msg)
-            if msg["msg_type"] == "stream" and msg["parent_header"].get("msg_id") == msg_id:
-                shown += 1
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            shown += msg["msg_type"] == "stream"
+            assert msg["content"].get("execution_state") != "idle", "the reply ended before its reasoning streamed"
         km.interrupt_kernel()
         # A deadline well past the whole scripted reply: an interrupt that failed to cut the
         # stream shows up below as the answer arriving, not as a timeout here.
