@@ -235,7 +235,9 @@ def test_interrupt_during_model_code_stops_the_whole_cell(kimi_server):
     from jupyter_client.manager import start_new_kernel
 
     kimi_server.add_scenario(Scenario("sleepy", [
-        ScriptedTurn(reasoning="I'll wait a while.", tool_calls=[ToolCallSpec("python", '{"code": "import time\\ntime.sleep(30)"}')]),
+        # It says when it is asleep (the state to interrupt in), and sleeps far longer than any wait here.
+        ScriptedTurn(reasoning="I'll wait a while.", tool_calls=[ToolCallSpec("python", json.dumps(
+            {"code": "import time\nprint('asleep', flush=True)\ntime.sleep(3600)\nprint('awake')"}))]),
         ScriptedTurn(reasoning="Again.", tool_calls=[ToolCallSpec("python", '{"code": "print(1)"}')]),
         ScriptedTurn(content="Done."),
     ], match=r"sleep for a while"))
@@ -244,13 +246,12 @@ def test_interrupt_during_model_code_stops_the_whole_cell(kimi_server):
     try:
         kc.execute_interactive("%load_ext kimi_jupyter", timeout=60)
         msg_id = kc.execute("%%kimi -y -o r\nPlease sleep for a while.")
-        while True:  # wait until the model's code is running
-            msg = kc.get_iopub_msg(timeout=30)
-            if "Kimi runs Python" in str(msg["content"]):
+        while True:  # wait until the model's code is asleep
+            msg = kc.get_iopub_msg(timeout=60)
+            if msg["msg_type"] == "stream" and "asleep" in msg["content"]["text"].splitlines():
                 break
-        time.sleep(0.5)
         km.interrupt_kernel()
-        reply = kc.get_shell_msg(timeout=10)
+        reply = kc.get_shell_msg(timeout=60)  # a cut sleep: seconds; an uncut one: an hour
         assert reply["parent_header"]["msg_id"] == msg_id and reply["content"]["status"] == "error"
         assert reply["content"]["ename"] == "Interrupted"
         assert len(kimi_server.requests) == 1  # the loop stopped: no request after the interrupt
@@ -264,7 +265,7 @@ def test_interrupt_during_model_code_stops_the_whole_cell(kimi_server):
         assert follow["content"]["status"] == "ok"
         # The history stayed valid: the interrupted call was answered with a tool message.
         tools = _tool_messages(kimi_server.requests[-1])
-        assert tools and "Interrupted" in tools[0]["content"]
+        assert tools and "Interrupted" in tools[0]["content"] and "awake" not in tools[0]["content"]
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)

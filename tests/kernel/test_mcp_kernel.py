@@ -103,40 +103,49 @@ def test_a_crashing_server_is_one_notice_and_the_next_cell_works(kimi_kernel_env
 def test_interrupting_a_slow_mcp_call_stops_the_cell(kimi_server, tmp_path):
     from jupyter_client.manager import start_new_kernel
 
+    log = tmp_path / "log.txt"  # the server writes "slow" as the call starts, "slow cancelled" if cancelled
     env = dict(os.environ, **loopback_env(kimi_server))
     km, kc = start_new_kernel(kernel_name="python3", env=env)
     try:
-        for code in _setup(f'{{"faulty": {{"command": [sys.executable, {FAULTY!r}]}}}}'):
+        servers = (f'{{"faulty": {{"command": [sys.executable, {FAULTY!r}], '
+                   f'"env": {{"FAULTY_LOG": {str(log)!r}}}}}}}')
+        for code in _setup(servers):
             assert kc.execute_interactive(code, timeout=60)["content"]["status"] == "ok"
         msg_id = kc.execute("%%kimi -o r\nCall the slow MCP tool.")
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:  # wait until the call is sent to the server
-            msg = kc.get_iopub_msg(timeout=60)
-            if "faulty__slow" in str(msg["content"]) and msg["parent_header"].get("msg_id") == msg_id:
-                break
-        time.sleep(1.0)
-        interrupted_at = time.monotonic()
+        while not (log.exists() and "slow" in log.read_text().splitlines()):  # the call is under way
+            assert time.monotonic() < deadline, "the slow call never reached the server"
+            time.sleep(0.05)
         km.interrupt_kernel()
-        reply = kc.get_shell_msg(timeout=30)
-        elapsed = time.monotonic() - interrupted_at
-        print(f"\nthe cell stopped {elapsed:.2f} s after the interrupt")
+        # The call sleeps 60 s: a deadline past that, so an interrupt that only waited the call
+        # out fails below (the server was never told), not as a timeout here.
+        reply = kc.get_shell_msg(timeout=120)
         assert reply["parent_header"]["msg_id"] == msg_id
         assert reply["content"]["status"] == "error" and reply["content"]["ename"] == "Interrupted"
-        assert elapsed < 10, f"the cell took {elapsed:.2f} s to stop"  # SPEC: under a second; slack for load
+        assert _cancelled_soon(log), "the server was never told the call was cancelled"
         assert len(kimi_server.requests) == 1  # nothing was sent after the interrupt
         while True:
             msg = kc.get_iopub_msg(timeout=30)
             if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
                 break
-        # The server is still up, and the history is valid: the next cell calls it at once.
-        started = time.monotonic()
+        # The server is still up, and the history is valid: the next cell calls it.
         follow = kc.execute_interactive("%%kimi\nRead the MCP note.", timeout=60)
-        assert follow["content"]["status"] == "ok" and time.monotonic() - started < 30
+        assert follow["content"]["status"] == "ok"
         tools = _tool_contents(kimi_server.requests[-1])
         assert "Interrupted" in tools[0] and tools[-1].startswith("The note says:")
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+
+
+def _cancelled_soon(log, deadline_s: float = 30) -> bool:
+    """The server logs the cancel when the SDK's notice reaches it: wait for it, not for a time."""
+    deadline = time.monotonic() + deadline_s
+    while "slow cancelled" not in log.read_text().splitlines():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def test_the_user_answers_the_approval_question_for_a_write_tool(kimi_server, tmp_path):

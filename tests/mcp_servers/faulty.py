@@ -7,7 +7,9 @@ writes "hanging" to the file named by ``FAULTY_LOG``, if set). Tools:
 - ``write_note(text)`` (not read-only): appends to the file named by ``FAULTY_LOG``;
 - ``crash`` (read-only): the process exits mid-call, as a server that dies;
 - ``leave`` (read-only): answers, then the process exits (between cells);
-- ``slow(seconds)`` (read-only): sleeps, for interrupts and time-outs;
+- ``slow(seconds)`` (read-only): sleeps, for interrupts and time-outs. With ``FAULTY_LOG`` set it
+  writes "slow" there first (a test waits until the call is under way), and "slow cancelled"
+  if the call is cancelled (the client told the server, rather than waiting it out);
 - ``picture`` (read-only): a tiny PNG image and an embedded text resource;
 - ``fail`` (read-only): a tool error (``isError``).
 
@@ -70,7 +72,16 @@ def build() -> MCPServer:
 
     @server.tool(annotations=READ_ONLY, description="Sleep for some seconds, then answer.")
     async def slow(seconds: float = 30.0) -> str:
-        await anyio.sleep(seconds)
+        if os.environ.get("FAULTY_LOG"):
+            with open(os.environ["FAULTY_LOG"], "a", encoding="utf-8") as f:
+                f.write("slow\n")
+        try:
+            await anyio.sleep(seconds)
+        except anyio.get_cancelled_exc_class():
+            if os.environ.get("FAULTY_LOG"):
+                with open(os.environ["FAULTY_LOG"], "a", encoding="utf-8") as f:
+                    f.write("slow cancelled\n")
+            raise
         return f"Slept {seconds} s."
 
     @server.tool(annotations=READ_ONLY, description="A tiny picture and a text resource.")

@@ -3,15 +3,20 @@ against real MCP servers (PyPI's mcp-server-time and tests/mcp_servers/faulty.py
 
 from __future__ import annotations
 
+import _thread
 import base64
+import contextlib
 import io
 import json
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Iterator
 
+import psutil
 import pytest
 from traitlets import TraitError
 
@@ -172,6 +177,68 @@ def closing():
             s.mcp.close()
 
 
+def _faulty_processes(*args: str) -> list[psutil.Process]:
+    """This process's live faulty.py servers started with exactly `args`."""
+    command = faulty(args=list(args))["command"]
+    found = []
+    for proc in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if proc.cmdline() == command and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc)
+    return found
+
+
+def _wait_until_gone(procs: list[psutil.Process], deadline_s: float = 60) -> None:
+    deadline = time.monotonic() + deadline_s
+    for proc in procs:
+        while True:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
+                    assert time.monotonic() < deadline, f"the server (pid {proc.pid}) did not exit"
+                    time.sleep(0.05)
+                    continue
+            break
+
+
+def _logged(log: Path, line: str) -> bool:
+    return log.exists() and line in log.read_text().splitlines()
+
+
+def _interrupt_once_logged(log: Path, line: str, deadline_s: float = 60) -> None:
+    """Interrupt the main thread once the server wrote `line` to its log (a start or a call
+    under way): the state, not a guess at how long getting there takes."""
+    def watch() -> None:
+        deadline = time.monotonic() + deadline_s
+        while not _logged(log, line):
+            if time.monotonic() > deadline:
+                return  # never interrupted: the call's guard (below) ends it, and the test fails
+            time.sleep(0.05)
+        _thread.interrupt_main()
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+@contextlib.contextmanager
+def _killed_if_still_waiting(*args: str, after_s: float = 60) -> Iterator[list[int]]:
+    """For a call or a start that must be cut short (by its time-out, by an interrupt) while the
+    server would go on for an hour: if the block still waits after `after_s`, the faulty.py
+    servers started with `args` are killed, so it ends and the test fails on what it returned
+    (the yielded list then holds their pids) instead of hanging."""
+    killed: list[int] = []
+
+    def kill() -> None:
+        for proc in _faulty_processes(*args):
+            killed.append(proc.pid)
+            proc.kill()
+
+    guard = threading.Timer(after_s, kill)
+    guard.start()
+    try:
+        yield killed
+    finally:
+        guard.cancel()
+
+
 def test_the_time_server_from_pypi_and_approval_for_tools_that_write(tmp_path, closing):
     log = tmp_path / "log.txt"
     session = _session({"time": {"command": [sys.executable, "-m", "mcp_server_time"]},
@@ -241,14 +308,16 @@ def test_start_failures_timeouts_and_a_crash_are_one_notice_each_then_a_restart(
     ctx, notices = _ctx(session, auto_run=True)  # the next cell starts it again
     assert not any("'faulty'" in n for n in notices)
     assert default_registry.call("faulty__read_note", "{}", ctx).ok
-    started = time.monotonic()
-    out = default_registry.call("faulty__slow", '{"seconds": 30}', ctx)
-    assert not out.ok and "within 2 s" in out.text and time.monotonic() - started < 15
+    with _killed_if_still_waiting() as killed:  # the call sleeps for an hour unless its time-out cuts it
+        out = default_registry.call("faulty__slow", '{"seconds": 3600}', ctx)
+    assert not killed, "the call was not cut at its 2 s time-out"
+    assert not out.ok and "within 2 s" in out.text
     assert [n for n in notices if "'faulty'" in n] and session.mcp.statuses()[0].state == "failed"
 
     ctx, notices = _ctx(session, auto_run=True)
-    assert default_registry.call("faulty__leave", "{}", ctx).ok
-    time.sleep(1.5)  # it exits after answering: the next cell pings it and starts it again
+    leaving = _faulty_processes()  # the one running (and any earlier one still on its way out)
+    assert leaving and default_registry.call("faulty__leave", "{}", ctx).ok
+    _wait_until_gone(leaving)  # it exits after answering: the next cell pings it and starts it again
     ctx, notices = _ctx(session, auto_run=True)
     assert not any("'faulty'" in n for n in notices)
     assert default_registry.call("faulty__read_note", "{}", ctx).ok
@@ -297,31 +366,36 @@ def test_a_streamable_http_server_with_headers(closing):
         proc.wait(10)
 
 
-def test_an_interrupt_cancels_a_start_or_a_call_at_once(closing):
-    import _thread
-    import threading
-
-    session = _session({"hangs": faulty(args=["--hang-start"], start_timeout=120), "faulty": faulty()})
+def test_an_interrupt_cancels_a_start_or_a_call(closing, tmp_path):
+    log = tmp_path / "log.txt"
+    env = {"FAULTY_LOG": str(log)}
+    session = _session({"hangs": faulty(args=["--hang-start"], start_timeout=3600, env=env), "faulty": faulty(env=env)})
     closing(session)
     manager = mcp_manager(session)
     assert manager.start(["faulty"]) == []
-    threading.Timer(1.0, _thread.interrupt_main).start()
-    started = time.monotonic()
-    with pytest.raises(Interrupted, match="while starting the MCP server"):
+    _interrupt_once_logged(log, "hanging")
+    with _killed_if_still_waiting("--hang-start") as killed, \
+            pytest.raises(Interrupted, match="while starting the MCP server"):
         manager.start()
-    assert time.monotonic() - started < 10
+    assert not killed, "the interrupt did not cancel the start"
     deadline = time.monotonic() + 20  # the start is cancelled on the MCP loop, then marked
     while manager.statuses()[0].state != "failed" and time.monotonic() < deadline:
         time.sleep(0.1)
     assert manager.statuses()[0].reason == "its start was interrupted"
 
-    session.config.mcp_servers = {"faulty": faulty()}  # unchanged: it keeps running
+    session.config.mcp_servers = {"faulty": faulty(env=env)}  # unchanged: it keeps running
     ctx, notices = _ctx(session)
     assert notices == [] and [s.state for s in manager.statuses()] == ["running"]
-    threading.Timer(1.0, _thread.interrupt_main).start()
-    started = time.monotonic()
-    out = default_registry.call("faulty__slow", '{"seconds": 60}', ctx)
-    assert out.interrupted and not out.ok and time.monotonic() - started < 10
+    _interrupt_once_logged(log, "slow")
+    with _killed_if_still_waiting() as killed:
+        out = default_registry.call("faulty__slow", '{"seconds": 3600}', ctx)
+    assert not killed, "the interrupt did not cut the call"
+    assert out.interrupted and not out.ok
+    # Cancelled on the server too (the SDK told it), not left to run, nor waited out.
+    deadline = time.monotonic() + 60
+    while not _logged(log, "slow cancelled"):
+        assert time.monotonic() < deadline, "the server never heard the call was cancelled"
+        time.sleep(0.05)
     assert default_registry.call("faulty__read_note", "{}", ctx).ok  # the server is still up
 
 

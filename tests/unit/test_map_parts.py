@@ -201,6 +201,14 @@ def test_results_html_shows_model_text_as_text():
 
 
 # ---------------------------------------------------------------- the pool's answer to a 429
+def _pause_over(pacer) -> None:
+    """Wait until the pool's pause is over (so the next 429 starts a new one)."""
+    deadline = time.monotonic() + 30
+    while pacer.paused_for() > 0:
+        assert time.monotonic() < deadline, "the pause never ended"
+        time.sleep(0.005)
+
+
 def test_a_per_minute_429_widens_the_window_and_a_concurrency_429_halves_the_pool():
     """Halving on an RPM 429 left a tier-1 run of 1,000 items at a few requests at once
     (1.26× the limits' bound in the benchmark); only "too many at once" means fewer at once."""
@@ -215,12 +223,12 @@ def test_a_per_minute_429_widens_the_window_and_a_concurrency_429_halves_the_poo
     rpm = "Your account org-x request reached organization max RPM: 200, please try again after 1 seconds"
     pool._slow_down(0.01, RateLimitError(429, "rate_limit_reached_error", rpm))
     assert pool.pacer.concurrency == 8 and pool.pacer.slack_s == 1.0 and pool.pacer.pauses == 1
-    time.sleep(0.02)
+    _pause_over(pool.pacer)
     busy = "Your account org-x request reached organization max concurrency: 6, please try again after 1 seconds"
     pool._slow_down(0.01, RateLimitError(429, "rate_limit_reached_error", busy))
     # One below the limit the server named (not half): a freed slot reaches the server a moment late.
     assert pool.pacer.concurrency == 5 and pool.max_concurrency == 5
     overloaded = "The engine is currently overloaded, please try again later"
-    time.sleep(0.02)
+    _pause_over(pool.pacer)  # a new pause: this 429 halves (one halving per pause)
     pool._slow_down(0.01, RateLimitError(429, "engine_overloaded_error", overloaded))
     assert pool.pacer.concurrency == 2  # no limit named: halve
