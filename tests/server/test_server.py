@@ -536,8 +536,10 @@ def test_cli_prints_url_and_stops_on_ctrl_c() -> None:
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+/vllm/v1", url)
         assert call(url + "/models")[0] == 200
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=5) == 0
-        assert "Traceback" not in proc.stderr.read()
+        # A deadline, not a timing: the server must stop on Ctrl-C, however busy the machine.
+        code = proc.wait(timeout=60)
+        err = proc.stderr.read()
+        assert code == 0 and "Traceback" not in err, err
     finally:
         proc.kill()
         proc.wait()
