@@ -11,9 +11,12 @@ Keys and ``Kimi.secrets`` are redacted on the way through, from everything model
 shows: streams (over the whole stream, so a key written one character at a time is
 caught too), displays of every text mime type, the ``Out[]`` value and tracebacks.
 
-Printed text is then filtered for the terminal (`core.echo_filter`): jupyter console and
-qtconsole write stream text as it is, so a page or file the code prints must not bring
-its escape sequences (clipboard writes, titles, cursor moves) to the user's terminal.
+Everything is filtered for the terminal first (`core.echo_filter`): jupyter console and
+qtconsole write it as it is, so a page or file the code prints must not bring its escape
+sequences (clipboard writes, titles, cursor moves) to the user's terminal. Printed text loses
+its colour too: a colour code between the pieces of a key would keep the redactor from
+matching it, and the terminal would show the key whole. Whole texts (a display's text/plain,
+traceback lines) keep their colour unless it hides a key (`_shown`).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import threading
 from typing import Any, Callable
 
 from .. import _compat
-from ..core.echo_filter import SGR, EchoFilter, filter_text, without_colour
+from ..core.echo_filter import EchoFilter, filter_text, without_colour
 from ..core.redact import StreamRedactor, redact_data, redact_text
 from ..core.tool_output import HeadTailBuffer, cap_output, png_size
 
@@ -81,7 +84,7 @@ class OutputTee:
         # both go out before the streams are unwrapped.
         for name, (redactor, echo_filter, original) in self._streams.items():
             try:
-                self._emit(name, original, redactor.feed(echo_filter.flush()) + redactor.flush(), (), {})
+                self._emit(name, original, redactor.feed(without_colour(echo_filter.flush())) + redactor.flush(), (), {})
             except Exception:
                 pass  # a closed stream must not hide the real outcome
         self.active = False
@@ -113,11 +116,11 @@ class OutputTee:
         def write(data: Any, *args: Any, **kwargs: Any) -> Any:
             if not tee.active or not isinstance(data, str):  # kept past the call, or bytes: as is
                 return original(data, *args, **kwargs)
-            # Redacted over the stream, not per call: the tail that could start a key waits;
-            # then filtered for the terminal, where an escape cut between writes waits.
+            # Filtered for the terminal (an escape cut between writes waits), without colour,
+            # then redacted over the stream, not per call: the tail that could start a key waits.
             # One writer at a time (threads print too), so pieces stay in order.
             with lock:
-                tee._emit(name, original, redactor.feed(echo_filter.feed(data)), args, kwargs)
+                tee._emit(name, original, redactor.feed(without_colour(echo_filter.feed(data))), args, kwargs)
             return len(data)
 
         try:
@@ -144,11 +147,9 @@ class OutputTee:
         if not data:
             return
         if not self._machinery_writing():
-            # The model's copy is the same filtered text without its SGR colour: no terminal
-            # shows it, and colour codes are only tokens the model pays for and has to read
-            # past. Not `plain`: it would make each `\r` of a progress bar a line of its own,
-            # and the filter already dropped every other escape and control.
-            self.buffer.write(without_colour(data))
+            # The model's copy is the text the user saw. Not `plain`: it would make each `\r`
+            # of a progress bar a line of its own, and the filter already dropped every escape.
+            self.buffer.write(data)
         before = self.echoed
         self._echo(original, data, args, kwargs)
         self.record_stream(name, data if self.max_echo is None else data[: self.echoed - before])
@@ -160,11 +161,6 @@ class OutputTee:
         if len(data) <= room:
             self.echoed += len(data)
             return original(data, *args, **kwargs)
-        # Never cut inside a colour sequence: half of one would eat what the terminal shows next.
-        # The filter let only whole SGR sequences through, so an ESC before the cut starts one.
-        esc = data.rfind("\x1b", 0, max(room, 0))
-        if esc >= 0 and SGR.match(data, esc, room) is None:
-            room = esc
         if room > 0:
             original(data[:room], *args, **kwargs)
             self.echoed += room
@@ -198,7 +194,7 @@ class OutputTee:
                     if kind in ("display_data", "update_display_data"):
                         content = msg.get("content", {})
                         if isinstance(content.get("data"), dict):
-                            content["data"] = redact_data(_terminal_safe(content["data"]), self.secrets)
+                            content["data"] = redact_data(_terminal_safe(content["data"], self.secrets), self.secrets)
                         # Provenance (SPEC §3): what model code displays (figures, tables) is
                         # marked as model-written in the saved notebook.
                         metadata = content.setdefault("metadata", {})
@@ -216,7 +212,7 @@ class OutputTee:
 
         def publish(data: Any, *args: Any, **kwargs: Any) -> Any:
             if self.active and isinstance(data, dict):
-                data = redact_data(_terminal_safe(data), self.secrets)
+                data = redact_data(_terminal_safe(data, self.secrets), self.secrets)
                 self.record_display(data, kwargs.get("metadata") or (args[0] if args else None) or {})
             self._quiet += 1
             try:
@@ -249,20 +245,19 @@ class OutputTee:
         if compute is not None:
             def compute_format_data(result: Any) -> Any:
                 data, metadata = compute(result)
-                return redact_data(_terminal_safe(data), secrets) if isinstance(data, dict) else data, metadata
+                return redact_data(_terminal_safe(data, secrets), secrets) if isinstance(data, dict) else data, metadata
 
             self._patch(hook, "compute_format_data", compute_format_data)
 
         def redacting(show: Callable[..., Any]) -> Callable[..., Any]:
             def showtraceback(etype: Any, evalue: Any, stb: Any) -> Any:
                 if isinstance(stb, list):
-                    stb = [redact_text(filter_text(line), secrets) if isinstance(line, str) else line
-                           for line in stb]
+                    stb = [_shown(line, secrets) if isinstance(line, str) else line for line in stb]
                 try:
                     message = str(evalue)
                 except Exception:  # a broken __str__: IPython reports that itself
                     message = ""
-                shown = redact_text(filter_text(message), secrets)
+                shown = _shown(message, secrets)
                 if shown != message:
                     evalue = _RedactedValue(shown)
                 return show(etype, evalue, stb)
@@ -330,14 +325,27 @@ class OutputTee:
         self.buffer.write(f"[{kinds} output displayed to the user]\n")
 
 
-def _terminal_safe(data: dict) -> dict:
-    """A mime bundle whose ``text/plain`` (what a terminal frontend prints) has no escapes but colour."""
+def _shown(text: str, secrets: tuple[str, ...]) -> str:
+    """`text` filtered for a terminal and redacted; without its colour if colour hid a key.
+
+    Colour codes between a key's pieces would keep each piece from matching, and a terminal
+    shows the pieces as one key: so the check runs on the colourless text.
+    """
+    filtered = filter_text(text)
+    colourless = without_colour(filtered)
+    redacted = redact_text(colourless, secrets)
+    return redacted if redacted != colourless else filtered
+
+
+def _terminal_safe(data: dict, secrets: tuple[str, ...] = ()) -> dict:
+    """A mime bundle whose ``text/plain`` (what a terminal frontend prints) has no escapes but
+    colour, and no key (see `_shown`)."""
     text = data.get("text/plain")
     if isinstance(text, list):  # nbformat-style multiline strings
         text = "".join(text)
-    if not isinstance(text, str) or filter_text(text) == text:
+    if not isinstance(text, str) or _shown(text, secrets) == text:
         return data
-    return {**data, "text/plain": filter_text(text)}
+    return {**data, "text/plain": _shown(text, secrets)}
 
 
 def _is_default_repr(text: str) -> bool:

@@ -247,23 +247,33 @@ def test_tee_echo_cap(capsys: pytest.CaptureFixture[str]) -> None:
     assert tee.buffer.head == "0123456789abcmore"
 
 
-def test_tee_echoes_no_escape_but_colour_however_the_writes_are_split(capsys: pytest.CaptureFixture[str]) -> None:
+def test_tee_echoes_no_escape_however_the_writes_are_split(capsys: pytest.CaptureFixture[str]) -> None:
     page = "a\x1b]52;c;eA==\x07b\x1b[1A\x1b[2Kc\u202ed\x1b[31me\x1b[0m\r\n"
     with OutputTee(types.SimpleNamespace(), limit=1000) as tee:
         for ch in page:
             sys.stdout.write(ch)
         sys.stdout.write("\x1b]0;never ends")  # flushed at the end: its text, not its ESC ]
-    assert capsys.readouterr().out == "abcd\x1b[31me\x1b[0m\r\n0;never ends"
-    assert tee.buffer.head == "abcde\r\n0;never ends"  # the model's copy: no colour either
-    assert tee.outputs[0]["text"] == "abcd\x1b[31me\x1b[0m\r\n0;never ends"  # what the user saw
+    # Printed colour goes too: between a key's pieces it would keep the redactor from matching.
+    assert capsys.readouterr().out == "abcde\r\n0;never ends"
+    assert tee.buffer.head == "abcde\r\n0;never ends"  # the model's copy
+    assert tee.outputs[0]["text"] == "abcde\r\n0;never ends"  # what the user saw, for the export
 
 
-def test_tee_echo_cap_does_not_cut_a_colour_sequence(capsys: pytest.CaptureFixture[str]) -> None:
-    with OutputTee(types.SimpleNamespace(), limit=100, max_echo=6) as tee:
-        sys.stdout.write("abc\x1b[31mred\x1b[0m")
-    seen = capsys.readouterr()
-    assert seen.out == "abc" and "12 more characters" in seen.err
-    assert tee.buffer.head == "abcred"
+def test_a_key_split_by_colour_is_redacted_wherever_it_shows(capsys: pytest.CaptureFixture[str]) -> None:
+    from IPython.core.interactiveshell import InteractiveShell
+
+    key = "sk-colour-0123456789abcdefghijklmnopqrstuv"
+    hidden = key[:14] + "\x1b[1m" + key[14:28] + "\x1b[22m" + key[28:]
+    shell = InteractiveShell.instance()
+    with OutputTee(shell, limit=10000, secrets=(key,)) as tee:
+        sys.stdout.write(hidden + "\n")
+    shown = capsys.readouterr().out
+    assert shown == "[redacted]\n" and tee.buffer.head == "[redacted]\n"
+    # Whole texts keep their colour, unless it hides a key: then they lose it.
+    from kimi_jupyter.tools.capture import _shown
+
+    assert _shown("\x1b[31mred\x1b[0m " + key[:10], (key,)) == "\x1b[31mred\x1b[0m " + key[:10]
+    assert _shown("x = " + hidden, (key,)) == "x = [redacted]"
 
 
 def test_a_key_split_by_an_escape_the_filter_drops_is_still_redacted(capsys: pytest.CaptureFixture[str]) -> None:
