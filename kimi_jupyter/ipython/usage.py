@@ -18,8 +18,12 @@ from ..core.errors import OptionError
 
 @contextmanager
 def usage_errors() -> Iterator[None]:
-    """Re-raise `OptionError` as IPython's `UsageError`; a decorator too (`@usage_errors()`)."""
+    """Under IPython, re-raise `OptionError` as its `UsageError`; a decorator too (`@usage_errors()`)."""
     try:
         yield
     except OptionError as exc:
+        from IPython import get_ipython
+
+        if get_ipython() is None:
+            raise  # a plain script: the OptionError (a ValueError) as it is
         raise UsageError(str(exc)) from None

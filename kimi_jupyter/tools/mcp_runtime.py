@@ -327,52 +327,58 @@ class McpManager:
     def __init__(self) -> None:
         self._loop = _Loop()
         self._servers: dict[str, _Connection] = {}
+        # `map(tools=True)` asks from several worker threads at once: two starts of one server
+        # interleaved on the MCP loop would each stop the other's. One configure-or-start at a
+        # time; a thread that waited finds the servers running and only pings them.
+        self._lock = threading.RLock()
         atexit.register(self.close)
 
     def configure(self, specs: dict[str, ServerSpec]) -> None:
         """Follow `Kimi.mcp_servers`: stop servers that were removed or changed, add new ones."""
-        for name, conn in list(self._servers.items()):
-            if specs.get(name) != conn.spec:
-                del self._servers[name]
-                if conn.state == "running":
-                    self._loop.run(conn.stop())
-        for name, spec in specs.items():
-            self._servers.setdefault(name, _Connection(spec))
+        with self._lock:
+            for name, conn in list(self._servers.items()):
+                if specs.get(name) != conn.spec:
+                    del self._servers[name]
+                    if conn.state == "running":
+                        self._loop.run(conn.stop())
+            for name, spec in specs.items():
+                self._servers.setdefault(name, _Connection(spec))
 
     def start(self, names: Iterable[str] | None = None) -> list[McpUnavailable]:
         """Start the servers that are not running (all, or `names`), side by side, after
         pinging the running ones. Returns the failures; each is marked failed, and skipped.
         A kernel interrupt cancels the starts and raises `Interrupted` (one line for the user).
         """
-        chosen = [c for n, c in self._servers.items() if names is None or n in names]
-        if not chosen:
-            return []
-        try:
-            import mcp  # noqa: F401  (an optional extra)
-        except ImportError:
-            for conn in chosen:
-                conn.state, conn.reason = "failed", "the `mcp` package is not installed"
-            return [McpUnavailable("Kimi.mcp_servers is set, but the `mcp` package is not installed, so "
-                                   "no MCP server was started. Install it with "
-                                   "`pip install 'kimi-jupyter[mcp]'` and restart the kernel.")]
+        with self._lock:
+            chosen = [c for n, c in self._servers.items() if names is None or n in names]
+            if not chosen:
+                return []
+            try:
+                import mcp  # noqa: F401  (an optional extra)
+            except ImportError:
+                for conn in chosen:
+                    conn.state, conn.reason = "failed", "the `mcp` package is not installed"
+                return [McpUnavailable("Kimi.mcp_servers is set, but the `mcp` package is not installed, so "
+                                       "no MCP server was started. Install it with "
+                                       "`pip install 'kimi-jupyter[mcp]'` and restart the kernel.")]
 
-        async def start_all() -> list[Any]:
-            # A server that died since the last cell is found by a ping, and started again.
-            await asyncio.gather(*(c.check() for c in chosen if c.state == "running"))
-            todo = [c for c in chosen if c.state != "running"]
-            return await asyncio.gather(*(c.start() for c in todo), return_exceptions=True)
+            async def start_all() -> list[Any]:
+                # A server that died since the last cell is found by a ping, and started again.
+                await asyncio.gather(*(c.check() for c in chosen if c.state == "running"))
+                todo = [c for c in chosen if c.state != "running"]
+                return await asyncio.gather(*(c.start() for c in todo), return_exceptions=True)
 
-        try:
-            outcomes = self._loop.run(start_all())
-        except KeyboardInterrupt:
-            # The starts are cancelled on the MCP loop (each server is marked "its start was
-            # interrupted"); the user gets one line, not a traceback through asyncio.
-            names = ", ".join(f"'{c.spec.name}'" for c in chosen if c.state != "running")
-            what = f"starting the MCP server(s) {names}" if names else "checking the MCP servers"
-            raise Interrupted(f"Stopped by the user while {what}. "
-                              "The next cell (or `%kimi mcp`) will try again.") from None
-        return [o if isinstance(o, McpUnavailable) else McpUnavailable(describe(o))
-                for o in outcomes if isinstance(o, BaseException)]
+            try:
+                outcomes = self._loop.run(start_all())
+            except KeyboardInterrupt:
+                # The starts are cancelled on the MCP loop (each server is marked "its start was
+                # interrupted"); the user gets one line, not a traceback through asyncio.
+                names = ", ".join(f"'{c.spec.name}'" for c in chosen if c.state != "running")
+                what = f"starting the MCP server(s) {names}" if names else "checking the MCP servers"
+                raise Interrupted(f"Stopped by the user while {what}. "
+                                  "The next cell (or `%kimi mcp`) will try again.") from None
+            return [o if isinstance(o, McpUnavailable) else McpUnavailable(describe(o))
+                    for o in outcomes if isinstance(o, BaseException)]
 
     def tools(self) -> list[McpTool]:
         return [t for c in self._servers.values() if c.state == "running" for t in c.tools]

@@ -37,7 +37,7 @@ _SYSTEM_DIRS = ("/proc/", "/sys/", "/dev/", "/usr/share/fonts/", "/usr/share/zon
 _READ_FLAGS = (os.O_RDONLY, os.O_RDWR)
 # Distribution metadata: what `importlib.metadata` reads (a magic or a plotting backend
 # looking up entry points), in site-packages or beside a source checkout on sys.path.
-_METADATA_DIRS = (".dist-info" + os.sep, ".egg-info" + os.sep)
+_METADATA_SUFFIXES = (".dist-info", ".egg-info")
 
 
 @dataclass
@@ -122,11 +122,21 @@ def _file_read(path: Any, mode: Any, flags: Any) -> str | None:
         return None
     if name in _WRITTEN or name.endswith(_CODE_SUFFIXES) or name.startswith(_SYSTEM_DIRS) or name.startswith(_own_dirs()):
         return None
-    if any(part in name for part in _METADATA_DIRS):
+    if _is_metadata(name):
         return None
     # The event comes before the open: a missing file (linecache trying a cell's
     # pseudo-file "<ipython-input-…>" for a traceback) is not a read.
     return f"the file {name}" if os.path.isfile(name) else None
+
+
+def _is_metadata(name: str) -> bool:
+    """A file in an installed distribution's metadata folder: `*.dist-info/` or `*.egg-info/`
+    directly in a `sys.path` entry (where `importlib.metadata` looks), not any folder so named."""
+    folder = os.path.dirname(name)
+    if not folder.endswith(_METADATA_SUFFIXES):
+        return False
+    parent = os.path.dirname(folder)
+    return any(os.path.abspath(entry or os.curdir) == parent for entry in sys.path if isinstance(entry, str))
 
 
 def _connection(address: Any) -> str | None:

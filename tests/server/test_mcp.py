@@ -399,6 +399,30 @@ def test_an_interrupt_cancels_a_start_or_a_call(closing, tmp_path):
     assert default_registry.call("faulty__read_note", "{}", ctx).ok  # the server is still up
 
 
+def test_map_workers_asking_at_once_share_one_start(closing):
+    # map(tools=True) runs items on worker threads, all asking the session's one manager for
+    # its tools: before the lock, interleaved starts stopped each other and every one got none.
+    import threading
+
+    session = _session({"faulty": faulty()})
+    closing(session)
+    results: list[tuple[int, list[str]]] = []
+
+    def worker() -> None:
+        notices: list[str] = []
+        ctx = ToolContext(providers=tool_providers(session), notice=notices.append)
+        names = [t["function"]["name"] for t in default_registry.schemas(ctx=ctx)]
+        results.append((sum(n.startswith("faulty__") for n in names), notices))
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 4 and all(count > 0 and not notices for count, notices in results), results
+    assert [s.state for s in session.mcp.statuses()] == ["running"]
+
+
 def test_without_the_mcp_package_one_notice_says_how_to_install_it(monkeypatch, closing):
     monkeypatch.setitem(sys.modules, "mcp", None)  # `import mcp` now raises ImportError
     session = _session({"a": faulty(), "b": faulty()})

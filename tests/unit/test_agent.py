@@ -80,11 +80,21 @@ def test_a_dropped_stream_keeps_what_arrived_on_the_error(session):
     assert shown == partial.reasoning  # nothing the user saw is lost
 
 
-def test_unknown_options_are_a_usage_error(session):
-    from IPython.core.error import UsageError
+def test_unknown_options_are_a_usage_error_in_ipython_and_a_value_error_in_a_script(session):
+    import subprocess
+    import sys
 
+    from IPython.core.error import UsageError
+    from IPython.core.interactiveshell import InteractiveShell
+
+    InteractiveShell.instance()  # under IPython: its one-line UsageError
     with pytest.raises(UsageError, match="Unknown option fomat; options are: .*format"):
         chat("hi", session=session, fomat="code")
+    # A plain script (no IPython running) gets the OptionError, a ValueError, as it is.
+    code = ("import kimi_jupyter\ntry:\n    kimi_jupyter.chat('hi', fomat='code')\n"
+            "except ValueError as e:\n    print(type(e).__name__, e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.startswith("OptionError Unknown option fomat"), out
 
 
 def test_a_tool_loop_reuses_one_connection(session, kimi_server):
