@@ -253,6 +253,8 @@ def _mcp(ctx: Context, args: list[str]) -> None:
     table = status_markdown(manager.statuses())
     # Tool descriptions and error reasons are the servers' text: rendered like model text.
     display({"text/markdown": sanitize.markdown_block(table), "text/plain": table}, raw=True)
+
+
 def _record(ctx: Context, args: list[str]) -> None:
     """`%kimi record PATH` / `%kimi record stop`: a cassette of the session (see `cassette`)."""
     usage = "Usage: %kimi record PATH.jsonl (start recording) or %kimi record stop"
