@@ -82,7 +82,10 @@ _CSS = r"""
   background: var(--jp-widgets-input-background-color, #fff);
   border: var(--jp-widgets-input-border-width, 1px) solid var(--jp-widgets-input-border-color, #9e9e9e);
 }
-.kimi-chat-input-row .kimi-chat-prompt input:focus { border-color: var(--jp-widgets-input-focus-border-color, #64b5f6); outline: none; }
+.kimi-chat-input-row .kimi-chat-prompt input:focus {
+  border-color: var(--jp-widgets-input-focus-border-color, #64b5f6); outline: none;
+}
+.kimi-chat-input-row .kimi-chat-prompt input:disabled { opacity: var(--jp-widgets-disabled-opacity, 0.6); }
 .kimi-chat-input-row .kimi-chat-send { flex: 0 0 auto; width: auto; }
 """
 
