@@ -23,6 +23,7 @@ from ..core.errors import KimiError, OptionError
 from ..core.session import Session, default_session
 from . import render
 from .panel import PanelView
+from .prompt_row import PromptRow
 from .send_gate import SendGate, cell_tracker, parent_sent_time
 
 if TYPE_CHECKING:
@@ -113,15 +114,13 @@ class ChatPanel(w.VBox):
         self._scroll.add_class("kimi-chat-transcript")
         self._status = w.HTML("")
         self._status.add_class("kimi-chat-status")
-        self._prompt = w.Text(placeholder="Ask Kimi… (Enter to send)", layout=w.Layout(flex="1 1 auto", width="auto"))
-        self._prompt.add_class("kimi-chat-prompt")
-        self._send_button = w.Button(description="Send", button_style="primary", icon="paper-plane")
-        self._send_button.add_class("kimi-chat-send")
+        # The text box and Send as one widget: Enter and a click carry the text the box shows
+        # (a Text's value may still be on its way to the kernel; see prompt_row).
+        self._prompt = PromptRow(placeholder="Ask Kimi… (Enter to send)")
         self._usage = w.HTML(self._usage_html())
         self._usage.add_class("kimi-chat-usage")
 
-        self._send_button.on_click(lambda _: self._on_user_send())
-        self._prompt.on_msg(self._on_prompt_msg)  # Enter sends {"event": "submit"}
+        self._prompt.on_submit(self._on_user_send)
         self._prompt.observe(self._on_typing, "value")
         self._new.on_click(lambda _: self._on_new())
         self._auto.observe(self._on_auto, "value")
@@ -130,9 +129,8 @@ class ChatPanel(w.VBox):
             [w.HTML("<b>Kimi chat</b>"), self._model, self._auto, self._new],
             layout=w.Layout(align_items="center", justify_content="space-between", flex_flow="row wrap"),
         )
-        input_row = w.HBox([self._prompt, self._send_button])
         kwargs.setdefault("layout", w.Layout(border="1px solid var(--jp-border-color1, #ccc)", padding="6px"))
-        super().__init__([header, self._scroll, self._status, input_row, self._usage], **kwargs)
+        super().__init__([header, self._scroll, self._status, self._prompt, self._usage], **kwargs)
         self.add_class("kimi-chat")
 
     # -- the notebook file keeps no widget state: say what this was -------------
@@ -157,13 +155,9 @@ class ChatPanel(w.VBox):
     def busy(self) -> bool:
         return self._gate.busy
 
-    def _on_prompt_msg(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
-        if content.get("event") == "submit":
-            self._on_user_send()
-
-    def _on_user_send(self) -> None:
-        """A click or Enter from the browser: refused if pressed during a reply or a cell."""
-        self._send_now(self._prompt.value, sent=parent_sent_time(), from_browser=True)
+    def _on_user_send(self, text: str) -> None:
+        """A click or Enter from the browser, with the box's text: refused if pressed during a reply or a cell."""
+        self._send_now(text, sent=parent_sent_time(), from_browser=True)
 
     def _on_typing(self, change: dict[str, Any]) -> None:
         # Keystrokes are browser messages too: they teach the gate the clock offset early.
@@ -181,7 +175,7 @@ class ChatPanel(w.VBox):
         if not text:
             return None
         self._set_busy(True)
-        self._prompt.value = ""
+        self._prompt.clear()
         self._add_user(text)
         view = PanelView(self._add)
         result: "Result | None" = None
@@ -261,9 +255,8 @@ class ChatPanel(w.VBox):
         return self._shell
 
     def _set_busy(self, busy: bool) -> None:
-        self._send_button.disabled = self._prompt.disabled = self._model.disabled = busy
+        self._prompt.disabled = self._model.disabled = busy  # the prompt's Send then reads "Replying…"
         self._new.disabled = busy
-        self._send_button.description = "Replying…" if busy else "Send"
         self._status.value = (
             '<span style="color: var(--jp-brand-color1, #1976d2)"><b>Kimi is replying…</b> '
             "Send is off until the reply ends.</span>" if busy else ""

@@ -93,8 +93,22 @@ def test_panel_shows_errors_as_notes_and_keeps_working(kernel, kimi_server):
     assert any("exceeded_current_quota_error" in n for n in notes), notes
     assert not any("Traceback" in n for n in notes)
     assert kernel.value("panel.busy") is False
-    assert kernel.value("panel._send_button.disabled") is False
+    assert kernel.value("panel._prompt.disabled") is False
     assert kernel.value("panel.ask('Are you still there?') is not None")
+
+
+def test_a_press_sends_the_text_it_carries_even_if_the_typed_value_lags(kernel, kimi_server):
+    # The browser's value syncs are throttled, so a press can arrive while the kernel still
+    # holds the first characters typed: the question sent is the press's text, whole.
+    kernel.run("panel._prompt.value = 'Tell me ab'")
+    # A widget message is handled outside any cell; this one is delivered from a cell, which
+    # the gate would refuse (a cell is running), so it is told of no cells.
+    kernel.run("panel._gate.cells = None")
+    kernel.run("panel._prompt._on_msg(panel._prompt, {'event': 'submit', 'text': 'Tell me about tides.'}, [])")
+    assert [m for m in kimi_server.requests[-1]["messages"] if m["role"] == "user"][-1]["content"] == (
+        "Tell me about tides.")
+    shown = kernel.value("[c.value for c in panel._items.children if 'kimi-chat-user' in c._dom_classes]")
+    assert len(shown) == 1 and "Tell me about tides." in shown[0]
 
 
 def test_a_send_during_a_reply_is_refused_not_queued(kernel, kimi_server):
