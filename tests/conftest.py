@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import nbformat
 import pytest
@@ -106,6 +106,17 @@ def kimi_kernel_env(kimi_server: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.delenv("KIMI_MODEL", raising=False)
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     return kimi_server
+
+
+@pytest.fixture
+def kernel(kimi_server: Any) -> Iterator[Any]:
+    """A real kernel on the loopback server with the extension loaded (one per test)."""
+    from kimi_jupyter.testing.kernel import Kernel
+    from kimi_jupyter.testing.pytest_plugin import kernel_env
+
+    with Kernel(kernel_env(kimi_server)) as k:
+        k.run("%load_ext kimi_jupyter")
+        yield k
 
 
 # ------------------------------------------------------------ the xdist workers

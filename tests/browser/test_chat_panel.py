@@ -5,7 +5,6 @@ replying is refused visibly rather than queued."""
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 
@@ -36,6 +35,15 @@ _PANEL = """
 }
 """
 
+# True once the reasoning's length differs from `n`, or the answer has arrived.
+_CHANGED = """
+([root, n]) => {
+  if (root.querySelector('.kimi-chat-answer .jp-OutputArea-output')) return true;
+  const pre = root.querySelector('.kimi-chat-reasoning .widget-output pre');
+  return (pre ? pre.textContent.length : 0) !== n;
+}
+"""
+
 
 def _last_user_messages(kimi, start: int) -> list[str]:
     """The last user message of every request the loopback server got since `start`, in order."""
@@ -51,7 +59,8 @@ def test_chat_panel_streams_and_follows_up(lab_page, lab_server, browser_kimi):
         "%load_ext kimi_jupyter",
         "from kimi_jupyter.views.chat_panel import ChatPanel\npanel = ChatPanel()\npanel",
         "%%kimi\nWhat was my first question?",
-        "import time\ntime.sleep(4)",
+        # Runs until the test releases it (a file), so Send is surely pressed while it runs.
+        "import pathlib, time\nwhile not pathlib.Path('release-cell').exists():\n    time.sleep(0.05)",
     ])
     start = len(browser_kimi.requests)  # the server is shared by the browser tests
     open_notebook(page, lab_server, name)
@@ -71,16 +80,17 @@ def test_chat_panel_streams_and_follows_up(lab_page, lab_server, browser_kimi):
 
     handle = root.element_handle()
     seen = []
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    shown = None  # the reasoning's length last read
+    while True:  # each time the reasoning grows (or the answer arrives), read the panel
+        page.wait_for_function(_CHANGED, arg=[handle, shown], timeout=30_000)
         state = page.evaluate(_PANEL, handle)
         if state["answer"]:
             break
-        if state["reasoning"] and (not seen or state["reasoning"] != seen[-1]["reasoning"]):
+        if state["reasoning"] and state["reasoning"] != shown:
             seen.append(state)
             if len(seen) == 2:
                 screenshot(page, "chat-panel-streaming")
-        time.sleep(0.4)
+        shown = state["reasoning"]
     assert len(seen) >= 2, f"the panel's reasoning did not stream: {seen}; sent: {_last_user_messages(browser_kimi, start)}"
     assert [s["reasoning"] for s in seen] == sorted({s["reasoning"] for s in seen})
     for state in seen:  # while it streams: a visible busy state, input off
@@ -132,6 +142,7 @@ def test_chat_panel_streams_and_follows_up(lab_page, lab_server, browser_kimi):
     prompt.click()
     prompt.press_sequentially("Not while a cell runs", delay=10)
     root.locator(".kimi-chat-send").click()
+    (lab_server.root / "release-cell").touch()  # the press has left the browser: let the cell end
     wait_cell_done(page, 3)
     page.wait_for_function("([r, n]) => r.querySelectorAll('.kimi-chat-refused').length > n", arg=[handle, n_refused])
     expect(refused.last).to_contain_text(re.compile("cell was running|A cell is running"))

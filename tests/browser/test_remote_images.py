@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterator
 
@@ -47,7 +46,9 @@ _PNG = bytes.fromhex(
 
 class _Hits(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-        self.server.hits.append(self.path)  # type: ignore[attr-defined]
+        with self.server.hit:  # type: ignore[attr-defined]
+            self.server.hits.append(self.path)  # type: ignore[attr-defined]
+            self.server.hit.notify_all()  # type: ignore[attr-defined]
         self.send_response(200)
         self.send_header("Content-Type", "image/png")
         self.send_header("Cache-Control", "no-store")  # a reopen must ask again
@@ -64,6 +65,7 @@ def listener() -> Iterator[Any]:
     """A loopback HTTP server that records the path of every request it gets."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Hits)
     server.hits = []  # type: ignore[attr-defined]
+    server.hit = threading.Condition()  # type: ignore[attr-defined]  # notified on every request
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -100,10 +102,9 @@ Math: $\\style{{background-image: url({base}/mathjax-style.png)}}{{x}}$ and $\\r
 
 def _wait_hits(listener: Any, path: str, n: int, timeout: float = 30) -> None:
     """Wait until the listener has seen `path` `n` times (the control image loaded)."""
-    deadline = time.monotonic() + timeout
-    while listener.hits.count(path) < n:
-        assert time.monotonic() < deadline, f"the control image never reached the listener: {listener.hits}"
-        time.sleep(0.1)
+    with listener.hit:
+        reached = listener.hit.wait_for(lambda: listener.hits.count(path) >= n, timeout)
+    assert reached, f"the control image never reached the listener: {listener.hits}"
 
 
 def _check(page: Any, out: Any, host: str, listener: Any, seen: list[str], control: str, n: int) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 
 import nbformat
 from conftest import output_text, outputs_with, run_notebook
@@ -235,9 +234,9 @@ def test_interrupt_during_model_code_stops_the_whole_cell(kimi_server):
     from jupyter_client.manager import start_new_kernel
 
     kimi_server.add_scenario(Scenario("sleepy", [
-        # It says when it is asleep (the state to interrupt in), and sleeps far longer than any wait here.
+        # It says when it is asleep (the state to interrupt in), then blocks until interrupted.
         ScriptedTurn(reasoning="I'll wait a while.", tool_calls=[ToolCallSpec("python", json.dumps(
-            {"code": "import time\nprint('asleep', flush=True)\ntime.sleep(3600)\nprint('awake')"}))]),
+            {"code": "import threading\nprint('asleep', flush=True)\nthreading.Event().wait()\nprint('awake')"}))]),
         ScriptedTurn(reasoning="Again.", tool_calls=[ToolCallSpec("python", '{"code": "print(1)"}')]),
         ScriptedTurn(content="Done."),
     ], match=r"sleep for a while"))

@@ -4,22 +4,12 @@ user saw rendered, from a fence inside a numbered list."""
 
 from __future__ import annotations
 
-import pytest
 from markdown_it import MarkdownIt
 
 from kimi_jupyter.testing import Scenario, ScriptedTurn
-from kimi_jupyter.testing.kernel import Kernel
-from kimi_jupyter.testing.pytest_plugin import kernel_env
 
 CELL = 'doc = """\n```\nnot the end of the cell\n"""\nraise ValueError("bad ``` here")'
 LIST_ANSWER = "1. Define it:\n\n   ```python\n   def add(a, b):\n       return a + b\n   ```\n\n2. Call `add(1, 2)`."
-
-
-@pytest.fixture
-def kernel(kimi_server):
-    with Kernel(kernel_env(kimi_server)) as k:
-        k.run("%load_ext kimi_jupyter")
-        yield k
 
 
 def test_kimi_fix_keeps_backticks_in_the_cell_and_traceback_inside_their_fences(kernel, kimi_server):

@@ -8,16 +8,6 @@ import re
 import pytest
 from conftest import output_text, run_notebook
 
-from kimi_jupyter.testing.kernel import Kernel
-from kimi_jupyter.testing.pytest_plugin import kernel_env
-
-
-@pytest.fixture
-def kernel(kimi_server):
-    with Kernel(kernel_env(kimi_server)) as k:
-        k.run("%load_ext kimi_jupyter")
-        yield k
-
 
 def _last_user(body: dict) -> str:
     return [m for m in body["messages"] if m["role"] == "user"][-1]["content"]
