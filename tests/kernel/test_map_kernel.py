@@ -218,7 +218,9 @@ def test_batch_api_end_to_end_with_a_kernel_restart_while_it_runs(server, tmp_pa
         out = k.run(call.replace("EXTRA", ", wait=False") + "\nprint(repr(r)); print(r.batch_id)")
     assert "stopped: batch in progress" in out
     (batch,) = server.batches.all()
-    assert batch.status == "in_progress" and batch.id in out
+    # The server validates a batch on its own thread before it runs: wait for that state.
+    _wait_for(lambda: batch.status == "in_progress", "the batch to be in progress")
+    assert batch.id in out
     saved = json.loads(next(tmp_path.glob("*.batches.json")).read_text())
     assert [b["id"] for b in saved] == [batch.id]  # the id is kept on disk, for the next kernel
     uploaded = server.files.get(batch.input_file_id).data.decode().splitlines()
