@@ -343,9 +343,10 @@ def _terminal_safe(data: dict, secrets: tuple[str, ...] = ()) -> dict:
     text = data.get("text/plain")
     if isinstance(text, list):  # nbformat-style multiline strings
         text = "".join(text)
-    if not isinstance(text, str) or _shown(text, secrets) == text:
+    if not isinstance(text, str):
         return data
-    return {**data, "text/plain": _shown(text, secrets)}
+    shown = _shown(text, secrets)
+    return data if shown == text else {**data, "text/plain": shown}
 
 
 def _is_default_repr(text: str) -> bool:
